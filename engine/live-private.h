@@ -1,0 +1,33 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Live-object counters: every owned object kind counts its constructions and destructions, so
+ * each test can assert in its teardown that nothing leaked (tests/leakcheck.c), without
+ * needing a sanitizer build.  One relaxed atomic add per object life.
+ */
+#pragma once
+
+#include <glib.h>
+
+typedef enum {
+    CAMAS__LIVE_VALUE = 0,
+    CAMAS__LIVE_ARENA,
+    CAMAS__LIVE_CODEC,
+    CAMAS__LIVE_N /* append new kinds above, and their names in live.c */
+} CamasLiveKind;
+
+extern gint camas__live_counts[CAMAS__LIVE_N];
+
+static inline void
+camas__live_inc(CamasLiveKind kind)
+{
+    g_atomic_int_inc(&camas__live_counts[kind]);
+}
+
+static inline void
+camas__live_dec(CamasLiveKind kind)
+{
+    g_atomic_int_add(&camas__live_counts[kind], -1);
+}
+
+/* The kind's name ("value", "arena", ...) for messages. */
+const char *camas__live_name(CamasLiveKind kind);

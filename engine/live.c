@@ -1,0 +1,16 @@
+/* SPDX-License-Identifier: MIT */
+/* Live-object counters (see live-private.h). */
+#include "live-private.h"
+
+gint camas__live_counts[CAMAS__LIVE_N];
+
+const char *
+camas__live_name(CamasLiveKind kind)
+{
+    static const char *const names[CAMAS__LIVE_N] = {
+        [CAMAS__LIVE_VALUE] = "value",
+        [CAMAS__LIVE_ARENA] = "arena",
+        [CAMAS__LIVE_CODEC] = "codec",
+    };
+    return (guint)kind < CAMAS__LIVE_N && names[kind] ? names[kind] : "object";
+}

@@ -1,0 +1,100 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The layout of a value and the arena that decoders build message trees in.  Only engine code
+ * (codecs, framing, channel) includes this.
+ *
+ * Why an arena: a decoded RPC request is ~10 small values; one block per message instead of one
+ * malloc per value keeps the codec within a small factor of the raw library.  Every value in an
+ * arena points at it, and ref/unref of any of them counts on the arena.
+ */
+#pragma once
+
+#include <camas/value.h>
+
+G_BEGIN_DECLS
+
+typedef struct _CamasArena CamasArena;
+
+enum {
+    CAMAS__VALUE_STATIC = 1 << 0,   /* never counted or freed: singletons, stack values */
+    CAMAS__VALUE_ARENA = 1 << 1,    /* lives in `arena`; counting goes to the arena */
+    CAMAS__VALUE_UNSIGNED = 1 << 2, /* an INT above G_MAXINT64, stored in u.u */
+};
+
+typedef struct {
+    CamasValue *key;
+    CamasValue *value;
+} CamasMapEntry;
+
+struct _CamasValue {
+    guint8 type;      /* a CamasValueType */
+    guint8 flags;     /* CAMAS__VALUE_* */
+    guint16 reserved;
+    gint32 refcount;  /* heap values only */
+    CamasArena *arena; /* arena values only */
+    union {
+        gboolean b;
+        gint64 i;
+        guint64 u;
+        double f;
+        struct {
+            gsize len;
+            const char *data; /* always followed by a NUL byte */
+        } str;                /* STR and BYTES */
+        struct {
+            gsize len;
+            CamasValue **items;
+        } seq; /* LIST and TUPLE */
+        struct {
+            gsize len;
+            CamasMapEntry *entries;
+        } map;
+        struct {
+            gint64 id;
+            CamasValue *data;
+        } ext;
+        struct {
+            const CamasObjectType *type;
+            gpointer instance;
+        } obj;
+    } u;
+};
+
+/* Stack values for encoders that wrap a payload without allocating (e.g. the frame triple). */
+#define CAMAS__VALUE_STATIC_INT(v)                                                               \
+    {.type = CAMAS_VALUE_INT, .flags = CAMAS__VALUE_STATIC, .u.i = (v)}
+#define CAMAS__VALUE_STATIC_SEQ(items_, n)                                                       \
+    {.type = CAMAS_VALUE_LIST, .flags = CAMAS__VALUE_STATIC, .u.seq = {(n), (items_)}}
+
+/* --- arenas: used by decoders ------------------------------------------------------------- */
+
+/* A new arena with one reference held by the caller; @size_hint sizes the first block. */
+CamasArena *camas__arena_new(gsize size_hint);
+void camas__arena_unref(CamasArena *arena);
+/* 8-byte aligned raw memory owned by the arena */
+gpointer camas__arena_alloc(CamasArena *arena, gsize size);
+/* A value of @type in the arena; the caller fills u. */
+CamasValue *camas__arena_value(CamasArena *arena, CamasValueType type);
+/* A STR or BYTES value whose bytes (plus a NUL) are copied into the arena; no UTF-8 check. */
+CamasValue *camas__arena_str(CamasArena *arena, CamasValueType type, const char *data, gsize len);
+/* The arena keeps a reference to a heap @value (e.g. a deserializer's result) so that arena
+ * containers may point at it; it is released when the arena dies.  Returns @value. */
+CamasValue *camas__arena_adopt(CamasArena *arena, CamasValue *value);
+/* Hands the builder's reference over to @root (which must live in @arena): returns @root with
+ * one reference, and the arena lives exactly as long as references to its values do. */
+CamasValue *camas__arena_finish(CamasArena *arena, CamasValue *root);
+
+/* Shared singletons (static, never freed). */
+extern CamasValue camas__value_null;
+extern CamasValue camas__value_true;
+extern CamasValue camas__value_false;
+
+/* A hash consistent with camas_value_equal for scalar keys (used for duplicate-key checks). */
+guint camas__value_hash(const CamasValue *value);
+
+/* Validates a map's keys in place: scalars only and no duplicates (CAMAS_ERROR_INVALID, or
+ * @code when the caller wants its own code, naming the key). */
+gboolean camas__value_check_map_keys(const CamasMapEntry *entries, gsize n, int code,
+                                     GError **error);
+
+G_END_DECLS
