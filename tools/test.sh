@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# The whole test suite, as CI runs it: installs what is missing, then
+#   1. builds and runs every criterion suite (build/),
+#   2. the same under AddressSanitizer + UndefinedBehaviorSanitizer (build-asan/),
+#   3. a short libFuzzer run of every decoder, plus the committed regression inputs
+#      (build-fuzz/, clang),
+# and ends with one line "N passed, M failed" totalling every test and fuzz run.
+#   CAMAS_FUZZ_SECONDS   seconds per fuzz target (default 15; 0 skips fuzzing)
+#   CAMAS_SKIP_ASAN=1    skip stage 2 (local iteration only; CI runs everything)
+set -uo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
+camas_setup_packages clang libclang-rt-14-dev || exit 2
+
+fuzz_seconds=${CAMAS_FUZZ_SECONDS:-15}
+passed=0
+failed=0
+failures=()
+
+# Runs `meson test` in DIR and adds its TAP results to the totals.  An executable that dies
+# before printing TAP counts as one failure.
+run_meson_tests() {
+    local dir=$1 label=$2
+    shift 2
+    echo "== $label: tests" >&2
+    (cd "$CAMAS_TOP" && "$@" meson test -C "$dir" --print-errorlogs -q) >&2
+    local log="$CAMAS_TOP/$dir/meson-logs/testlog.txt"
+    local ok notok exefail
+    ok=$(grep -c '^ok ' "$log" || true)
+    notok=$(grep -c '^not ok ' "$log" || true)
+    exefail=$(grep -cE '^ *[0-9]+/[0-9]+ .*(FAIL|TIMEOUT|ERROR) ' "$CAMAS_TOP/$dir/meson-logs/testlog.txt" || true)
+    # A failing executable already reports its failing cases as "not ok"; count it once more
+    # only when it printed none (crash, timeout, leak report at exit).
+    local extra=0
+    if [ "$exefail" -gt 0 ] && [ "$notok" -eq 0 ]; then extra=$exefail; fi
+    passed=$((passed + ok))
+    failed=$((failed + notok + extra))
+    echo "   $label: $ok passed, $((notok + extra)) failed" >&2
+    if [ $((notok + extra)) -gt 0 ]; then failures+=("$label"); fi
+}
+
+build_stage() {
+    local dir=$1 label=$2
+    shift 2
+    if ! camas_build "$dir" "$@"; then
+        echo "== $label: BUILD FAILED" >&2
+        failed=$((failed + 1))
+        failures+=("$label build")
+        return 1
+    fi
+}
+
+# 1. The normal build.
+if build_stage build "debug build"; then
+    run_meson_tests build "debug build" env
+fi
+
+# 2. Sanitizers.
+if [ "${CAMAS_SKIP_ASAN:-0}" != 1 ]; then
+    if build_stage build-asan "asan+ubsan build" -Db_sanitize=address,undefined -Db_lundef=false; then
+        run_meson_tests build-asan "asan+ubsan build" env \
+            ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:detect_stack_use_after_return=0 \
+            UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+    fi
+fi
+
+# 3. Fuzzing: every target for a short fixed time, then its regression inputs.
+if [ "$fuzz_seconds" != 0 ]; then
+    if CC=clang build_stage build-fuzz "fuzz build" -Dfuzz=true -Dtests=false \
+            -Db_sanitize=address,undefined -Db_lundef=false; then
+        for exe in "$CAMAS_TOP"/build-fuzz/tests/fuzz_*; do
+            [ -x "$exe" ] || continue
+            name=${exe##*/fuzz_}
+            seeds="$CAMAS_TOP/tests/fuzz/corpus/$name"
+            work=$(mktemp -d)
+            [ -d "$seeds" ] && cp -r "$seeds"/. "$work"/
+            echo "== fuzz $name (${fuzz_seconds}s)" >&2
+            if "$exe" -max_total_time="$fuzz_seconds" -seed=1 -max_len=4096 -timeout=10 \
+                    -rss_limit_mb=2048 -print_final_stats=0 -artifact_prefix="$work/" \
+                    "$work" >"$work.log" 2>&1; then
+                passed=$((passed + 1))
+            else
+                failed=$((failed + 1))
+                failures+=("fuzz $name")
+                tail -40 "$work.log" >&2
+                echo "fuzz $name: crashing input(s) left in $work (commit them under" \
+                     "tests/fuzz/regressions/$name/)" >&2
+            fi
+            regress="$CAMAS_TOP/tests/fuzz/regressions/$name"
+            if [ -d "$regress" ] && [ -n "$(ls -A "$regress")" ]; then
+                if "$exe" "$regress"/* >"$work.regress.log" 2>&1; then
+                    passed=$((passed + 1))
+                else
+                    failed=$((failed + 1))
+                    failures+=("fuzz $name regressions")
+                    tail -40 "$work.regress.log" >&2
+                fi
+            fi
+            rm -f "$work.log" "$work.regress.log"
+        done
+    fi
+fi
+
+if [ ${#failures[@]} -gt 0 ]; then
+    echo "failing: ${failures[*]}" >&2
+fi
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]
