@@ -97,4 +97,16 @@ guint camas__value_hash(const CamasValue *value);
 gboolean camas__value_check_map_keys(const CamasMapEntry *entries, gsize n, int code,
                                      GError **error);
 
+/* --- additions for codecs and printing ---------------------------------------------------- */
+
+/* Writes Python's repr() of @d into @buf (NUL-terminated): the shortest digits that read back
+ * as @d, scientific when the decimal exponent is < -4 or >= 16 ("1e-05", "1e+16"), else
+ * positional with at least one fractional digit ("1.0", "-0.0"); "nan", "inf", "-inf".
+ * Locale-independent.  Returns the length (always < 32). */
+gsize camas__format_double(double d, char buf[32]);
+
+/* UTF-8 check that accepts NUL bytes (valid text in a value).  On failure *@bad_offset is the
+ * offset of the first byte that does not start a valid sequence. */
+gboolean camas__utf8_validate(const char *data, gsize len, gsize *bad_offset);
+
 G_END_DECLS
