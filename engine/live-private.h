@@ -12,6 +12,7 @@ typedef enum {
     CAMAS__LIVE_VALUE = 0,
     CAMAS__LIVE_ARENA,
     CAMAS__LIVE_CODEC,
+    CAMAS__LIVE_CORO,
     CAMAS__LIVE_N /* append new kinds above, and their names in live.c */
 } CamasLiveKind;
 

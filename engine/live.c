@@ -11,6 +11,7 @@ camas__live_name(CamasLiveKind kind)
         [CAMAS__LIVE_VALUE] = "value",
         [CAMAS__LIVE_ARENA] = "arena",
         [CAMAS__LIVE_CODEC] = "codec",
+        [CAMAS__LIVE_CORO] = "coro",
     };
     return (guint)kind < CAMAS__LIVE_N && names[kind] ? names[kind] : "object";
 }
