@@ -1,0 +1,784 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The MsgPack codec (layer: codec plug-in, under framing and channel): a value tree to the
+ * bytes Python aiomas 2.0.1 writes with `msgpack.packb(obj, use_bin_type=True)` and back
+ * (wire-protocol.md §6.2, §7).  codec-msgpack-blosc.c wraps the same encoder and decoder.
+ *
+ * Why msgpack-c encodes but our own code decodes:
+ *
+ * ENCODE goes through msgpack-c's packer (msgpack_pack_*): it already picks exactly the forms
+ * Python picks (smallest int form, unsigned forms for non-negative ints, float64, str8 for
+ * 32..255-byte strings, bin for bytes), and it is as fast as hand-written code.  Its write
+ * callback copies into a small stack buffer that is flushed into the output GByteArray, so a
+ * small message costs one append instead of one per msgpack item.
+ *
+ * DECODE is a small decoder of our own, because msgpack-c's unpacker does not fit untrusted
+ * input: it allocates the announced size of an array or map before checking that the input
+ * holds that many items (a 5-byte array32 header announcing 2^32 elements asks for ~100 GB),
+ * caps nesting at a fixed 32 levels, and hands ext types to the application.  Ours checks every
+ * announced count against the bytes that remain *before* allocating (each item needs at least
+ * one byte), has the codec's configurable depth limit and an explicit stack (no recursion, so
+ * a deep message cannot exhaust the C stack), rejects ext types and the reserved byte 0xc1,
+ * validates UTF-8 as Python's strict decoder does (no surrogates, no overlongs), rejects
+ * duplicate and non-scalar map keys, and builds the whole tree in one arena per message
+ * (camas__arena_*): one malloc for a typical RPC message.  Every error is a CAMAS_ERROR_CODEC
+ * that says what was wrong and at which byte offset.
+ *
+ * Arrays decode as LIST (Python gets tuples, but camas_value_equal treats list and tuple alike
+ * and lists print as [..] in traces); both LIST and TUPLE encode as arrays.  A map with the
+ * key "__type__" is replaced by the codec's deserializer result for [type_id, data], innermost
+ * first, other keys dropped, as aiomas' object hook does (§7).
+ *
+ * Depth: a container at nesting level k (the outermost is level 1) needs k <= max_depth, on
+ * encode and on decode alike; an EXT or OBJECT counts as the two levels it has on the wire
+ * ({"__type__": [id, data]}), so whatever this codec encodes it can decode again.
+ */
+#include <msgpack.h>
+#include <string.h>
+
+#include "msgpack-private.h"
+
+/* --- encoding ------------------------------------------------------------------------------ */
+
+/* Bytes collected on the stack before they go to the GByteArray: an RPC message (~50 bytes,
+ * ~20 msgpack items) then costs a single g_byte_array_append. */
+#define STAGE_SIZE 512
+
+typedef struct {
+    CamasCodec *codec;
+    GByteArray *out;
+    guint max_depth;
+    gboolean too_large; /* the output would pass GByteArray's 4 GiB limit */
+    gsize used;         /* bytes in stage */
+    guint8 stage[STAGE_SIZE];
+} Encoder;
+
+/* Appends @len bytes to out directly, unless that would overflow GByteArray's guint length. */
+static gboolean
+out_append(Encoder *e, const void *buf, gsize len)
+{
+    if (G_UNLIKELY(e->too_large || len > (gsize)G_MAXUINT - e->out->len)) {
+        e->too_large = TRUE;
+        return FALSE;
+    }
+    g_byte_array_append(e->out, buf, (guint)len);
+    return TRUE;
+}
+
+static gboolean
+stage_flush(Encoder *e)
+{
+    gsize n = e->used;
+    e->used = 0;
+    return n == 0 || out_append(e, e->stage, n);
+}
+
+static G_GNUC_NO_INLINE int
+stage_spill(Encoder *e, const char *buf, size_t len)
+{
+    if (!stage_flush(e))
+        return -1;
+    if (len < STAGE_SIZE) {
+        memcpy(e->stage, buf, len);
+        e->used = len;
+        return 0;
+    }
+    /* large str/bin bodies skip the stage */
+    return out_append(e, buf, len) ? 0 : -1;
+}
+
+/* The packer's write callback.  Every encode_value() builds its own packer on the stack, so
+ * the compiler sees this exact callback and inlines it into the msgpack_pack_* calls. */
+static inline int
+stage_write(void *data, const char *buf, size_t len)
+{
+    Encoder *e = data;
+    if (G_LIKELY(len <= STAGE_SIZE - e->used)) {
+        memcpy(e->stage + e->used, buf, len);
+        e->used += len;
+        return 0;
+    }
+    return stage_spill(e, buf, len);
+}
+
+static gboolean
+too_deep(Encoder *e, GError **error)
+{
+    g_set_error(error, CAMAS_ERROR, CAMAS_ERROR_CODEC,
+                "msgpack: the value nests deeper than the limit of %u levels", e->max_depth);
+    return FALSE;
+}
+
+static gboolean
+too_long(const char *what, gsize n, GError **error)
+{
+    g_set_error(error, CAMAS_ERROR, CAMAS_ERROR_TOO_LARGE,
+                "msgpack: a %s of %" G_GSIZE_FORMAT " %s exceeds msgpack's limit of 2^32-1", what,
+                n, strcmp(what, "str") == 0 || strcmp(what, "bytes") == 0 ? "bytes" : "items");
+    return FALSE;
+}
+
+static gboolean encode_value(Encoder *e, const CamasValue *v, guint depth, GError **error);
+
+/* {"__type__": [type_id, data]}: a map and an array around data, i.e. two nesting levels. */
+static gboolean
+encode_ext(Encoder *e, gint64 type_id, const CamasValue *data, guint depth, GError **error)
+{
+    if (depth + 2 > e->max_depth)
+        return too_deep(e, error);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, e, stage_write);
+    msgpack_pack_map(&pk, 1);
+    msgpack_pack_str_with_body(&pk, "__type__", 8);
+    msgpack_pack_array(&pk, 2);
+    msgpack_pack_int64(&pk, type_id);
+    return encode_value(e, data, depth + 2, error);
+}
+
+/* @depth: the number of containers around @v on the wire. */
+static gboolean
+encode_value(Encoder *e, const CamasValue *v, guint depth, GError **error)
+{
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, e, stage_write);
+
+    switch ((CamasValueType)v->type) {
+    case CAMAS_VALUE_NULL:
+        msgpack_pack_nil(&pk);
+        return TRUE;
+    case CAMAS_VALUE_BOOL:
+        if (v->u.b)
+            msgpack_pack_true(&pk);
+        else
+            msgpack_pack_false(&pk);
+        return TRUE;
+    case CAMAS_VALUE_INT:
+        /* msgpack-c, like Python, writes non-negative ints in the unsigned forms */
+        if (v->flags & CAMAS__VALUE_UNSIGNED)
+            msgpack_pack_uint64(&pk, v->u.u);
+        else
+            msgpack_pack_int64(&pk, v->u.i);
+        return TRUE;
+    case CAMAS_VALUE_FLOAT:
+        msgpack_pack_double(&pk, v->u.f); /* always float64 (cb), as Python */
+        return TRUE;
+    case CAMAS_VALUE_STR:
+        if (G_UNLIKELY(v->u.str.len > G_MAXUINT32))
+            return too_long("str", v->u.str.len, error);
+        msgpack_pack_str_with_body(&pk, v->u.str.data, v->u.str.len);
+        return TRUE;
+    case CAMAS_VALUE_BYTES:
+        if (G_UNLIKELY(v->u.str.len > G_MAXUINT32))
+            return too_long("bytes", v->u.str.len, error);
+        msgpack_pack_bin_with_body(&pk, v->u.str.data, v->u.str.len);
+        return TRUE;
+    case CAMAS_VALUE_LIST:
+    case CAMAS_VALUE_TUPLE: {
+        if (depth >= e->max_depth)
+            return too_deep(e, error);
+        gsize n = v->u.seq.len;
+        if (G_UNLIKELY(n > G_MAXUINT32))
+            return too_long("list", n, error);
+        msgpack_pack_array(&pk, n);
+        CamasValue *const *items = v->u.seq.items;
+        for (gsize i = 0; i < n; i++) {
+            if (!encode_value(e, items[i], depth + 1, error))
+                return FALSE;
+            if (G_UNLIKELY(e->too_large))
+                return FALSE; /* reported by the caller of the outermost call */
+        }
+        return TRUE;
+    }
+    case CAMAS_VALUE_MAP: {
+        if (depth >= e->max_depth)
+            return too_deep(e, error);
+        gsize n = v->u.map.len;
+        if (G_UNLIKELY(n > G_MAXUINT32))
+            return too_long("map", n, error);
+        msgpack_pack_map(&pk, n);
+        const CamasMapEntry *entries = v->u.map.entries;
+        for (gsize i = 0; i < n; i++) {
+            if (!encode_value(e, entries[i].key, depth + 1, error) ||
+                !encode_value(e, entries[i].value, depth + 1, error))
+                return FALSE;
+            if (G_UNLIKELY(e->too_large))
+                return FALSE;
+        }
+        return TRUE;
+    }
+    case CAMAS_VALUE_EXT:
+        return encode_ext(e, v->u.ext.id, v->u.ext.data, depth, error);
+    case CAMAS_VALUE_OBJECT: {
+        gint64 type_id;
+        CamasValue *data = NULL;
+        if (!camas__codec_serialize_object(e->codec, v, &type_id, &data, error))
+            return FALSE;
+        gboolean ok = encode_ext(e, type_id, data, depth, error);
+        camas_value_unref(data);
+        return ok;
+    }
+    }
+    g_set_error(error, CAMAS_ERROR, CAMAS_ERROR_CODEC, "msgpack: cannot encode a value of type %u",
+                v->type);
+    return FALSE;
+}
+
+gboolean
+camas__msgpack_encode(CamasCodec *codec, const CamasValue *value, GByteArray *out,
+                      GError **error)
+{
+    Encoder e;
+    e.codec = codec;
+    e.out = out;
+    e.max_depth = codec->max_depth;
+    e.too_large = FALSE;
+    e.used = 0;
+    /* the encoder only reports too_large at the end: children stop early but set no error */
+    GError *local = NULL;
+    gboolean ok = encode_value(&e, value, 0, &local) && stage_flush(&e);
+    if (e.too_large) {
+        g_clear_error(&local);
+        g_set_error(error, CAMAS_ERROR, CAMAS_ERROR_TOO_LARGE,
+                    "msgpack: the encoded message would exceed 4 GiB");
+        return FALSE;
+    }
+    if (!ok)
+        g_propagate_error(error, local);
+    return ok;
+}
+
+/* --- decoding ------------------------------------------------------------------------------ */
+
+/* An open container: the decoder fills its slots in wire order. */
+typedef struct {
+    CamasValue *container; /* a LIST, or a MAP */
+    gsize filled;          /* slots filled so far: items, or keys and values */
+    gsize total;           /* slots to fill: n items, or 2 n for a map of n entries */
+    gsize offset;          /* where its header starts (for messages) */
+} Frame;
+
+/* Frames on the C stack; deeper messages (rare: the default limit is 256) move to the heap. */
+#define LOCAL_FRAMES 32
+
+typedef struct {
+    CamasCodec *codec;
+    const char *what; /* "msgpack" or "msgpack-blosc": prefixes messages */
+    CamasArena *arena;
+    Frame *stack;
+    gsize depth; /* open frames */
+    gsize cap;
+    Frame local[LOCAL_FRAMES];
+} Decoder;
+
+static void G_GNUC_PRINTF(4, 5)
+fail(const Decoder *d, GError **error, gsize offset, const char *format, ...)
+{
+    va_list ap;
+    va_start(ap, format);
+    g_autofree char *msg = g_strdup_vprintf(format, ap);
+    va_end(ap);
+    g_set_error(error, CAMAS_ERROR, CAMAS_ERROR_CODEC, "%s: at byte %" G_GSIZE_FORMAT ": %s",
+                d->what, offset, msg);
+}
+
+static inline guint16
+load16(const guint8 *p)
+{
+    return (guint16)((p[0] << 8) | p[1]);
+}
+
+static inline guint32
+load32(const guint8 *p)
+{
+    guint32 v;
+    memcpy(&v, p, 4);
+    return GUINT32_FROM_BE(v);
+}
+
+static inline guint64
+load64(const guint8 *p)
+{
+    guint64 v;
+    memcpy(&v, p, 8);
+    return GUINT64_FROM_BE(v);
+}
+
+/* Returns the index of the first byte that is not part of valid UTF-8, or @len.  Strict as
+ * Python's decoder: no overlong forms, no surrogates (ED A0..BF), nothing above U+10FFFF.
+ * NUL is valid (Python strings may hold it). */
+static gsize
+utf8_check(const guint8 *s, gsize len)
+{
+    gsize i = 0;
+    while (i < len) {
+        /* ASCII runs, 8 bytes at a time */
+        while (i + 8 <= len) {
+            guint64 w;
+            memcpy(&w, s + i, 8);
+            if (w & G_GUINT64_CONSTANT(0x8080808080808080))
+                break;
+            i += 8;
+        }
+        if (i >= len)
+            break;
+        guint8 c = s[i];
+        if (c < 0x80) {
+            i++;
+        } else if (c < 0xc2) {
+            return i; /* a stray continuation byte, or an overlong 2-byte form */
+        } else if (c < 0xe0) {
+            if (len - i < 2 || (s[i + 1] & 0xc0) != 0x80)
+                return i;
+            i += 2;
+        } else if (c < 0xf0) {
+            if (len - i < 3 || (s[i + 1] & 0xc0) != 0x80 || (s[i + 2] & 0xc0) != 0x80)
+                return i;
+            if ((c == 0xe0 && s[i + 1] < 0xa0) || (c == 0xed && s[i + 1] >= 0xa0))
+                return i; /* overlong, or a surrogate */
+            i += 3;
+        } else if (c < 0xf5) {
+            if (len - i < 4 || (s[i + 1] & 0xc0) != 0x80 || (s[i + 2] & 0xc0) != 0x80 ||
+                (s[i + 3] & 0xc0) != 0x80)
+                return i;
+            if ((c == 0xf0 && s[i + 1] < 0x90) || (c == 0xf4 && s[i + 1] >= 0x90))
+                return i; /* overlong, or above U+10FFFF */
+            i += 4;
+        } else {
+            return i;
+        }
+    }
+    return len;
+}
+
+static gboolean
+push(Decoder *d, CamasValue *container, gsize total, gsize offset)
+{
+    if (G_UNLIKELY(d->depth == d->cap)) {
+        gsize cap = d->cap * 2;
+        Frame *stack = g_new(Frame, cap);
+        memcpy(stack, d->stack, d->depth * sizeof(Frame));
+        if (d->stack != d->local)
+            g_free(d->stack);
+        d->stack = stack;
+        d->cap = cap;
+    }
+    d->stack[d->depth++] = (Frame){container, 0, total, offset};
+    return TRUE;
+}
+
+static const char type_key[8] = {'_', '_', 't', 'y', 'p', 'e', '_', '_'};
+
+/* A complete map: unique keys, then aiomas' object hook: a map holding the key "__type__" is
+ * replaced by the deserializer's result for its [type_id, data]. */
+static gboolean
+finish_map(Decoder *d, CamasValue **v, gsize offset, GError **error)
+{
+    CamasValue *m = *v;
+    gsize n = m->u.map.len;
+    const CamasMapEntry *entries = m->u.map.entries;
+    if (n > 1) {
+        GError *local = NULL;
+        if (!camas__value_check_map_keys(entries, n, CAMAS_ERROR_CODEC, &local)) {
+            fail(d, error, offset, "%s", local->message);
+            g_error_free(local);
+            return FALSE;
+        }
+    }
+    for (gsize i = 0; i < n; i++) {
+        const CamasValue *k = entries[i].key;
+        if (k->type != CAMAS_VALUE_STR || k->u.str.len != 8 ||
+            memcmp(k->u.str.data, type_key, 8) != 0)
+            continue;
+        const CamasValue *t = entries[i].value;
+        if ((t->type != CAMAS_VALUE_LIST && t->type != CAMAS_VALUE_TUPLE) || t->u.seq.len != 2) {
+            g_autofree char *repr = camas_value_repr(t);
+            fail(d, error, offset,
+                 "the value of \"__type__\" must be a 2-item array [type_id, data], not %s",
+                 repr);
+            return FALSE;
+        }
+        const CamasValue *id = t->u.seq.items[0];
+        if (id->type != CAMAS_VALUE_INT || (id->flags & CAMAS__VALUE_UNSIGNED)) {
+            g_autofree char *repr = camas_value_repr(id);
+            fail(d, error, offset, "the __type__ id must be a 64-bit integer, not %s", repr);
+            return FALSE;
+        }
+        GError *local = NULL;
+        CamasValue *result =
+            camas__codec_deserialize(d->codec, id->u.i, t->u.seq.items[1], &local);
+        if (!result) {
+            g_propagate_prefixed_error(error, local, "%s: at byte %" G_GSIZE_FORMAT ": ",
+                                       d->what, offset);
+            return FALSE;
+        }
+        /* the arena keeps the result alive as long as the tree that contains it */
+        *v = camas__arena_adopt(d->arena, result);
+        return TRUE;
+    }
+    return TRUE;
+}
+
+/* The first arena block: a decoded value takes 32 bytes plus a slot in its container, strings
+ * their length, so ~16x the input covers typical messages in one malloc; beyond a few KB the
+ * arena's geometric growth is cheaper than guessing big. */
+static inline gsize
+arena_hint(gsize len)
+{
+    return len < 512 ? len * 16 + 64 : 8192;
+}
+
+CamasValue *
+camas__msgpack_decode(CamasCodec *codec, const guint8 *data, gsize len, const char *what,
+                      GError **error)
+{
+    Decoder d;
+    d.codec = codec;
+    d.what = what;
+    d.stack = d.local;
+    d.depth = 0;
+    d.cap = LOCAL_FRAMES;
+    if (len == 0) {
+        fail(&d, error, 0, "empty input (a msgpack message has at least one byte)");
+        return NULL;
+    }
+    d.arena = camas__arena_new(arena_hint(len));
+    CamasArena *arena = d.arena;
+    const guint max_depth = codec->max_depth;
+    const guint8 *p = data;
+    const guint8 *const end = data + len;
+
+/* at least @k more bytes after the type byte */
+#define NEED(k)                                                                                  \
+    do {                                                                                         \
+        if (G_UNLIKELY((gsize)(end - p) < (k))) {                                                \
+            fail(&d, error, voff,                                                                \
+                 "truncated: type byte 0x%02x needs %u more bytes, %" G_GSIZE_FORMAT " left", b, \
+                 (unsigned)(k), (gsize)(end - p));                                               \
+            goto failed;                                                                         \
+        }                                                                                        \
+    } while (0)
+
+    for (;;) {
+        CamasValue *v;
+        gsize voff = (gsize)(p - data); /* where v starts */
+        gsize n;
+        if (G_UNLIKELY(p == end)) {
+            fail(&d, error, voff, "truncated: the input ends where a value should start");
+            goto failed;
+        }
+        guint8 b = *p++;
+
+        if (b < 0x80) { /* positive fixint */
+            v = camas__arena_value(arena, CAMAS_VALUE_INT);
+            v->u.i = b;
+            goto place;
+        }
+        if (b >= 0xe0) { /* negative fixint */
+            v = camas__arena_value(arena, CAMAS_VALUE_INT);
+            v->u.i = (gint8)b;
+            goto place;
+        }
+        if (b >= 0xa0 && b <= 0xbf) {
+            n = b & 0x1f;
+            goto str;
+        }
+        if (b <= 0x8f) {
+            n = b & 0x0f;
+            goto map;
+        }
+        if (b <= 0x9f) {
+            n = b & 0x0f;
+            goto array;
+        }
+
+        switch (b) {
+        case 0xc0:
+            v = &camas__value_null;
+            goto place;
+        case 0xc1:
+            fail(&d, error, voff, "0xc1 is a reserved msgpack type byte");
+            goto failed;
+        case 0xc2:
+            v = &camas__value_false;
+            goto place;
+        case 0xc3:
+            v = &camas__value_true;
+            goto place;
+        case 0xc4:
+            NEED(1);
+            n = p[0];
+            p += 1;
+            goto bin;
+        case 0xc5:
+            NEED(2);
+            n = load16(p);
+            p += 2;
+            goto bin;
+        case 0xc6:
+            NEED(4);
+            n = load32(p);
+            p += 4;
+            goto bin;
+        case 0xc7:
+        case 0xc8:
+        case 0xc9:
+        case 0xd4:
+        case 0xd5:
+        case 0xd6:
+        case 0xd7:
+        case 0xd8:
+            fail(&d, error, voff,
+                 "msgpack ext type 0x%02x is not supported (aiomas sends no ext types; "
+                 "objects travel as {\"__type__\": [id, data]})",
+                 b);
+            goto failed;
+        case 0xca: {
+            NEED(4);
+            guint32 bits = load32(p);
+            float f;
+            memcpy(&f, &bits, 4);
+            p += 4;
+            v = camas__arena_value(arena, CAMAS_VALUE_FLOAT);
+            v->u.f = f; /* widened exactly */
+            goto place;
+        }
+        case 0xcb: {
+            NEED(8);
+            guint64 bits = load64(p);
+            p += 8;
+            v = camas__arena_value(arena, CAMAS_VALUE_FLOAT);
+            memcpy(&v->u.f, &bits, 8);
+            goto place;
+        }
+        case 0xcc:
+            NEED(1);
+            v = camas__arena_value(arena, CAMAS_VALUE_INT);
+            v->u.i = p[0];
+            p += 1;
+            goto place;
+        case 0xcd:
+            NEED(2);
+            v = camas__arena_value(arena, CAMAS_VALUE_INT);
+            v->u.i = load16(p);
+            p += 2;
+            goto place;
+        case 0xce:
+            NEED(4);
+            v = camas__arena_value(arena, CAMAS_VALUE_INT);
+            v->u.i = load32(p);
+            p += 4;
+            goto place;
+        case 0xcf: {
+            NEED(8);
+            guint64 u = load64(p);
+            p += 8;
+            v = camas__arena_value(arena, CAMAS_VALUE_INT);
+            v->u.u = u;
+            if (u > G_MAXINT64)
+                v->flags |= CAMAS__VALUE_UNSIGNED;
+            goto place;
+        }
+        case 0xd0:
+            NEED(1);
+            v = camas__arena_value(arena, CAMAS_VALUE_INT);
+            v->u.i = (gint8)p[0];
+            p += 1;
+            goto place;
+        case 0xd1:
+            NEED(2);
+            v = camas__arena_value(arena, CAMAS_VALUE_INT);
+            v->u.i = (gint16)load16(p);
+            p += 2;
+            goto place;
+        case 0xd2:
+            NEED(4);
+            v = camas__arena_value(arena, CAMAS_VALUE_INT);
+            v->u.i = (gint32)load32(p);
+            p += 4;
+            goto place;
+        case 0xd3:
+            NEED(8);
+            v = camas__arena_value(arena, CAMAS_VALUE_INT);
+            v->u.i = (gint64)load64(p);
+            p += 8;
+            goto place;
+        case 0xd9:
+            NEED(1);
+            n = p[0];
+            p += 1;
+            goto str;
+        case 0xda:
+            NEED(2);
+            n = load16(p);
+            p += 2;
+            goto str;
+        case 0xdb:
+            NEED(4);
+            n = load32(p);
+            p += 4;
+            goto str;
+        case 0xdc:
+            NEED(2);
+            n = load16(p);
+            p += 2;
+            goto array;
+        case 0xdd:
+            NEED(4);
+            n = load32(p);
+            p += 4;
+            goto array;
+        case 0xde:
+            NEED(2);
+            n = load16(p);
+            p += 2;
+            goto map;
+        case 0xdf:
+            NEED(4);
+            n = load32(p);
+            p += 4;
+            goto map;
+        default:
+            g_assert_not_reached(); /* every byte value is handled above */
+        }
+
+    str: {
+        gsize left = (gsize)(end - p);
+        if (G_UNLIKELY(n > left)) {
+            fail(&d, error, voff,
+                 "truncated: a str of %" G_GSIZE_FORMAT " bytes, %" G_GSIZE_FORMAT " left", n,
+                 left);
+            goto failed;
+        }
+        gsize bad = utf8_check(p, n);
+        if (G_UNLIKELY(bad != n)) {
+            fail(&d, error, (gsize)(p - data) + bad,
+                 "invalid UTF-8 (byte 0x%02x) in the str that starts at byte %" G_GSIZE_FORMAT,
+                 p[bad], voff);
+            goto failed;
+        }
+        v = camas__arena_str(arena, CAMAS_VALUE_STR, (const char *)p, n);
+        p += n;
+        goto place;
+    }
+    bin: {
+        gsize left = (gsize)(end - p);
+        if (G_UNLIKELY(n > left)) {
+            fail(&d, error, voff,
+                 "truncated: a bin of %" G_GSIZE_FORMAT " bytes, %" G_GSIZE_FORMAT " left", n,
+                 left);
+            goto failed;
+        }
+        v = camas__arena_str(arena, CAMAS_VALUE_BYTES, (const char *)p, n);
+        p += n;
+        goto place;
+    }
+    array:
+        /* every item takes at least one byte: check before allocating anything */
+        if (G_UNLIKELY(n > (gsize)(end - p))) {
+            fail(&d, error, voff,
+                 "truncated: an array of %" G_GSIZE_FORMAT
+                 " items cannot fit in the %" G_GSIZE_FORMAT " bytes left",
+                 n, (gsize)(end - p));
+            goto failed;
+        }
+        if (G_UNLIKELY(d.depth >= max_depth)) {
+            fail(&d, error, voff, "nesting deeper than the limit of %u levels", max_depth);
+            goto failed;
+        }
+        v = camas__arena_value(arena, CAMAS_VALUE_LIST);
+        v->u.seq.len = n;
+        if (n == 0)
+            goto place;
+        v->u.seq.items = camas__arena_alloc(arena, n * sizeof(CamasValue *));
+        push(&d, v, n, voff);
+        continue;
+    map:
+        /* every entry takes at least two bytes */
+        if (G_UNLIKELY(n > (gsize)(end - p) / 2)) {
+            fail(&d, error, voff,
+                 "truncated: a map of %" G_GSIZE_FORMAT
+                 " entries cannot fit in the %" G_GSIZE_FORMAT " bytes left",
+                 n, (gsize)(end - p));
+            goto failed;
+        }
+        if (G_UNLIKELY(d.depth >= max_depth)) {
+            fail(&d, error, voff, "nesting deeper than the limit of %u levels", max_depth);
+            goto failed;
+        }
+        v = camas__arena_value(arena, CAMAS_VALUE_MAP);
+        v->u.map.len = n;
+        if (n == 0)
+            goto place;
+        v->u.map.entries = camas__arena_alloc(arena, n * sizeof(CamasMapEntry));
+        push(&d, v, 2 * n, voff);
+        continue;
+
+    place:
+        /* store v in the innermost open container; completing it may complete its parents */
+        while (d.depth > 0) {
+            Frame *f = &d.stack[d.depth - 1];
+            CamasValue *c = f->container;
+            if (c->type == CAMAS_VALUE_LIST) {
+                c->u.seq.items[f->filled] = v;
+            } else if (f->filled & 1) {
+                c->u.map.entries[f->filled >> 1].value = v;
+            } else {
+                if (G_UNLIKELY(v->type > CAMAS_VALUE_BYTES)) {
+                    fail(&d, error, voff,
+                         "a map key is a %s; keys must be null, bool, int, float, str or bytes",
+                         camas_value_type_name(v->type));
+                    goto failed;
+                }
+                c->u.map.entries[f->filled >> 1].key = v;
+            }
+            if (++f->filled < f->total)
+                break;
+            /* c is complete */
+            d.depth--;
+            v = c;
+            voff = f->offset;
+            if (c->type == CAMAS_VALUE_MAP && !finish_map(&d, &v, voff, error))
+                goto failed;
+        }
+        if (d.depth == 0) {
+            if (G_UNLIKELY(p != end)) {
+                fail(&d, error, (gsize)(p - data),
+                     "%" G_GSIZE_FORMAT " trailing bytes after the value", (gsize)(end - p));
+                goto failed;
+            }
+            if (d.stack != d.local)
+                g_free(d.stack);
+            return camas__arena_finish(arena, v);
+        }
+    }
+#undef NEED
+
+failed:
+    if (d.stack != d.local)
+        g_free(d.stack);
+    camas__arena_unref(arena);
+    return NULL;
+}
+
+/* --- the codec class ----------------------------------------------------------------------- */
+
+static gboolean
+msgpack_encode(CamasCodec *codec, const CamasValue *value, GByteArray *out, GError **error)
+{
+    return camas__msgpack_encode(codec, value, out, error);
+}
+
+static CamasValue *
+msgpack_decode(CamasCodec *codec, const guint8 *data, gsize len, GError **error)
+{
+    return camas__msgpack_decode(codec, data, len, "msgpack", error);
+}
+
+const CamasCodecClass camas__codec_msgpack = {
+    .name = "msgpack",
+    .aliases = NULL,
+    .abi_version = CAMAS_CODEC_ABI_VERSION,
+    .supports_bytes = TRUE,
+    .encode = msgpack_encode,
+    .decode = msgpack_decode,
+};
