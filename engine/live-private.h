@@ -13,6 +13,10 @@ typedef enum {
     CAMAS__LIVE_ARENA,
     CAMAS__LIVE_CODEC,
     CAMAS__LIVE_CORO,
+    CAMAS__LIVE_LOOP,
+    CAMAS__LIVE_CLOCK,
+    CAMAS__LIVE_FUTURE,
+    CAMAS__LIVE_TASK,
     CAMAS__LIVE_N /* append new kinds above, and their names in live.c */
 } CamasLiveKind;
 

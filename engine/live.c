@@ -12,6 +12,10 @@ camas__live_name(CamasLiveKind kind)
         [CAMAS__LIVE_ARENA] = "arena",
         [CAMAS__LIVE_CODEC] = "codec",
         [CAMAS__LIVE_CORO] = "coro",
+        [CAMAS__LIVE_LOOP] = "loop",
+        [CAMAS__LIVE_CLOCK] = "clock",
+        [CAMAS__LIVE_FUTURE] = "future",
+        [CAMAS__LIVE_TASK] = "task",
     };
     return (guint)kind < CAMAS__LIVE_N && names[kind] ? names[kind] : "object";
 }

@@ -6,3 +6,10 @@
 #include <camas/error.h>
 #include <camas/value.h>
 #include <camas/codec.h>
+#include <camas/time.h>
+#include <camas/loop.h>
+#include <camas/trace.h>
+#include <camas/future.h>
+#include <camas/clock.h>
+#include <camas/task.h>
+#include <camas/rng.h>
