@@ -263,8 +263,10 @@ wire_decode(const char *codec_name, gboolean as_json, gsize max_size, const char
     g_autoptr(CamasFrameParser) parser = camas_frame_parser_new(max_size);
     guint8 buf[65536];
     gsize n;
+    guint64 total = 0;
     int rc = CAMAS_EXIT_OK;
     while ((n = fread(buf, 1, sizeof buf, in)) > 0) {
+        total += n;
         camas_frame_parser_feed(parser, buf, n);
         GBytes *payload;
         g_autoptr(GError) error = NULL;
@@ -285,9 +287,11 @@ wire_decode(const char *codec_name, gboolean as_json, gsize max_size, const char
         rc = CAMAS_EXIT_USAGE;
     } else if (rc == CAMAS_EXIT_OK && camas_frame_parser_get_buffered(parser) > 0) {
         fflush(stdout);
-        fprintf(stderr, "camas wire: frame %" G_GUINT64_FORMAT ": the input ends inside it "
-                        "(%" G_GSIZE_FORMAT " bytes of a partial frame)\n",
-                st.frames + 1, camas_frame_parser_get_buffered(parser));
+        gsize partial = camas_frame_parser_get_buffered(parser);
+        fprintf(stderr, "camas wire: frame %" G_GUINT64_FORMAT " at byte %" G_GUINT64_FORMAT
+                        ": the input ends inside it (%" G_GSIZE_FORMAT " bytes of a partial "
+                        "frame)\n",
+                st.frames + 1, total - partial, partial);
         rc = CAMAS_EXIT_USAGE;
     }
     if (in != stdin)
