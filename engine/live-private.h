@@ -17,6 +17,9 @@ typedef enum {
     CAMAS__LIVE_CLOCK,
     CAMAS__LIVE_FUTURE,
     CAMAS__LIVE_TASK,
+    CAMAS__LIVE_PIPE,
+    CAMAS__LIVE_LISTENER,
+    CAMAS__LIVE_TLS_CONTEXT,
     CAMAS__LIVE_N /* append new kinds above, and their names in live.c */
 } CamasLiveKind;
 

@@ -16,6 +16,9 @@ camas__live_name(CamasLiveKind kind)
         [CAMAS__LIVE_CLOCK] = "clock",
         [CAMAS__LIVE_FUTURE] = "future",
         [CAMAS__LIVE_TASK] = "task",
+        [CAMAS__LIVE_PIPE] = "pipe",
+        [CAMAS__LIVE_LISTENER] = "listener",
+        [CAMAS__LIVE_TLS_CONTEXT] = "tls context",
     };
     return (guint)kind < CAMAS__LIVE_N && names[kind] ? names[kind] : "object";
 }

@@ -11,8 +11,15 @@
  *  - Bytes arrive in order and unchanged; chunk boundaries are arbitrary (any split or
  *    coalescing) — the owner runs a frame parser.
  *  - `closed` runs exactly once per pipe unless the owner closed it first; after
- *    camas__pipe_close() returns no callback runs any more.
- *  - A transport never blocks the thread.
+ *    camas__pipe_close() returns no callback runs any more.  After `closed` the owner still
+ *    calls camas__pipe_close() to release its reference.
+ *  - A transport never blocks the thread (except: TCP host names other than numeric
+ *    addresses are resolved with a blocking getaddrinfo, see docs/transports.md).
+ *
+ * Lifetimes: a pipe is reference counted.  The owner holds one reference (handed over by the
+ * dial or accept callback, released by camas__pipe_close()); transports and the core hold
+ * more while events or flushes that name the pipe are outstanding, so memory may outlive the
+ * owner's close — but no callback does.  A listener has a single owner.
  *
  * Adding a transport is one file transports/<name>.c defining
  * `const CamasTransportClass camas__transport_<name>` plus its name in `transport_plugins`
@@ -42,10 +49,15 @@ typedef struct {
 } CamasPipeCallbacks;
 
 /* Result of camas__transport_dial: exactly one of @pipe (transfer full) and @error is set.
- * Runs from a loop event. */
+ * Runs from a loop event.  On error the pending pipe is gone when this returns. */
 typedef void (*CamasDialFunc)(CamasPipe *pipe, const GError *error, gpointer user_data);
 /* A listener accepted @pipe (transfer full).  Runs from a loop event. */
 typedef void (*CamasAcceptFunc)(CamasListener *listener, CamasPipe *pipe, gpointer user_data);
+/* An incoming connection failed before it could be accepted (TLS handshake failure or
+ * timeout): @peername as camas__pipe_get_peername() would show it, @error naming the reason
+ * (OpenSSL's text for TLS).  Runs from a loop event.  The listener keeps listening. */
+typedef void (*CamasListenerErrorFunc)(CamasListener *listener, const char *peername,
+                                       const GError *error, gpointer user_data);
 
 /* --- what the channel layer calls --------------------------------------------------------- */
 
@@ -53,12 +65,18 @@ typedef void (*CamasAcceptFunc)(CamasListener *listener, CamasPipe *pipe, gpoint
  * camas__transport_dial:
  * Starts connecting to @address; @func runs later from a loop event with the pipe or the
  * error (CAMAS_ERROR_CONNECTION_REFUSED when nobody listens, CAMAS_ERROR_INVALID for an
- * address the transport cannot use, CAMAS_ERROR_PROTOCOL for a failed TLS handshake).
- * @options may be NULL.  One attempt; the channel layer retries until its deadline.
+ * address the transport cannot use or a loop that socket transports cannot run on (not
+ * attached to a GMainContext), CAMAS_ERROR_PROTOCOL for a failed TLS handshake,
+ * CAMAS_ERROR_TIMED_OUT for a TLS handshake that did not finish in time).  @options may be
+ * NULL; it is copied.  One attempt; the channel layer retries until its deadline.
+ *
+ * Returns: (transfer none): the pending pipe, valid until @func runs.  Passing it to
+ * camas__pipe_close() before then cancels the attempt: @func never runs.  Callers that never
+ * cancel may ignore it.
  */
-void camas__transport_dial(CamasLoop *loop, const CamasAddress *address,
-                           const CamasTransportOptions *options, CamasDialFunc func,
-                           gpointer user_data);
+CamasPipe *camas__transport_dial(CamasLoop *loop, const CamasAddress *address,
+                                 const CamasTransportOptions *options, CamasDialFunc func,
+                                 gpointer user_data);
 
 /**
  * camas__transport_listen:
@@ -72,10 +90,16 @@ CamasListener *camas__transport_listen(CamasLoop *loop, const CamasAddress *addr
                                        GError **error);
 /* The address actually bound (with the OS-chosen port filled in).  (transfer none) */
 const CamasAddress *camas__listener_get_address(CamasListener *listener);
-/* Stops accepting and frees the listener; pipes already accepted live on. */
+/* Stops accepting and frees the listener; pipes already accepted live on, connections still
+ * in their TLS handshake are dropped.  A Unix socket file is removed. */
 void camas__listener_close(CamasListener *listener);
+/* Reports connections that failed before accept (@func NULL = log them with g_debug, the
+ * default: never g_warning, so tests do not abort). */
+void camas__listener_set_error_func(CamasListener *listener, CamasListenerErrorFunc func,
+                                    gpointer user_data);
 
-/* Starts delivering to @callbacks (data that arrived before is delivered then, in order). */
+/* Starts delivering to @callbacks (copied; data that arrived before is delivered then, in
+ * order, from an event).  Once per pipe. */
 void camas__pipe_start(CamasPipe *pipe, const CamasPipeCallbacks *callbacks,
                        gpointer user_data);
 /**
@@ -103,6 +127,12 @@ const char *camas__pipe_get_peername(const CamasPipe *pipe);
 const char *camas__pipe_get_tls_version(const CamasPipe *pipe);
 const char *camas__pipe_get_tls_cipher(const CamasPipe *pipe);
 CamasLoop *camas__pipe_get_loop(const CamasPipe *pipe);
+/* The transport's name: "local", "tcp", "ipc" (TLS pipes are "tcp" with TLS info set). */
+const char *camas__pipe_get_transport_name(const CamasPipe *pipe);
+/* Extra references, e.g. for an event that names the pipe.  The last unref frees it; the
+ * owner's reference is released by camas__pipe_close(), never by unref. */
+CamasPipe *camas__pipe_ref(CamasPipe *pipe);
+void camas__pipe_unref(CamasPipe *pipe);
 
 /* --- what transports implement ------------------------------------------------------------ */
 
@@ -128,7 +158,10 @@ typedef struct {
     /* Pause (FALSE) / resume (TRUE) reading.  Optional. */
     void (*set_reading)(CamasPipe *pipe, gboolean reading);
     /* Close the connection (flush what can be flushed without blocking) and release
-     * transport resources; the core frees the memory afterwards.  Mandatory. */
+     * transport resources; called exactly once per pipe: on the owner's close, after a failed
+     * or cancelled dial, or through camas__pipe_discard().  The transport may keep a
+     * reference while it still flushes; the core frees the memory after the last unref.
+     * Mandatory. */
     void (*close)(CamasPipe *pipe);
 } CamasTransportClass;
 
@@ -142,7 +175,24 @@ CamasLoop *camas__listener_get_loop(CamasListener *listener);
  * LocalQueue message costs exactly one event. */
 void camas__pipe_dial_done(CamasPipe *pipe, const GError *error);
 CamasPipe *camas__pipe_new_accepted(CamasListener *listener); /* a zeroed pipe to fill */
+/* Hands @pipe (transfer full) to the listener's owner. */
 void camas__listener_accepted(CamasListener *listener, CamasPipe *pipe);
+/* An accepted pipe that failed before camas__listener_accepted(): reports @error through the
+ * listener's error func, then discards @pipe (transfer full).  From a loop event. */
+void camas__listener_accept_failed(CamasListener *listener, CamasPipe *pipe,
+                                   const GError *error);
+/* Calls the class' close and drops the reference a transport holds on a pipe it never handed
+ * to an owner. */
+void camas__pipe_discard(CamasPipe *pipe);
+/* Schedules camas__pipe_dial_done(@pipe, @error) as a loop event (@error is copied): for
+ * dial errors a transport finds before it has anything to wait on. */
+void camas__pipe_dial_fail_soon(CamasPipe *pipe, const GError *error);
+/* The options given to camas__transport_listen (copied; never NULL). */
+const CamasTransportOptions *camas__listener_get_options(CamasListener *listener);
+/* The listener's bound address, set by the transport's listen (copied). */
+void camas__listener_set_address(CamasListener *listener, const CamasAddress *address);
+/* TRUE once the owner closed the pipe (or cancelled the dial): the transport only flushes. */
+gboolean camas__pipe_is_owner_closed(const CamasPipe *pipe);
 void camas__pipe_deliver(CamasPipe *pipe, const guint8 *data, gsize len);
 void camas__pipe_deliver_closed(CamasPipe *pipe, const GError *error);
 void camas__pipe_set_peername(CamasPipe *pipe, const char *peername);

@@ -13,3 +13,4 @@
 #include <camas/clock.h>
 #include <camas/task.h>
 #include <camas/rng.h>
+#include <camas/transport.h>

@@ -82,6 +82,9 @@ typedef struct {
                                   * itself paused; 0 = 4 MiB */
     gsize write_low_water;       /* ... and below which it resumes; 0 = high / 4 */
     int backlog;                 /* listen backlog; 0 = 1024 */
+    guint handshake_timeout_ms;  /* TLS: a handshake not finished within this many
+                                  * milliseconds (real time) fails with
+                                  * CAMAS_ERROR_TIMED_OUT; 0 = 30000 */
 } CamasTransportOptions;
 
 G_END_DECLS
