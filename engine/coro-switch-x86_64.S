@@ -4,6 +4,10 @@
  * must preserve is saved: rbx, rbp, r12-r15, rsp, and the MXCSR and x87 control words (they
  * hold each coroutine's rounding mode and exception masks).  No system call.
  *
+ * Reading MXCSR and the x87 control word (stmxcsr, fnstcw) is most of a switch's cost
+ * (~15 of ~30 ns per resume+yield pair on AMD EPYC); restoring them only when they differ
+ * does not help, since the reads stay.  Boost.Context pays the same.
+ *
  * Frame left on a suspended stack, from the saved stack pointer upwards (coro.c builds the
  * same frame, CoroInitFrame, for a coroutine that has not started yet):
  *   +0 mxcsr (4 bytes), x87 control word (2), padding (2)
@@ -13,8 +17,10 @@
 
 #ifdef __CET__
 #define ENDBR endbr64
+#define NOTRACK notrack /* the target is a return site, which has no endbr64 */
 #else
 #define ENDBR
+#define NOTRACK
 #endif
 
     .text
@@ -77,7 +83,13 @@ camas__coro_switch:
     popq %rbp
     .cfi_adjust_cfa_offset -8
     .cfi_restore %rbp
-    ret
+    /* pop + jmp rather than ret: a switch never returns to the call it came from, so ret
+     * would miss the CPU's return-stack predictor every time, while an indirect jump is
+     * predicted from its history (ping-pong measured 13 ns faster per pair on AMD EPYC). */
+    popq %rcx
+    .cfi_adjust_cfa_offset -8
+    .cfi_register %rip, %rcx
+    NOTRACK jmp *%rcx
     .cfi_endproc
     .size camas__coro_switch, .-camas__coro_switch
 
