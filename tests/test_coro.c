@@ -441,7 +441,47 @@ Test(coro, misuse_is_refused_with_a_critical_and_changes_nothing)
 
     cr_assert_null(camas__coro_new(NULL, NULL, 0, NULL));
     cr_assert_eq(criticals, 5);
+    cr_assert_not(camas__coro_is_finished(NULL));
+    cr_assert_eq(camas__coro_stack_size(NULL), 0);
+    cr_assert_eq(criticals, 7);
     camas__coro_free(coro);
+}
+
+/* B tries to resume A, which is running (it resumed B): refused, B just goes on. */
+typedef struct {
+    CamasCoro *a, *b;
+    int criticals_in_b;
+} Ancestor;
+
+static void
+ancestor_b_body(gpointer data)
+{
+    Ancestor *an = data;
+    camas__coro_resume(an->a);
+    an->criticals_in_b = criticals;
+    cr_assert_eq(camas__coro_current(), an->b);
+}
+
+static void
+ancestor_a_body(gpointer data)
+{
+    Ancestor *an = data;
+    camas__coro_resume(an->b);
+    cr_assert_eq(camas__coro_current(), an->a);
+}
+
+Test(coro, resuming_a_coroutine_that_is_up_the_resume_chain_is_refused)
+{
+    expect_criticals();
+    Ancestor an = {0};
+    an.a = coro_new_ok(ancestor_a_body, &an, 0);
+    an.b = coro_new_ok(ancestor_b_body, &an, 0);
+    camas__coro_resume(an.a);
+    cr_assert_eq(an.criticals_in_b, 1);
+    cr_assert(camas__coro_is_finished(an.a));
+    cr_assert(camas__coro_is_finished(an.b));
+    camas__coro_free(an.a);
+    camas__coro_free(an.b);
 }
 
 Test(coro, a_stack_that_cannot_be_mapped_is_a_failed_error)
@@ -759,6 +799,26 @@ Test(coro, the_current_coroutine_is_per_thread)
     int count = 0;
     g_autoptr(CamasCoro) coro = coro_new_ok(spawn_thread_body, &count, 0);
     camas__coro_resume(coro);
+    cr_assert_eq(count, 2);
+}
+
+static gpointer
+resume_elsewhere(gpointer data)
+{
+    camas__coro_resume(data); /* bound to the main thread: refused */
+    return NULL;
+}
+
+Test(coro, a_coroutine_stays_on_the_thread_that_first_resumed_it)
+{
+    expect_criticals();
+    int count = 0;
+    g_autoptr(CamasCoro) coro = coro_new_ok(yield_forever_body, &count, 0);
+    camas__coro_resume(coro);
+    g_thread_join(g_thread_new("coro-test", resume_elsewhere, coro));
+    cr_assert_eq(criticals, 1);
+    cr_assert_eq(count, 1, "the other thread must not have run it");
+    camas__coro_resume(coro); /* still fine here */
     cr_assert_eq(count, 2);
 }
 
