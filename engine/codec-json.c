@@ -124,6 +124,75 @@ enc_int(Enc *e, const CamasValue *v)
     }
 }
 
+/* Exact powers of ten as doubles (10^22 is the largest one a double holds exactly). */
+static const double pow10_exact[23] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                       1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+                                       1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+
+/* Python's repr of @d when it is short and positional, written at @out (at least 32 bytes);
+ * returns the length, or 0 when the general formatter must decide.
+ *
+ * Why: camas__format_double finds the shortest digits by printing and re-reading (hundreds of
+ * ns); most floats in messages are short decimals like 3.14, which this finds with a few
+ * multiplications.  It is exact, not a heuristic: for k = 0, 1, 2, ... fraction digits it
+ * takes the integers c in {m-1, m, m+1} around m = round(|d| * 10^k) and tests c / 10^k == |d|.
+ * With c < 10^15 < 2^53 and k <= 22 both operands are exact doubles, so that single IEEE
+ * division is the correctly rounded value of the decimal, exactly what Python's float() reads:
+ * the test is a true round-trip test.  The first k with a round-tripping c gives the fewest
+ * digits.  When d's rounding interval, scaled by 10^k, has a half-width below 1.5 only integers
+ * within 1.5 of |d| * 10^k can lie inside it (and when it is wider m itself lies inside), so no
+ * candidate is missed; if
+ * two candidates round-trip Python would pick the closer one, so that (rare) case and powers of
+ * two (whose rounding interval is lopsided) go to the general formatter.  The range
+ * [1e-4, 1e15) is where repr is positional and c fits the bound. */
+static gsize
+format_short_double(double d, char *out)
+{
+    double a = fabs(d);
+    if (!(a >= 1e-4 && a < 1e15))
+        return 0;
+    int exp2;
+    if (frexp(a, &exp2) == 0.5)
+        return 0; /* a power of two */
+    for (int k = 0; k <= 22; k++) {
+        double p = a * pow10_exact[k];
+        if (p >= 1e15)
+            return 0;
+        guint64 m = (guint64)(p + 0.5);
+        guint64 found = 0;
+        int hits = 0;
+        for (guint64 c = m ? m - 1 : 0; c <= m + 1; c++) {
+            if (c && (double)c / pow10_exact[k] == a) {
+                found = c;
+                hits++;
+            }
+        }
+        if (hits == 0)
+            continue;
+        if (hits > 1)
+            return 0;
+        /* integer part, '.', then exactly k fraction digits (at least one: "2.0") */
+        char digits[24];
+        int n = 0;
+        for (guint64 x = found; x; x /= 10)
+            digits[n++] = (char)('0' + x % 10);
+        while (n < k + 1)
+            digits[n++] = '0'; /* leading zeros of 0.00ddd */
+        char *o = out;
+        if (d < 0)
+            *o++ = '-';
+        for (int i = n - 1; i >= k; i--)
+            *o++ = digits[i];
+        *o++ = '.';
+        if (k == 0)
+            *o++ = '0';
+        for (int i = k - 1; i >= 0; i--)
+            *o++ = digits[i];
+        return (gsize)(o - out);
+    }
+    return 0;
+}
+
 /* A float as Python's json writes it (at least 32 bytes reserved): repr, and the bare tokens
  * NaN / Infinity / -Infinity of allow_nan=True. */
 static inline void
@@ -137,7 +206,8 @@ enc_float(Enc *e, double d)
         else
             enc_put(e, "-Infinity", 9);
     } else {
-        e->p += camas__format_double(d, (char *)e->p);
+        gsize n = format_short_double(d, (char *)e->p);
+        e->p += n ? n : camas__format_double(d, (char *)e->p);
     }
 }
 
@@ -811,11 +881,6 @@ is_digit(guint8 c)
 {
     return c >= '0' && c <= '9';
 }
-
-/* Exact powers of ten as doubles (10^22 is the largest one a double holds exactly). */
-static const double pow10_exact[23] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
-                                       1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
-                                       1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
 
 /* A number token (grammar as Python's NUMBER_RE: -?(0|[1-9]\d*)(\.\d+)?([eE][-+]?\d+)?); with a
  * fraction or exponent it is a float, else an int.  *@pp is moved past it. */
