@@ -34,32 +34,44 @@
 /* see msgpack-private.h */
 gsize camas__msgpack_blosc_max_size = BLOSC_MAX_BUFFERSIZE;
 
+/* The codec's scratch buffer, taken out of the codec while in use: a serializer or
+ * deserializer that encodes with this same codec meanwhile (a nested call) then finds none and
+ * works in a buffer of its own instead of overwriting ours. */
 static GByteArray *
-scratch(CamasCodec *codec)
+scratch_take(CamasCodec *codec)
 {
-    if (!codec->scratch)
-        codec->scratch = g_byte_array_new();
-    return codec->scratch;
+    GByteArray *s = codec->scratch;
+    codec->scratch = NULL;
+    if (!s)
+        s = g_byte_array_new();
+    g_byte_array_set_size(s, 0);
+    return s;
 }
 
-/* Releases the scratch buffer's memory after a large message. */
+/* Puts @s back, releasing its memory after a large message: one 100 MB message must not pin
+ * 100 MB per codec for good. */
 static void
-scratch_trim(CamasCodec *codec)
+scratch_give(CamasCodec *codec, GByteArray *s, gsize used)
 {
-    g_byte_array_unref(codec->scratch);
-    codec->scratch = g_byte_array_new();
+    if (used > SCRATCH_KEEP) {
+        g_byte_array_unref(s);
+        s = g_byte_array_new();
+    }
+    if (codec->scratch) /* a nested call left its own: keep ours, which is warm */
+        g_byte_array_unref(codec->scratch);
+    codec->scratch = s;
 }
 
 static gboolean
 blosc_encode(CamasCodec *codec, const CamasValue *value, GByteArray *out, GError **error)
 {
-    GByteArray *raw = scratch(codec);
-    g_byte_array_set_size(raw, 0);
-    if (!camas__msgpack_encode(codec, value, raw, error))
-        return FALSE;
-
-    gsize n = raw->len;
+    GByteArray *raw = scratch_take(codec);
     gboolean ok = FALSE;
+    if (!camas__msgpack_encode(codec, value, raw, error)) {
+        scratch_give(codec, raw, G_MAXSIZE); /* its size is unknown now: let it go */
+        return FALSE;
+    }
+    gsize n = raw->len;
     if (n > camas__msgpack_blosc_max_size) {
         g_set_error(error, CAMAS_ERROR, CAMAS_ERROR_TOO_LARGE,
                     "msgpack-blosc: the message has %" G_GSIZE_FORMAT
@@ -87,8 +99,7 @@ blosc_encode(CamasCodec *codec, const CamasValue *value, GByteArray *out, GError
     g_byte_array_set_size(out, before + (guint)c);
     ok = TRUE;
 out:
-    if (n > SCRATCH_KEEP)
-        scratch_trim(codec);
+    scratch_give(codec, raw, n);
     return ok;
 }
 
@@ -173,8 +184,9 @@ blosc_decode(CamasCodec *codec, const guint8 *data, gsize len, GError **error)
      * that is released right after decoding */
     guint8 *dest;
     guint8 *own = NULL;
+    GByteArray *s = NULL;
     if (nbytes <= SCRATCH_KEEP) {
-        GByteArray *s = scratch(codec);
+        s = scratch_take(codec);
         g_byte_array_set_size(s, (guint)nbytes);
         dest = s->data;
     } else {
@@ -195,8 +207,11 @@ blosc_decode(CamasCodec *codec, const guint8 *data, gsize len, GError **error)
                     "msgpack-blosc: blosc could not decompress the payload (%s %d)",
                     got < 0 ? "error code" : "bytes:", got);
     } else {
-        result = camas__msgpack_decode(codec, dest, nbytes, "msgpack-blosc", error);
+        result = camas__msgpack_decode(codec, dest, nbytes,
+                                       "msgpack-blosc: in the decompressed msgpack", error);
     }
+    if (s)
+        scratch_give(codec, s, nbytes);
     g_free(own);
     return result;
 }

@@ -519,6 +519,54 @@ Test(codec_msgpack, blosc_rejects_every_truncation_of_a_compressed_payload)
         assert_decode_fails(codec, out->data, n, NULL);
 }
 
+/* A serializer that encodes its object's path with the very codec it is called from, and a
+ * deserializer that decodes it again: nested calls must not share the codec's scratch buffer
+ * with the call they are nested in (ASan would see the use after free). */
+static CamasValue *
+nested_serialize(const CamasValue *object, gpointer user_data, GError **error)
+{
+    CamasCodec *codec = user_data;
+    char c = *(const char *)camas_value_object_get_instance(object);
+    g_autofree char *path = g_strnfill(5000, c);
+    g_autoptr(CamasValue) inner = camas_value_new_str(path);
+    GBytes *bytes = camas_codec_encode_bytes(codec, inner, error);
+    if (!bytes)
+        return NULL;
+    gsize len;
+    const guint8 *data = g_bytes_get_data(bytes, &len);
+    CamasValue *v = camas_value_new_bytes(data, len);
+    g_bytes_unref(bytes);
+    return v;
+}
+
+static CamasValue *
+nested_deserialize(const CamasValue *data, gpointer user_data, GError **error)
+{
+    CamasCodec *codec = user_data;
+    gsize len;
+    const guint8 *bytes = camas_value_get_bytes(data, &len);
+    g_autoptr(CamasValue) inner = camas_codec_decode(codec, bytes, len, error);
+    if (!inner)
+        return NULL;
+    const char *s = camas_value_get_str(inner, NULL);
+    return camas_value_new_object(&thing_type, (gpointer)(s[0] == 'c' ? thing_paths[1]
+                                                                        : thing_paths[2]));
+}
+
+Test(codec_msgpack, blosc_serializers_may_use_the_same_codec)
+{
+    g_autoptr(CamasCodec) codec = new_codec("msgpack-blosc");
+    camas_codec_add_serializer(codec, &thing_type, nested_serialize, nested_deserialize, codec,
+                               NULL);
+    g_autofree char *pad = g_strnfill(20000, 'p');
+    g_autoptr(CamasValue) v = camas_value_build("[s V s V]", pad, thing(1), pad, thing(2));
+    g_autoptr(GByteArray) out = g_byte_array_new();
+    GError *error = NULL;
+    cr_assert(camas_codec_encode(codec, v, out, &error), "%s", error ? error->message : "");
+    g_autoptr(CamasValue) back = decode_ok(codec, out->data, out->len);
+    cr_assert(camas_value_equal(back, v));
+}
+
 Test(codec_msgpack, blosc_refuses_messages_beyond_its_limit)
 {
     g_autoptr(CamasCodec) codec = new_codec("msgpack-blosc");
