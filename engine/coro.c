@@ -257,10 +257,14 @@ static guint stack_cache_len;
 static gsize
 page_size(void)
 {
+    /* Threads may race to fill it in; they all store the same value. */
     static gsize size;
-    if (G_UNLIKELY(size == 0))
-        size = (gsize)sysconf(_SC_PAGESIZE);
-    return size;
+    gsize s = __atomic_load_n(&size, __ATOMIC_RELAXED);
+    if (G_UNLIKELY(s == 0)) {
+        s = (gsize)sysconf(_SC_PAGESIZE);
+        __atomic_store_n(&size, s, __ATOMIC_RELAXED);
+    }
+    return s;
 }
 
 static gboolean
