@@ -20,6 +20,13 @@ typedef enum {
     CAMAS__LIVE_PIPE,
     CAMAS__LIVE_LISTENER,
     CAMAS__LIVE_TLS_CONTEXT,
+    CAMAS__LIVE_CHANNEL,
+    CAMAS__LIVE_CHANNEL_SERVER,
+    CAMAS__LIVE_REQUEST,
+    CAMAS__LIVE_SERVICE,
+    CAMAS__LIVE_RPC_CONNECTION,
+    CAMAS__LIVE_RPC_SERVER,
+    CAMAS__LIVE_PROXY,
     CAMAS__LIVE_N /* append new kinds above, and their names in live.c */
 } CamasLiveKind;
 

@@ -19,6 +19,13 @@ camas__live_name(CamasLiveKind kind)
         [CAMAS__LIVE_PIPE] = "pipe",
         [CAMAS__LIVE_LISTENER] = "listener",
         [CAMAS__LIVE_TLS_CONTEXT] = "tls context",
+        [CAMAS__LIVE_CHANNEL] = "channel",
+        [CAMAS__LIVE_CHANNEL_SERVER] = "channel server",
+        [CAMAS__LIVE_REQUEST] = "request",
+        [CAMAS__LIVE_SERVICE] = "service",
+        [CAMAS__LIVE_RPC_CONNECTION] = "rpc connection",
+        [CAMAS__LIVE_RPC_SERVER] = "rpc server",
+        [CAMAS__LIVE_PROXY] = "proxy",
     };
     return (guint)kind < CAMAS__LIVE_N && names[kind] ? names[kind] : "object";
 }

@@ -14,3 +14,4 @@
 #include <camas/task.h>
 #include <camas/rng.h>
 #include <camas/transport.h>
+#include <camas/channel.h>

@@ -1,0 +1,1344 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The channel layer (aiomas.channel; wire-protocol.md §3-§5): request ids in both directions,
+ * futures for replies, remote failures, connection loss, bad input.  Sits on the framing and
+ * codec layers and on the transports' pipes (transports/transport-private.h); the RPC layer
+ * (rpc.c) builds on it.
+ *
+ * Costs on the hot path (one request and its reply over LocalQueue): the outgoing frame is
+ * encoded into a per-channel scratch buffer and copied once into its GBytes; received bytes are
+ * decoded straight from the transport's buffer when they hold whole frames (only a frame split
+ * across deliveries is copied into the channel's partial-frame buffer); the decoded triple lives
+ * in one arena; the pending-reply table is an open-addressing array keyed by id; request handles
+ * come from a per-channel free list.  So a round trip allocates the two frames, the two arenas
+ * and the reply future.
+ */
+#include <string.h>
+
+#include <camas/trace.h>
+
+#include "channel-private.h"
+#include "live-private.h"
+#include "transport-private.h"
+#include "value-private.h"
+
+#define LARGE_BUFFER ((gsize)1024 * 1024)
+
+/* --- the pending-reply table ---------------------------------------------------------------- */
+
+/* Open addressing with linear probing on id & mask.  Ids are handed out sequentially, so the
+ * ids in flight spread over the slots without collisions until the table wraps; the load stays
+ * at most one half.  An empty slot has future == NULL.  A cancelled request keeps its slot (the
+ * future is done; the late reply is dropped quietly), as in aiomas. */
+typedef struct {
+    guint64 id;
+    CamasFuture *future; /* owned reference */
+} PendingSlot;
+
+typedef struct {
+    PendingSlot *slots;
+    gsize mask; /* capacity - 1; capacity is a power of two */
+    gsize n;
+} PendingTable;
+
+static void
+pending_init(PendingTable *t)
+{
+    t->mask = 15;
+    t->slots = g_new0(PendingSlot, t->mask + 1);
+    t->n = 0;
+}
+
+static void
+pending_put(PendingTable *t, guint64 id, CamasFuture *future)
+{
+    gsize i = id & t->mask;
+    while (t->slots[i].future)
+        i = (i + 1) & t->mask;
+    t->slots[i].id = id;
+    t->slots[i].future = future;
+}
+
+static void
+pending_insert(PendingTable *t, guint64 id, CamasFuture *future)
+{
+    if ((t->n + 1) * 2 > t->mask + 1) {
+        PendingSlot *old = t->slots;
+        gsize old_cap = t->mask + 1;
+        t->mask = old_cap * 2 - 1;
+        t->slots = g_new0(PendingSlot, t->mask + 1);
+        for (gsize i = 0; i < old_cap; i++)
+            if (old[i].future)
+                pending_put(t, old[i].id, old[i].future);
+        g_free(old);
+    }
+    pending_put(t, id, future);
+    t->n++;
+}
+
+/* Removes @id and returns its future (transfer full), or NULL when @id is not pending. */
+static CamasFuture *
+pending_take(PendingTable *t, guint64 id)
+{
+    gsize i = id & t->mask;
+    while (t->slots[i].future && t->slots[i].id != id)
+        i = (i + 1) & t->mask;
+    CamasFuture *found = t->slots[i].future;
+    if (!found)
+        return NULL;
+    /* Backward-shift deletion keeps every remaining entry reachable from its home slot. */
+    gsize j = i;
+    for (;;) {
+        j = (j + 1) & t->mask;
+        if (!t->slots[j].future)
+            break;
+        gsize home = t->slots[j].id & t->mask;
+        gboolean movable = (i <= j) ? (home <= i || home > j) : (home <= i && home > j);
+        if (movable) {
+            t->slots[i] = t->slots[j];
+            i = j;
+        }
+    }
+    t->slots[i].future = NULL;
+    t->n--;
+    return found;
+}
+
+static int
+compare_slot_ids(gconstpointer a, gconstpointer b)
+{
+    guint64 x = ((const PendingSlot *)a)->id, y = ((const PendingSlot *)b)->id;
+    return x < y ? -1 : x > y;
+}
+
+/* Empties the table and returns its entries sorted by id (so failing them is deterministic). */
+static PendingSlot *
+pending_steal_sorted(PendingTable *t, gsize *n)
+{
+    PendingSlot *out = g_new(PendingSlot, t->n ? t->n : 1);
+    gsize k = 0;
+    for (gsize i = 0; i <= t->mask; i++)
+        if (t->slots[i].future)
+            out[k++] = t->slots[i];
+    qsort(out, k, sizeof *out, compare_slot_ids);
+    memset(t->slots, 0, (t->mask + 1) * sizeof *t->slots);
+    t->n = 0;
+    *n = k;
+    return out;
+}
+
+/* --- the structures ------------------------------------------------------------------------- */
+
+struct _CamasRequest {
+    CamasChannel *channel; /* a reference: the request keeps its channel alive */
+    CamasValue *id;        /* the id as received (owned) */
+    CamasValue *content;   /* owned */
+    char *rpc_path;        /* set by the RPC layer, or NULL */
+    CamasRequest *next;    /* the channel's free list or its queue of undelivered requests */
+};
+
+struct _CamasChannel {
+    gint refcount;
+    CamasLoop *loop;
+    CamasPipe *pipe; /* NULL once closed */
+    CamasCodec *codec;
+    gsize max_size;
+
+    guint64 next_id;      /* the id of this end's next request */
+    PendingTable pending; /* this end's requests waiting for a reply */
+
+    /* the partial frame received so far (only when a frame was split across deliveries) */
+    GByteArray *rx;
+    guint64 rx_offset;   /* stream offset of the next byte to be consumed */
+    GByteArray *scratch; /* encode buffer, reused for every outgoing frame */
+
+    CamasRequestFunc request_func;
+    gpointer request_data;
+    GDestroyNotify request_destroy;
+    CamasRequest *queue_head, *queue_tail; /* requests waiting for a request function */
+    CamasEventId drain_event;
+
+    CamasChannelClosedFunc closed_func;
+    gpointer closed_data;
+    GDestroyNotify closed_destroy;
+
+    CamasRequest *free_requests; /* recycled request handles */
+
+    char *peername;   /* aiomas peername: the origin of remote failures */
+    char *trace_local, *trace_peer;
+    char *tls_version, *tls_cipher;
+
+    gboolean closed;
+    GError *close_error;              /* set when the peer or bad input closed it */
+    CamasChannelServer *server;       /* the server that accepted it (not owned), or NULL */
+    gpointer rpc;                     /* the RPC connection using it (not owned), or NULL */
+};
+
+struct _CamasChannelServer {
+    CamasLoop *loop;
+    CamasListener *listener;
+    CamasCodec *codec;
+    CamasChannelOptions options;
+    char *address;
+    CamasChannelConnectedFunc connected;
+    gpointer user_data;
+    GDestroyNotify destroy;
+    GPtrArray *channels; /* open accepted channels, accept order, references */
+    guint64 n_accepted;
+    gboolean closed;
+};
+
+static _Thread_local CamasChannel *current_channel;
+
+CamasChannel *
+camas__channel_get_current(void)
+{
+    return current_channel;
+}
+
+static void channel_free(CamasChannel *ch);
+static void server_forget(CamasChannelServer *server, CamasChannel *ch);
+
+/* --- tracing -------------------------------------------------------------------------------- */
+
+static gint64
+id_for_trace(const CamasValue *id)
+{
+    if (id && camas_value_get_type(id) == CAMAS_VALUE_INT && !camas_value_int_is_unsigned(id))
+        return camas_value_get_int(id);
+    return -1;
+}
+
+static void
+trace(CamasChannel *ch, CamasTraceKind kind, gboolean outgoing, gint64 msg_id, const char *method,
+      const guint8 *payload, gsize len, const char *text)
+{
+    CamasTraceRecord r = {
+        .kind = kind,
+        .src = outgoing ? ch->trace_local : ch->trace_peer,
+        .dst = outgoing ? ch->trace_peer : ch->trace_local,
+        .method = method,
+        .msg_id = msg_id,
+        .payload = payload,
+        .payload_len = len,
+        .text = text,
+    };
+    camas__loop_emit(ch->loop, &r);
+}
+
+/* The RPC path of a request content for DELIVER records. */
+static const char *
+rpc_method_of(const CamasChannel *ch, const CamasValue *content)
+{
+    if (!ch->rpc || !camas_value_is_sequence(content) || camas_value_get_length(content) == 0)
+        return NULL;
+    CamasValue *path = camas_value_get_item(content, 0);
+    return camas_value_get_type(path) == CAMAS_VALUE_STR ? camas_value_get_str(path, NULL) : NULL;
+}
+
+/* --- encoding ------------------------------------------------------------------------------- */
+
+/* Encodes [type, id, content] with its header.  The codec's serializers see this channel as
+ * the current one. */
+static GBytes *
+encode_frame(CamasChannel *ch, CamasMsgType type, CamasValue *id, const CamasValue *content,
+             GError **error)
+{
+    CamasValue type_value = CAMAS__VALUE_STATIC_INT(type);
+    CamasValue *items[3] = {&type_value, id, (CamasValue *)content};
+    CamasValue triple = CAMAS__VALUE_STATIC_SEQ(items, 3);
+
+    GByteArray *buf = ch->scratch;
+    g_byte_array_set_size(buf, CAMAS_FRAME_HEADER_SIZE);
+    CamasChannel *outer = current_channel;
+    current_channel = ch;
+    gboolean ok = camas_codec_encode(ch->codec, &triple, buf, error);
+    current_channel = outer;
+
+    GBytes *frame = NULL;
+    if (ok) {
+        gsize payload = buf->len - CAMAS_FRAME_HEADER_SIZE;
+        if (payload > ch->max_size) {
+            g_set_error(error, CAMAS_ERROR, CAMAS_ERROR_TOO_LARGE,
+                        "message of %" G_GSIZE_FORMAT " bytes exceeds the maximum frame size "
+                        "of %" G_GSIZE_FORMAT " bytes",
+                        payload, ch->max_size);
+        } else {
+            guint32 be = GUINT32_TO_BE((guint32)payload);
+            memcpy(buf->data, &be, sizeof be);
+            frame = g_bytes_new(buf->data, buf->len);
+        }
+    }
+    /* Do not keep a large message's buffer around for the rest of the connection. */
+    if (buf->len > LARGE_BUFFER) {
+        g_byte_array_unref(ch->scratch);
+        ch->scratch = g_byte_array_sized_new(256);
+    }
+    return frame;
+}
+
+/* --- closing -------------------------------------------------------------------------------- */
+
+static void
+request_release(CamasRequest *req)
+{
+    CamasChannel *ch = req->channel;
+    g_clear_pointer(&req->id, camas_value_unref);
+    g_clear_pointer(&req->content, camas_value_unref);
+    g_clear_pointer(&req->rpc_path, g_free);
+    req->next = ch->free_requests;
+    ch->free_requests = req;
+    req->channel = NULL;
+    camas__live_dec(CAMAS__LIVE_REQUEST);
+    camas_channel_unref(ch);
+}
+
+static GError *
+closed_error(void)
+{
+    return g_error_new_literal(CAMAS_ERROR, CAMAS_ERROR_CLOSED, "Connection closed");
+}
+
+static void
+run_closed_func(CamasLoop *loop, gpointer data)
+{
+    CamasChannel *ch = data;
+    if (ch->closed_func)
+        ch->closed_func(ch, ch->close_error, ch->closed_data);
+}
+
+/* Closes the pipe and settles everything.  @reason (transfer full, nullable): why the peer or
+ * bad input closed it; NULL when this side closed it. */
+static void
+channel_shutdown(CamasChannel *ch, GError *reason)
+{
+    if (ch->closed) {
+        g_clear_error(&reason);
+        return;
+    }
+    ch->closed = TRUE;
+    ch->close_error = reason;
+    /* keep the channel alive while futures' and the server's references go */
+    camas_channel_ref(ch);
+
+    if (ch->pipe) {
+        camas__pipe_close(ch->pipe);
+        ch->pipe = NULL;
+    }
+    if (!camas_event_id_is_none(ch->drain_event)) {
+        camas_loop_cancel(ch->loop, ch->drain_event);
+        ch->drain_event = CAMAS_EVENT_ID_NONE;
+    }
+
+    /* Fail every pending request, in id order. */
+    gsize n;
+    PendingSlot *slots = pending_steal_sorted(&ch->pending, &n);
+    for (gsize i = 0; i < n; i++) {
+        if (camas_loop_is_traced(ch->loop))
+            trace(ch, CAMAS_TRACE_FAILURE, FALSE, (gint64)slots[i].id, NULL, NULL, 0,
+                  "Connection closed");
+        camas_future_set_error(slots[i].future, closed_error());
+        camas_future_unref(slots[i].future);
+    }
+    g_free(slots);
+
+    /* Requests nobody took: nothing can be answered any more. */
+    while (ch->queue_head) {
+        CamasRequest *req = ch->queue_head;
+        ch->queue_head = req->next;
+        request_release(req);
+    }
+    ch->queue_tail = NULL;
+
+    if (reason && ch->closed_func)
+        camas_loop_call_soon_full(ch->loop, run_closed_func, camas_channel_ref(ch),
+                                  (GDestroyNotify)camas_channel_unref);
+    if (ch->server)
+        server_forget(ch->server, ch); /* drops the server's reference */
+    camas_channel_unref(ch);
+}
+
+/* The peer broke the protocol: log it with the peer's address, keep the error, close. */
+static void
+channel_fail_input(CamasChannel *ch, GError *error)
+{
+    GError *reason = g_error_new(CAMAS_ERROR, error->code, "Connection with %s closed: %s",
+                                 ch->peername, error->message);
+    g_error_free(error);
+    g_warning("%s", reason->message);
+    channel_shutdown(ch, reason);
+}
+
+void
+camas_channel_close(CamasChannel *channel)
+{
+    g_return_if_fail(channel != NULL);
+    channel_shutdown(channel, NULL);
+}
+
+/* --- incoming messages ---------------------------------------------------------------------- */
+
+static CamasRequest *
+request_new(CamasChannel *ch, CamasValue *id, CamasValue *content)
+{
+    CamasRequest *req = ch->free_requests;
+    if (req)
+        ch->free_requests = req->next;
+    else
+        req = g_new(CamasRequest, 1);
+    req->channel = camas_channel_ref(ch);
+    req->id = id;
+    req->content = content;
+    req->rpc_path = NULL;
+    req->next = NULL;
+    camas__live_inc(CAMAS__LIVE_REQUEST);
+    return req;
+}
+
+static void
+drain_queue(CamasLoop *loop, gpointer data)
+{
+    CamasChannel *ch = data;
+    ch->drain_event = CAMAS_EVENT_ID_NONE;
+    camas_channel_ref(ch);
+    while (ch->queue_head && ch->request_func && !ch->closed) {
+        CamasRequest *req = ch->queue_head;
+        ch->queue_head = req->next;
+        if (!ch->queue_head)
+            ch->queue_tail = NULL;
+        req->next = NULL;
+        ch->request_func(ch, req, ch->request_data);
+    }
+    camas_channel_unref(ch);
+}
+
+static void
+handle_request(CamasChannel *ch, CamasValue *id, CamasValue *content, const guint8 *payload,
+               gsize len)
+{
+    if (camas_loop_is_traced(ch->loop))
+        trace(ch, CAMAS_TRACE_DELIVER, FALSE, id_for_trace(id), rpc_method_of(ch, content),
+              payload, len, NULL);
+    CamasRequest *req = request_new(ch, id, content);
+    if (ch->request_func && !ch->queue_head) {
+        ch->request_func(ch, req, ch->request_data);
+        return;
+    }
+    if (ch->queue_tail)
+        ch->queue_tail->next = req;
+    else
+        ch->queue_head = req;
+    ch->queue_tail = req;
+}
+
+static void
+handle_reply(CamasChannel *ch, CamasMsgType type, CamasValue *id, CamasValue *content,
+             const guint8 *payload, gsize len)
+{
+    if (camas_value_get_type(id) != CAMAS_VALUE_INT ||
+        (!camas_value_int_is_unsigned(id) && camas_value_get_int(id) < 0)) {
+        g_autofree char *r = camas_value_repr(id);
+        camas_value_unref(id);
+        camas_value_unref(content);
+        channel_fail_input(ch, g_error_new(CAMAS_ERROR, CAMAS_ERROR_PROTOCOL,
+                                           "reply with an invalid message id %s", r));
+        return;
+    }
+    guint64 msg_id = camas_value_get_uint(id);
+    camas_value_unref(id);
+    CamasFuture *future = pending_take(&ch->pending, msg_id);
+    if (!future) {
+        camas_value_unref(content);
+        channel_fail_input(ch, g_error_new(CAMAS_ERROR, CAMAS_ERROR_PROTOCOL,
+                                           "%s for message id %" G_GUINT64_FORMAT
+                                           ", which has no pending request",
+                                           type == CAMAS_MSG_RESULT ? "result" : "failure",
+                                           msg_id));
+        return;
+    }
+    if (type == CAMAS_MSG_RESULT) {
+        if (camas_loop_is_traced(ch->loop))
+            trace(ch, CAMAS_TRACE_REPLY, FALSE, (gint64)msg_id, NULL, payload, len, NULL);
+        camas_future_set_result(future, content);
+    } else {
+        /* aiomas always sends a string; anything else is shown as its repr */
+        g_autofree char *repr = NULL;
+        const char *text;
+        if (camas_value_get_type(content) == CAMAS_VALUE_STR)
+            text = camas_value_get_str(content, NULL);
+        else
+            text = repr = camas_value_repr(content);
+        if (camas_loop_is_traced(ch->loop))
+            trace(ch, CAMAS_TRACE_FAILURE, FALSE, (gint64)msg_id, NULL, payload, len, text);
+        camas_future_set_error(future, camas_error_new_remote(ch->peername, text));
+        camas_value_unref(content);
+    }
+    camas_future_unref(future);
+}
+
+/* Decodes and dispatches one payload.  Returns FALSE when the channel is closed afterwards. */
+static gboolean
+handle_payload(CamasChannel *ch, const guint8 *payload, gsize len)
+{
+    CamasMsgType type;
+    CamasValue *id = NULL, *content = NULL;
+    GError *error = NULL;
+    CamasChannel *outer = current_channel;
+    current_channel = ch;
+    gboolean ok = camas_frame_decode(ch->codec, payload, len, &type, &id, &content, &error);
+    current_channel = outer;
+    if (!ok) {
+        channel_fail_input(ch, error);
+        return FALSE;
+    }
+    if (type == CAMAS_MSG_REQUEST)
+        handle_request(ch, id, content, payload, len);
+    else
+        handle_reply(ch, type, id, content, payload, len);
+    return !ch->closed;
+}
+
+static gboolean
+check_frame_size(CamasChannel *ch, guint32 size, guint64 offset)
+{
+    if (size == 0) {
+        channel_fail_input(ch, g_error_new(CAMAS_ERROR, CAMAS_ERROR_PROTOCOL,
+                                           "zero-length frame at byte %" G_GUINT64_FORMAT,
+                                           offset));
+        return FALSE;
+    }
+    if (size > ch->max_size) {
+        channel_fail_input(ch, g_error_new(CAMAS_ERROR, CAMAS_ERROR_PROTOCOL,
+                                           "frame at byte %" G_GUINT64_FORMAT " announces %u "
+                                           "bytes, more than the maximum of %" G_GSIZE_FORMAT,
+                                           offset, size, ch->max_size));
+        return FALSE;
+    }
+    return TRUE;
+}
+
+static inline guint32
+read_be32(const guint8 *h)
+{
+    return (guint32)h[0] << 24 | (guint32)h[1] << 16 | (guint32)h[2] << 8 | h[3];
+}
+
+/* Completes the buffered partial frame from @data.  Returns the bytes used; sets *@alive to
+ * FALSE when the channel closed. */
+static gsize
+feed_partial(CamasChannel *ch, const guint8 *data, gsize len, gboolean *alive)
+{
+    GByteArray *rx = ch->rx;
+    gsize used = 0;
+    if (rx->len < CAMAS_FRAME_HEADER_SIZE) {
+        gsize take = MIN(CAMAS_FRAME_HEADER_SIZE - rx->len, len);
+        g_byte_array_append(rx, data, take);
+        used += take;
+        if (rx->len < CAMAS_FRAME_HEADER_SIZE)
+            return used;
+        if (!check_frame_size(ch, read_be32(rx->data), ch->rx_offset)) {
+            *alive = FALSE;
+            return used;
+        }
+    }
+    gsize total = CAMAS_FRAME_HEADER_SIZE + (gsize)read_be32(rx->data);
+    gsize take = MIN(total - rx->len, len - used);
+    g_byte_array_append(rx, data + used, take);
+    used += take;
+    if (rx->len < total)
+        return used;
+    ch->rx_offset += total;
+    /* The payload is handled from the buffer, which must stay put meanwhile: swap in a fresh
+     * one first when the frame was large, so the buffer is not kept for an idle connection. */
+    GByteArray *frame = rx;
+    if (frame->len > LARGE_BUFFER)
+        ch->rx = g_byte_array_new();
+    else
+        g_byte_array_ref(frame);
+    *alive = handle_payload(ch, frame->data + CAMAS_FRAME_HEADER_SIZE,
+                            total - CAMAS_FRAME_HEADER_SIZE);
+    if (frame == ch->rx)
+        g_byte_array_set_size(frame, 0);
+    g_byte_array_unref(frame);
+    return used;
+}
+
+static void
+pipe_received(CamasPipe *pipe, const guint8 *data, gsize len, gpointer user_data)
+{
+    CamasChannel *ch = user_data;
+    if (ch->closed)
+        return;
+    camas_channel_ref(ch);
+    gboolean alive = TRUE;
+    if (ch->rx->len > 0) {
+        gsize used = feed_partial(ch, data, len, &alive);
+        data += used;
+        len -= used;
+    }
+    /* Whole frames are decoded straight from the transport's buffer. */
+    while (alive && len >= CAMAS_FRAME_HEADER_SIZE) {
+        guint32 size = read_be32(data);
+        if (!check_frame_size(ch, size, ch->rx_offset)) {
+            alive = FALSE;
+            break;
+        }
+        if (len - CAMAS_FRAME_HEADER_SIZE < size)
+            break;
+        ch->rx_offset += CAMAS_FRAME_HEADER_SIZE + (gsize)size;
+        alive = handle_payload(ch, data + CAMAS_FRAME_HEADER_SIZE, size);
+        data += CAMAS_FRAME_HEADER_SIZE + (gsize)size;
+        len -= CAMAS_FRAME_HEADER_SIZE + (gsize)size;
+    }
+    if (alive && len > 0)
+        feed_partial(ch, data, len, &alive);
+    camas_channel_unref(ch);
+}
+
+static void
+pipe_closed(CamasPipe *pipe, const GError *error, gpointer user_data)
+{
+    CamasChannel *ch = user_data;
+    channel_shutdown(ch, error ? g_error_copy(error) : closed_error());
+}
+
+static const CamasPipeCallbacks pipe_callbacks = {
+    .received = pipe_received,
+    .closed = pipe_closed,
+};
+
+/* --- construction --------------------------------------------------------------------------- */
+
+static CamasChannel *
+channel_new(CamasLoop *loop, CamasPipe *pipe, CamasCodec *codec, const CamasChannelOptions *opts)
+{
+    CamasChannel *ch = g_new0(CamasChannel, 1);
+    ch->refcount = 1;
+    ch->loop = loop;
+    ch->pipe = pipe;
+    ch->codec = camas_codec_ref(codec);
+    gsize max = opts ? opts->max_frame_size : 0;
+    ch->max_size = max == 0 ? CAMAS_FRAME_DEFAULT_MAX_SIZE : MIN(max, CAMAS_FRAME_WIRE_MAX_SIZE);
+    pending_init(&ch->pending);
+    ch->rx = g_byte_array_new();
+    ch->scratch = g_byte_array_sized_new(256);
+    const char *peer = camas__pipe_get_peername(pipe);
+    ch->peername = g_strdup(peer ? peer : "");
+    ch->tls_version = g_strdup(camas__pipe_get_tls_version(pipe));
+    ch->tls_cipher = g_strdup(camas__pipe_get_tls_cipher(pipe));
+    camas__live_inc(CAMAS__LIVE_CHANNEL);
+    return ch;
+}
+
+static void
+channel_free(CamasChannel *ch)
+{
+    g_assert(ch->closed);
+    g_assert(ch->queue_head == NULL);
+    if (ch->request_destroy)
+        ch->request_destroy(ch->request_data);
+    if (ch->closed_destroy)
+        ch->closed_destroy(ch->closed_data);
+    while (ch->free_requests) {
+        CamasRequest *req = ch->free_requests;
+        ch->free_requests = req->next;
+        g_free(req);
+    }
+    g_free(ch->pending.slots);
+    g_byte_array_unref(ch->rx);
+    g_byte_array_unref(ch->scratch);
+    camas_codec_unref(ch->codec);
+    g_clear_error(&ch->close_error);
+    g_free(ch->peername);
+    g_free(ch->trace_local);
+    g_free(ch->trace_peer);
+    g_free(ch->tls_version);
+    g_free(ch->tls_cipher);
+    g_free(ch);
+    camas__live_dec(CAMAS__LIVE_CHANNEL);
+}
+
+CamasChannel *
+camas_channel_ref(CamasChannel *channel)
+{
+    g_return_val_if_fail(channel != NULL, NULL);
+    channel->refcount++;
+    return channel;
+}
+
+void
+camas_channel_unref(CamasChannel *channel)
+{
+    if (!channel)
+        return;
+    g_return_if_fail(channel->refcount > 0);
+    if (channel->refcount == 1 && !channel->closed) {
+        /* The last reference closes; shutdown takes and drops a temporary one. */
+        channel_shutdown(channel, NULL);
+    }
+    if (--channel->refcount == 0)
+        channel_free(channel);
+}
+
+static gpointer
+channel_object_ref(gpointer instance)
+{
+    return camas_channel_ref(instance);
+}
+
+static void
+channel_object_unref(gpointer instance)
+{
+    camas_channel_unref(instance);
+}
+
+const CamasObjectType camas__channel_object_type = {
+    .name = "Channel",
+    .ref = channel_object_ref,
+    .unref = channel_object_unref,
+};
+
+/* --- accessors ------------------------------------------------------------------------------ */
+
+void
+camas_channel_set_request_func(CamasChannel *channel, CamasRequestFunc func, gpointer user_data,
+                               GDestroyNotify destroy)
+{
+    g_return_if_fail(channel != NULL);
+    GDestroyNotify old_destroy = channel->request_destroy;
+    gpointer old_data = channel->request_data;
+    channel->request_func = func;
+    channel->request_data = user_data;
+    channel->request_destroy = destroy;
+    if (old_destroy)
+        old_destroy(old_data);
+    if (func && channel->queue_head && !channel->closed &&
+        camas_event_id_is_none(channel->drain_event))
+        channel->drain_event = camas_loop_call_soon(channel->loop, drain_queue, channel);
+}
+
+void
+camas_channel_set_closed_func(CamasChannel *channel, CamasChannelClosedFunc func,
+                              gpointer user_data, GDestroyNotify destroy)
+{
+    g_return_if_fail(channel != NULL);
+    GDestroyNotify old_destroy = channel->closed_destroy;
+    gpointer old_data = channel->closed_data;
+    channel->closed_func = func;
+    channel->closed_data = user_data;
+    channel->closed_destroy = destroy;
+    if (old_destroy)
+        old_destroy(old_data);
+}
+
+gboolean
+camas_channel_is_closed(const CamasChannel *channel)
+{
+    g_return_val_if_fail(channel != NULL, TRUE);
+    return channel->closed;
+}
+
+const GError *
+camas_channel_get_close_error(const CamasChannel *channel)
+{
+    g_return_val_if_fail(channel != NULL, NULL);
+    return channel->close_error;
+}
+
+const char *
+camas_channel_get_peername(const CamasChannel *channel)
+{
+    g_return_val_if_fail(channel != NULL, NULL);
+    return channel->peername;
+}
+
+CamasCodec *
+camas_channel_get_codec(const CamasChannel *channel)
+{
+    g_return_val_if_fail(channel != NULL, NULL);
+    return channel->codec;
+}
+
+CamasLoop *
+camas_channel_get_loop(const CamasChannel *channel)
+{
+    g_return_val_if_fail(channel != NULL, NULL);
+    return channel->loop;
+}
+
+gsize
+camas_channel_get_n_pending(const CamasChannel *channel)
+{
+    g_return_val_if_fail(channel != NULL, 0);
+    return channel->pending.n;
+}
+
+const char *
+camas_channel_get_tls_version(const CamasChannel *channel)
+{
+    g_return_val_if_fail(channel != NULL, NULL);
+    return channel->tls_version;
+}
+
+const char *
+camas_channel_get_tls_cipher(const CamasChannel *channel)
+{
+    g_return_val_if_fail(channel != NULL, NULL);
+    return channel->tls_cipher;
+}
+
+void
+camas_channel_set_trace_names(CamasChannel *channel, const char *local, const char *peer)
+{
+    g_return_if_fail(channel != NULL);
+    char *l = g_strdup(local ? local : ""), *p = g_strdup(peer ? peer : "");
+    g_free(channel->trace_local);
+    g_free(channel->trace_peer);
+    channel->trace_local = l;
+    channel->trace_peer = p;
+}
+
+void
+camas__channel_set_rpc(CamasChannel *channel, gpointer rpc)
+{
+    channel->rpc = rpc;
+}
+
+gpointer
+camas__channel_get_rpc(const CamasChannel *channel)
+{
+    return channel->rpc;
+}
+
+/* --- sending requests ----------------------------------------------------------------------- */
+
+CamasFuture *
+camas__channel_send_full(CamasChannel *channel, const CamasValue *content, const char *method)
+{
+    CamasChannel *ch = channel;
+    CamasFuture *future = camas_future_new(ch->loop);
+    if (ch->closed) {
+        camas_future_set_error(future, closed_error());
+        return future;
+    }
+    /* aiomas allocates the id before encoding: a failed encode uses it up */
+    guint64 id = ch->next_id++;
+    CamasValue id_value = CAMAS__VALUE_STATIC_INT((gint64)id);
+    if (id > G_MAXINT64)
+        id_value.flags |= CAMAS__VALUE_UNSIGNED;
+    GError *error = NULL;
+    GBytes *frame = encode_frame(ch, CAMAS_MSG_REQUEST, &id_value, content, &error);
+    if (!frame) {
+        camas_future_set_error(future, error);
+        return future;
+    }
+    if (camas_loop_is_traced(ch->loop)) {
+        gsize len;
+        const guint8 *p = g_bytes_get_data(frame, &len);
+        trace(ch, CAMAS_TRACE_SEND, TRUE, (gint64)id, method, p + CAMAS_FRAME_HEADER_SIZE,
+              len - CAMAS_FRAME_HEADER_SIZE, NULL);
+    }
+    gboolean sent = camas__pipe_send(ch->pipe, frame, &error);
+    g_bytes_unref(frame);
+    if (!sent) {
+        camas_future_set_error(future, error);
+        return future;
+    }
+    pending_insert(&ch->pending, id, camas_future_ref(future));
+    return future;
+}
+
+CamasFuture *
+camas_channel_send(CamasChannel *channel, const CamasValue *content)
+{
+    g_return_val_if_fail(channel != NULL, NULL);
+    g_return_val_if_fail(content != NULL, NULL);
+    return camas__channel_send_full(channel, content, NULL);
+}
+
+/* --- answering requests --------------------------------------------------------------------- */
+
+static void
+send_reply_frame(CamasChannel *ch, CamasMsgType type, CamasValue *id, GBytes *frame,
+                 const char *text)
+{
+    if (camas_loop_is_traced(ch->loop)) {
+        gsize len;
+        const guint8 *p = g_bytes_get_data(frame, &len);
+        trace(ch, CAMAS_TRACE_SEND, TRUE, id_for_trace(id), NULL, p + CAMAS_FRAME_HEADER_SIZE,
+              len - CAMAS_FRAME_HEADER_SIZE, text);
+    }
+    /* A failing pipe reports itself through its closed callback; nothing to do here. */
+    camas__pipe_send(ch->pipe, frame, NULL);
+    g_bytes_unref(frame);
+}
+
+static void
+send_failure_text(CamasChannel *ch, CamasValue *id, const char *text)
+{
+    CamasValue text_value = {
+        .type = CAMAS_VALUE_STR,
+        .flags = CAMAS__VALUE_STATIC,
+        .u.str = {strlen(text), text},
+    };
+    GError *error = NULL;
+    GBytes *frame = encode_frame(ch, CAMAS_MSG_EXCEPTION, id, &text_value, &error);
+    if (!frame) {
+        /* Only a failure text above the frame limit gets here: send its last line alone. */
+        g_clear_error(&error);
+        const char *last = text + strlen(text);
+        if (last > text && last[-1] == '\n')
+            last--;
+        while (last > text && last[-1] != '\n')
+            last--;
+        text_value.u.str.data = last;
+        text_value.u.str.len = strlen(last);
+        frame = encode_frame(ch, CAMAS_MSG_EXCEPTION, id, &text_value, &error);
+        if (!frame) {
+            g_warning("cannot send a failure reply to %s: %s", ch->peername, error->message);
+            g_error_free(error);
+            return;
+        }
+    }
+    send_reply_frame(ch, CAMAS_MSG_EXCEPTION, id, frame, text);
+}
+
+/* The failure text for @error: an RPC call gets a Python-like traceback header. */
+static char *
+failure_text(const CamasRequest *req, const GError *error)
+{
+    g_autofree char *text = camas_error_to_remote_text(error);
+    if (!req->rpc_path || g_error_matches(error, CAMAS_ERROR, CAMAS_ERROR_REMOTE))
+        return g_steal_pointer(&text);
+    return g_strdup_printf("Traceback (most recent call last):\n"
+                           "  File \"camas/rpc.c\", line 1, in %s\n%s",
+                           req->rpc_path, text);
+}
+
+void
+camas_request_reply(CamasRequest *request, const CamasValue *result)
+{
+    g_return_if_fail(request != NULL);
+    CamasChannel *ch = request->channel;
+    if (!ch->closed) {
+        const CamasValue *value = result ? result : &camas__value_null;
+        GError *error = NULL;
+        GBytes *frame = encode_frame(ch, CAMAS_MSG_RESULT, request->id, value, &error);
+        if (frame) {
+            send_reply_frame(ch, CAMAS_MSG_RESULT, request->id, frame, NULL);
+        } else {
+            /* as aiomas: the result cannot travel, so the caller gets the reason instead */
+            g_autofree char *text = failure_text(request, error);
+            g_error_free(error);
+            send_failure_text(ch, request->id, text);
+        }
+    }
+    request_release(request);
+}
+
+void
+camas_request_reply_take(CamasRequest *request, CamasValue *result)
+{
+    camas_request_reply(request, result);
+    if (result)
+        camas_value_unref(result);
+}
+
+void
+camas_request_fail_raw(CamasRequest *request, const char *text)
+{
+    g_return_if_fail(request != NULL);
+    g_return_if_fail(text != NULL);
+    CamasChannel *ch = request->channel;
+    if (!ch->closed)
+        send_failure_text(ch, request->id, text);
+    request_release(request);
+}
+
+void
+camas_request_fail(CamasRequest *request, const GError *error)
+{
+    g_return_if_fail(request != NULL);
+    g_return_if_fail(error != NULL);
+    g_autofree char *text = failure_text(request, error);
+    camas_request_fail_raw(request, text);
+}
+
+void
+camas_request_fail_text(CamasRequest *request, const char *name, const char *message)
+{
+    g_return_if_fail(request != NULL);
+    g_return_if_fail(name != NULL && message != NULL);
+    g_autofree char *text = NULL;
+    if (request->rpc_path)
+        text = g_strdup_printf("Traceback (most recent call last):\n"
+                               "  File \"camas/rpc.c\", line 1, in %s\n%s: %s\n",
+                               request->rpc_path, name, message);
+    else
+        text = g_strdup_printf("%s: %s\n", name, message);
+    camas_request_fail_raw(request, text);
+}
+
+void
+camas_request_free(CamasRequest *request)
+{
+    if (!request)
+        return;
+    camas_request_fail_text(request, "RuntimeError", "request dropped without a reply");
+}
+
+CamasValue *
+camas_request_get_content(const CamasRequest *request)
+{
+    g_return_val_if_fail(request != NULL, NULL);
+    return request->content;
+}
+
+CamasValue *
+camas_request_get_id(const CamasRequest *request)
+{
+    g_return_val_if_fail(request != NULL, NULL);
+    return request->id;
+}
+
+CamasChannel *
+camas_request_get_channel(const CamasRequest *request)
+{
+    g_return_val_if_fail(request != NULL, NULL);
+    return request->channel;
+}
+
+void
+camas__request_set_rpc_path(CamasRequest *request, const char *path)
+{
+    g_free(request->rpc_path);
+    request->rpc_path = g_strdup(path);
+}
+
+const char *
+camas__request_get_rpc_path(const CamasRequest *request)
+{
+    return request->rpc_path;
+}
+
+/* --- default trace names -------------------------------------------------------------------- */
+
+static guint64
+next_client_number(const char *address)
+{
+    static GMutex lock;
+    static GHashTable *counts; /* address -> count; only looked up, never iterated */
+    g_mutex_lock(&lock);
+    if (!counts)
+        counts = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    gpointer value = NULL;
+    guint64 n = 0;
+    if (g_hash_table_lookup_extended(counts, address, NULL, &value))
+        n = GPOINTER_TO_SIZE(value);
+    g_hash_table_insert(counts, g_strdup(address), GSIZE_TO_POINTER(n + 1));
+    g_mutex_unlock(&lock);
+    return n;
+}
+
+/* --- opening -------------------------------------------------------------------------------- */
+
+typedef struct {
+    gint refcount;
+    CamasLoop *loop;
+    CamasAddress *address;
+    char *address_text; /* canonical */
+    CamasCodec *codec;
+    CamasChannelOptions options; /* the TLS context is referenced */
+    CamasFuture *future;         /* a reference while the operation runs; NULL once over */
+    CamasEventId retry;
+    CamasPipe *dialing; /* the pending dial (holding a reference on the op), or NULL */
+    guint attempts;
+    CamasChannelSetupFunc setup;
+    gpointer setup_data;
+    GDestroyNotify setup_destroy;
+} OpenOp;
+
+static OpenOp *
+open_op_ref(OpenOp *op)
+{
+    op->refcount++;
+    return op;
+}
+
+static void
+open_op_unref(gpointer data)
+{
+    OpenOp *op = data;
+    if (--op->refcount > 0)
+        return;
+    g_assert(op->future == NULL);
+    if (op->setup_destroy)
+        op->setup_destroy(op->setup_data);
+    camas_address_free(op->address);
+    g_free(op->address_text);
+    camas_codec_unref(op->codec);
+    if (op->options.transport.tls)
+        camas_tls_context_unref(op->options.transport.tls);
+    g_free(op);
+}
+
+static void open_attempt(OpenOp *op);
+
+static void
+open_retry(CamasLoop *loop, gpointer data)
+{
+    OpenOp *op = data;
+    op->retry = CAMAS_EVENT_ID_NONE;
+    if (op->future)
+        open_attempt(op);
+}
+
+static void
+open_dialed(CamasPipe *pipe, const GError *error, gpointer data)
+{
+    OpenOp *op = data;
+    op->dialing = NULL;
+    g_assert(op->future != NULL); /* a cancel closes the pending dial, so we are not called */
+    if (!pipe) {
+        gint64 now = camas_loop_now(op->loop);
+        gint64 deadline = op->options.connect_deadline;
+        if (g_error_matches(error, CAMAS_ERROR, CAMAS_ERROR_CONNECTION_REFUSED) &&
+            now < deadline) {
+            gint64 interval = op->options.retry_interval > 0
+                                  ? op->options.retry_interval
+                                  : CAMAS_CHANNEL_DEFAULT_RETRY_INTERVAL;
+            gint64 at = now > deadline - interval ? deadline : now + interval;
+            op->retry = camas_loop_call_at_full(op->loop, at, open_retry, open_op_ref(op),
+                                                open_op_unref);
+        } else {
+            CamasFuture *future = g_steal_pointer(&op->future);
+            GError *e = op->attempts > 1
+                            ? g_error_new(error->domain, error->code, "%s (%u attempts)",
+                                          error->message, op->attempts)
+                            : g_error_copy(error);
+            camas_future_set_error(future, e);
+            camas_future_unref(future);
+        }
+        open_op_unref(op);
+        return;
+    }
+
+    CamasChannel *ch = channel_new(op->loop, pipe, op->codec, &op->options);
+    g_autofree char *local = g_strdup_printf("%s#c%" G_GUINT64_FORMAT, op->address_text,
+                                             next_client_number(op->address_text));
+    camas_channel_set_trace_names(ch, local, op->address_text);
+    if (op->setup)
+        op->setup(ch, op->setup_data);
+    camas__pipe_start(pipe, &pipe_callbacks, ch);
+    CamasFuture *future = g_steal_pointer(&op->future);
+    camas_future_set_result(future, camas_value_new_object(&camas__channel_object_type, ch));
+    camas_future_unref(future);
+    camas_channel_unref(ch);
+    open_op_unref(op);
+}
+
+static void
+open_attempt(OpenOp *op)
+{
+    op->attempts++;
+    op->dialing = camas__transport_dial(op->loop, op->address, &op->options.transport,
+                                        open_dialed, open_op_ref(op));
+}
+
+static void
+open_cancelled(CamasFuture *future, gpointer data)
+{
+    OpenOp *op = data;
+    if (!camas_event_id_is_none(op->retry)) {
+        camas_loop_cancel(op->loop, op->retry); /* drops the event's reference */
+        op->retry = CAMAS_EVENT_ID_NONE;
+    }
+    if (op->dialing) {
+        /* cancels the attempt: open_dialed will not run, so its reference is ours to drop */
+        camas__pipe_close(g_steal_pointer(&op->dialing));
+        open_op_unref(op);
+    }
+    /* the caller of cancel holds a reference for the duration of the call */
+    g_clear_pointer(&op->future, camas_future_unref);
+}
+
+CamasFuture *
+camas__channel_open_full(CamasLoop *loop, const char *address, CamasCodec *codec,
+                         const CamasChannelOptions *options, CamasChannelSetupFunc setup,
+                         gpointer setup_data, GDestroyNotify setup_destroy, GError **error)
+{
+    CamasAddress *addr = camas_address_parse(address, error);
+    if (!addr)
+        return NULL;
+    OpenOp *op = g_new0(OpenOp, 1);
+    op->refcount = 1;
+    op->loop = loop;
+    op->address = addr;
+    op->address_text = camas_address_to_string(addr);
+    op->codec = camas_codec_ref(codec);
+    if (options)
+        op->options = *options;
+    if (op->options.transport.tls)
+        camas_tls_context_ref(op->options.transport.tls);
+    op->setup = setup;
+    op->setup_data = setup_data;
+    op->setup_destroy = setup_destroy;
+    CamasFuture *future = camas_future_new(loop);
+    op->future = camas_future_ref(future);
+    camas_future_set_cancel_func(future, open_cancelled, open_op_ref(op), open_op_unref);
+    open_attempt(op);
+    open_op_unref(op);
+    return future;
+}
+
+CamasFuture *
+camas_channel_open(CamasLoop *loop, const char *address, CamasCodec *codec,
+                   const CamasChannelOptions *options, GError **error)
+{
+    g_return_val_if_fail(loop != NULL, NULL);
+    g_return_val_if_fail(address != NULL, NULL);
+    g_return_val_if_fail(codec != NULL, NULL);
+    g_return_val_if_fail(error == NULL || *error == NULL, NULL);
+    return camas__channel_open_full(loop, address, codec, options, NULL, NULL, NULL, error);
+}
+
+CamasChannel *
+camas_channel_open_finish(CamasFuture *future, GError **error)
+{
+    g_return_val_if_fail(future != NULL, NULL);
+    g_return_val_if_fail(camas_future_is_done(future), NULL);
+    g_autoptr(CamasValue) value = NULL;
+    if (!camas_future_propagate(future, &value, error))
+        return NULL;
+    g_return_val_if_fail(value != NULL &&
+                             camas_value_get_type(value) == CAMAS_VALUE_OBJECT &&
+                             camas_value_object_get_type(value) == &camas__channel_object_type,
+                         NULL);
+    return camas_channel_ref(camas_value_object_get_instance(value));
+}
+
+/* --- servers -------------------------------------------------------------------------------- */
+
+static void
+server_accepted(CamasListener *listener, CamasPipe *pipe, gpointer user_data)
+{
+    CamasChannelServer *server = user_data;
+    if (server->closed) {
+        camas__pipe_close(pipe);
+        return;
+    }
+    CamasChannel *ch = channel_new(server->loop, pipe, server->codec, &server->options);
+    g_autofree char *peer = g_strdup_printf("%s#s%" G_GUINT64_FORMAT, server->address,
+                                            server->n_accepted++);
+    camas_channel_set_trace_names(ch, server->address, peer);
+    ch->server = server;
+    g_ptr_array_add(server->channels, ch); /* the server owns the first reference */
+    camas_channel_ref(ch);
+    if (server->connected)
+        server->connected(server, ch, server->user_data);
+    if (!ch->closed)
+        camas__pipe_start(pipe, &pipe_callbacks, ch);
+    camas_channel_unref(ch);
+}
+
+/* A server channel closed: the server lets go of it. */
+static void
+server_forget(CamasChannelServer *server, CamasChannel *ch)
+{
+    ch->server = NULL;
+    if (g_ptr_array_remove(server->channels, ch))
+        camas_channel_unref(ch);
+}
+
+CamasChannelServer *
+camas_channel_server_new(CamasLoop *loop, const char *address, CamasCodec *codec,
+                         const CamasChannelOptions *options, CamasChannelConnectedFunc connected,
+                         gpointer user_data, GDestroyNotify destroy, GError **error)
+{
+    g_return_val_if_fail(loop != NULL, NULL);
+    g_return_val_if_fail(address != NULL, NULL);
+    g_return_val_if_fail(codec != NULL, NULL);
+    g_return_val_if_fail(error == NULL || *error == NULL, NULL);
+
+    g_autoptr(CamasAddress) addr = camas_address_parse(address, error);
+    if (!addr)
+        return NULL;
+    CamasChannelServer *server = g_new0(CamasChannelServer, 1);
+    server->loop = loop;
+    if (options)
+        server->options = *options;
+    server->listener = camas__transport_listen(loop, addr, &server->options.transport,
+                                               server_accepted, server, error);
+    if (!server->listener) {
+        g_free(server);
+        return NULL;
+    }
+    if (server->options.transport.tls)
+        camas_tls_context_ref(server->options.transport.tls);
+    server->codec = camas_codec_ref(codec);
+    server->address = camas_address_to_string(camas__listener_get_address(server->listener));
+    server->connected = connected;
+    server->user_data = user_data;
+    server->destroy = destroy;
+    server->channels = g_ptr_array_new();
+    camas__live_inc(CAMAS__LIVE_CHANNEL_SERVER);
+    return server;
+}
+
+const char *
+camas_channel_server_get_address(const CamasChannelServer *server)
+{
+    g_return_val_if_fail(server != NULL, NULL);
+    return server->address;
+}
+
+guint
+camas_channel_server_get_n_channels(const CamasChannelServer *server)
+{
+    g_return_val_if_fail(server != NULL, 0);
+    return server->channels->len;
+}
+
+CamasChannel *
+camas_channel_server_get_channel(const CamasChannelServer *server, guint index)
+{
+    g_return_val_if_fail(server != NULL, NULL);
+    g_return_val_if_fail(index < server->channels->len, NULL);
+    return g_ptr_array_index(server->channels, index);
+}
+
+void
+camas_channel_server_close(CamasChannelServer *server)
+{
+    g_return_if_fail(server != NULL);
+    if (server->closed)
+        return;
+    server->closed = TRUE;
+    camas__listener_close(server->listener);
+    server->listener = NULL;
+    /* Close in accept order; each close removes the channel from the array. */
+    while (server->channels->len > 0) {
+        CamasChannel *ch = camas_channel_ref(g_ptr_array_index(server->channels, 0));
+        camas_channel_close(ch);
+        if (ch->server) /* closed earlier but not yet forgotten: cannot happen, be safe */
+            server_forget(server, ch);
+        camas_channel_unref(ch);
+    }
+}
+
+void
+camas_channel_server_free(CamasChannelServer *server)
+{
+    if (!server)
+        return;
+    camas_channel_server_close(server);
+    if (server->destroy)
+        server->destroy(server->user_data);
+    g_ptr_array_unref(server->channels);
+    camas_codec_unref(server->codec);
+    if (server->options.transport.tls)
+        camas_tls_context_unref(server->options.transport.tls);
+    g_free(server->address);
+    g_free(server);
+    camas__live_dec(CAMAS__LIVE_CHANNEL_SERVER);
+}
