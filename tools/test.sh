@@ -69,7 +69,7 @@ if [ "$fuzz_seconds" != 0 ]; then
     if CC=clang build_stage build-fuzz "fuzz build" -Dfuzz=true -Dtests=false \
             -Db_sanitize=address,undefined -Db_lundef=false; then
         for exe in "$CAMAS_TOP"/build-fuzz/tests/fuzz_*; do
-            [ -x "$exe" ] || continue
+            [ -f "$exe" ] && [ -x "$exe" ] || continue
             name=${exe##*/fuzz_}
             seeds="$CAMAS_TOP/tests/fuzz/corpus/$name"
             work=$(mktemp -d)
@@ -97,6 +97,10 @@ if [ "$fuzz_seconds" != 0 ]; then
                 fi
             fi
             rm -f "$work.log" "$work.regress.log"
+            case " ${failures[*]} " in
+                *" fuzz $name "*) ;;
+                *) rm -rf "$work" ;;
+            esac
         done
     fi
 fi
