@@ -11,12 +11,43 @@
 
 /* --- building ----------------------------------------------------------------------------- */
 
+/* Items of all open containers share one stack: a container's items are the top of it until
+ * its closing bracket, so building costs no allocation besides the values themselves. */
+#define BUILD_STACK_INLINE 32
+
 typedef struct {
-    const char *fmt;   /* the whole format, for messages */
-    const char *p;     /* the next character */
+    const char *fmt; /* the whole format, for messages */
+    const char *p;   /* the next character */
     va_list *ap;
-    gboolean failed;   /* a g_critical was emitted; unwind */
+    gboolean failed; /* a g_critical was emitted; unwind */
+    CamasValue **stack;
+    gsize len, cap;
+    CamasValue *inline_stack[BUILD_STACK_INLINE];
 } Builder;
+
+static void
+stack_push(Builder *b, CamasValue *v)
+{
+    if (b->len == b->cap) {
+        gsize cap = b->cap * 2;
+        if (b->stack == b->inline_stack) {
+            b->stack = g_new(CamasValue *, cap);
+            memcpy(b->stack, b->inline_stack, b->len * sizeof(CamasValue *));
+        } else {
+            b->stack = g_renew(CamasValue *, b->stack, cap);
+        }
+        b->cap = cap;
+    }
+    b->stack[b->len++] = v;
+}
+
+/* Drops the references above @start (error unwinding). */
+static void
+stack_unwind(Builder *b, gsize start)
+{
+    while (b->len > start)
+        camas_value_unref(b->stack[--b->len]);
+}
 
 static inline gboolean
 is_separator(char c)
@@ -42,80 +73,79 @@ build_fail(Builder *b, const char *what)
 
 static CamasValue *build_one(Builder *b);
 
-/* Items up to @close; returns them in a pointer array that owns their references. */
-static GPtrArray *
+/* Pushes the items up to @close; FALSE (with everything pushed so far released) on error. */
+static gboolean
 build_items(Builder *b, char close)
 {
-    GPtrArray *items = g_ptr_array_new_with_free_func((GDestroyNotify)camas_value_unref);
+    gsize start = b->len;
     for (;;) {
         skip_separators(&b->p);
         if (*b->p == close) {
             b->p++;
-            return items;
+            return TRUE;
         }
         if (*b->p == '\0') {
             build_fail(b, close == ']' ? "unclosed '['" : close == ')' ? "unclosed '('"
                                                                        : "unclosed '{'");
-            g_ptr_array_unref(items);
-            return NULL;
+            stack_unwind(b, start);
+            return FALSE;
         }
         CamasValue *v = build_one(b);
         if (!v) {
-            g_ptr_array_unref(items);
-            return NULL;
+            stack_unwind(b, start);
+            return FALSE;
         }
-        g_ptr_array_add(items, v);
+        stack_push(b, v);
     }
 }
 
 static CamasValue *
 build_seq(Builder *b, CamasValueType type, char close)
 {
-    GPtrArray *items = build_items(b, close);
-    if (!items)
+    gsize start = b->len;
+    if (!build_items(b, close))
         return NULL;
-    gsize n = items->len;
-    /* take the references out of the array before freeing it */
-    CamasValue **vec = (CamasValue **)g_ptr_array_steal(items, NULL);
-    g_ptr_array_unref(items);
-    CamasValue *v = type == CAMAS_VALUE_TUPLE ? camas_value_new_tuple_take(vec, n)
-                                              : camas_value_new_list_take(vec, n);
-    g_free(vec);
-    return v;
+    gsize n = b->len - start;
+    b->len = start; /* the new container takes the references */
+    return type == CAMAS_VALUE_TUPLE ? camas_value_new_tuple_take(b->stack + start, n)
+                                     : camas_value_new_list_take(b->stack + start, n);
 }
 
 static CamasValue *
 build_map(Builder *b)
 {
     const char *open = b->p - 1;
-    GPtrArray *items = build_items(b, '}');
-    if (!items)
+    gsize start = b->len;
+    if (!build_items(b, '}'))
         return NULL;
-    if (items->len % 2) {
+    gsize count = b->len - start;
+    if (count % 2) {
         b->p = open;
         build_fail(b, "map with a key but no value");
-        g_ptr_array_unref(items);
+        stack_unwind(b, start);
         return NULL;
     }
-    gsize n = items->len / 2;
-    CamasValue **keys = g_new(CamasValue *, n + 1);
-    CamasValue **values = g_new(CamasValue *, n + 1);
+    gsize n = count / 2;
+    CamasValue *kbuf[16], *vbuf[16];
+    CamasValue **keys = n <= 16 ? kbuf : g_new(CamasValue *, n);
+    CamasValue **values = n <= 16 ? vbuf : g_new(CamasValue *, n);
     for (gsize i = 0; i < n; i++) {
-        keys[i] = items->pdata[2 * i];
-        values[i] = items->pdata[2 * i + 1];
+        keys[i] = b->stack[start + 2 * i];
+        values[i] = b->stack[start + 2 * i + 1];
     }
     g_autoptr(GError) error = NULL;
     CamasValue *map = camas_value_new_map_take(keys, values, n, &error);
     if (map) {
-        /* the map owns the references now */
-        g_ptr_array_set_free_func(items, NULL);
+        b->len = start; /* the map owns the references now */
     } else {
         b->p = open;
         build_fail(b, error->message);
+        stack_unwind(b, start);
     }
-    g_ptr_array_unref(items);
-    g_free(keys);
-    g_free(values);
+    if (keys != kbuf) {
+        g_free(keys);
+        g_free(values);
+    }
     return map;
 }
 
@@ -195,16 +225,19 @@ CamasValue *
 camas_value_build_va(const char *format, va_list *ap)
 {
     g_return_val_if_fail(format != NULL && ap != NULL, NULL);
-    Builder b = {.fmt = format, .p = format, .ap = ap};
+    Builder b = {.fmt = format, .p = format, .ap = ap, .cap = BUILD_STACK_INLINE};
+    b.stack = b.inline_stack;
     CamasValue *v = build_one(&b);
-    if (!v)
-        return NULL;
-    skip_separators(&b.p);
-    if (*b.p != '\0') {
-        build_fail(&b, "trailing characters");
-        camas_value_unref(v);
-        return NULL;
+    if (v) {
+        skip_separators(&b.p);
+        if (*b.p != '\0') {
+            build_fail(&b, "trailing characters");
+            g_clear_pointer(&v, camas_value_unref);
+        }
     }
+    g_assert(b.len == 0);
+    if (b.stack != b.inline_stack)
+        g_free(b.stack);
     return v;
 }
 

@@ -132,6 +132,21 @@ append_bytes(GString *out, const guint8 *s, gsize len)
     g_string_append_c(out, quote);
 }
 
+/* Ints are the most common scalar in messages: format them without printf. */
+static void
+append_uint(GString *out, guint64 u, gboolean negative)
+{
+    char tmp[21];
+    int n = 0;
+    do {
+        tmp[sizeof tmp - 1 - n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (negative)
+        g_string_append_c(out, '-');
+    g_string_append_len(out, tmp + sizeof tmp - n, n);
+}
+
 void
 camas_value_repr_append(const CamasValue *value, GString *out)
 {
@@ -143,12 +158,11 @@ camas_value_repr_append(const CamasValue *value, GString *out)
     case CAMAS_VALUE_BOOL:
         g_string_append(out, value->u.b ? "True" : "False");
         return;
-    case CAMAS_VALUE_INT:
-        if (value->flags & CAMAS__VALUE_UNSIGNED)
-            g_string_append_printf(out, "%" G_GUINT64_FORMAT, value->u.u);
-        else
-            g_string_append_printf(out, "%" G_GINT64_FORMAT, value->u.i);
+    case CAMAS_VALUE_INT: {
+        gboolean neg = !(value->flags & CAMAS__VALUE_UNSIGNED) && value->u.i < 0;
+        append_uint(out, neg ? -(guint64)value->u.i : value->u.u, neg);
         return;
+    }
     case CAMAS_VALUE_FLOAT: {
         char buf[32];
         gsize n = camas__format_double(value->u.f, buf);
@@ -187,7 +201,10 @@ camas_value_repr_append(const CamasValue *value, GString *out)
         g_string_append_c(out, '}');
         return;
     case CAMAS_VALUE_EXT:
-        g_string_append_printf(out, "ext(%" G_GINT64_FORMAT ", ", value->u.ext.id);
+        g_string_append(out, "ext(");
+        append_uint(out, value->u.ext.id < 0 ? -(guint64)value->u.ext.id : (guint64)value->u.ext.id,
+                    value->u.ext.id < 0);
+        g_string_append(out, ", ");
         camas_value_repr_append(value->u.ext.data, out);
         g_string_append_c(out, ')');
         return;

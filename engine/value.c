@@ -21,22 +21,18 @@ CamasValue camas__value_false = {.type = CAMAS_VALUE_BOOL, .flags = CAMAS__VALUE
  * messages then cost no allocation. */
 #define SMALL_INT_MIN (-16)
 #define SMALL_INT_MAX 255
-static CamasValue small_ints[SMALL_INT_MAX - SMALL_INT_MIN + 1];
-
-static void
-init_small_ints(void)
-{
-    static gsize done = 0;
-    if (g_once_init_enter(&done)) {
-        for (gint64 i = SMALL_INT_MIN; i <= SMALL_INT_MAX; i++) {
-            CamasValue *v = &small_ints[i - SMALL_INT_MIN];
-            v->type = CAMAS_VALUE_INT;
-            v->flags = CAMAS__VALUE_STATIC;
-            v->u.i = i;
-        }
-        g_once_init_leave(&done, 1);
-    }
-}
+#define SI(n) {.type = CAMAS_VALUE_INT, .flags = CAMAS__VALUE_STATIC, .u.i = (n)}
+#define SI4(n) SI(n), SI((n) + 1), SI((n) + 2), SI((n) + 3)
+#define SI16(n) SI4(n), SI4((n) + 4), SI4((n) + 8), SI4((n) + 12)
+static CamasValue small_ints[SMALL_INT_MAX - SMALL_INT_MIN + 1] = {
+    SI16(-16), SI16(0),   SI16(16),  SI16(32),  SI16(48),  SI16(64),  SI16(80),  SI16(96),
+    SI16(112), SI16(128), SI16(144), SI16(160), SI16(176), SI16(192), SI16(208), SI16(224),
+    SI16(240),
+};
+G_STATIC_ASSERT(G_N_ELEMENTS(small_ints) == 17 * 16);
+#undef SI
+#undef SI4
+#undef SI16
 
 /* --- arenas -------------------------------------------------------------------------------- */
 
@@ -290,10 +286,8 @@ camas_value_new_bool(gboolean b)
 CamasValue *
 camas_value_new_int(gint64 i)
 {
-    if (i >= SMALL_INT_MIN && i <= SMALL_INT_MAX) {
-        init_small_ints();
+    if (i >= SMALL_INT_MIN && i <= SMALL_INT_MAX)
         return &small_ints[i - SMALL_INT_MIN];
-    }
     CamasValue *v = heap_value(CAMAS_VALUE_INT, 0);
     v->u.i = i;
     return v;

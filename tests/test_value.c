@@ -733,6 +733,45 @@ Test(value, build_scalars_and_separators)
     cr_assert_str_eq(camas_value_get_str(s, NULL), "abc");
 }
 
+Test(value, build_handles_many_items_and_large_maps)
+{
+    /* 40 items overflow the builder's inline stack; "n" takes no argument */
+    GString *fmt = g_string_new("[");
+    for (int i = 0; i < 40; i++)
+        g_string_append(fmt, i ? " n" : "n");
+    g_string_append(fmt, " [b]]");
+    g_autoptr(CamasValue) l = camas_value_build(fmt->str, TRUE);
+    cr_assert_eq(camas_value_get_length(l), 41);
+    cr_assert(camas_value_is_null(camas_value_get_item(l, 39)));
+    cr_assert(camas_value_get_bool(camas_value_get_item(camas_value_get_item(l, 40), 0)));
+
+    /* the same with an error at the end: everything built so far is released */
+    catch_criticals();
+    int before = live_values();
+    g_string_truncate(fmt, fmt->len - 5);
+    g_string_append(fmt, " s f q]");
+    cr_assert_null(camas_value_build(fmt->str, "heap", 0.5));
+    cr_assert_eq(criticals, 1);
+    cr_assert_eq(live_values(), before);
+    g_string_free(fmt, TRUE);
+
+    g_autoptr(CamasValue) m = camas_value_build(
+        "{i:i i:i i:i i:i i:i i:i i:i i:i i:i i:i i:i i:i i:i i:i i:i i:i i:i i:i i:i i:i}", 0, 0,
+        1, 10, 2, 20, 3, 30, 4, 40, 5, 50, 6, 60, 7, 70, 8, 80, 9, 90, 10, 100, 11, 110, 12, 120,
+        13, 130, 14, 140, 15, 150, 16, 160, 17, 170, 18, 180, 19, 190);
+    cr_assert_eq(camas_value_get_length(m), 20);
+    g_autoptr(CamasValue) k = camas_value_new_int(19);
+    cr_assert_eq(camas_value_get_int(camas_value_map_lookup_value(m, k)), 190);
+    before = live_values();
+    cr_assert_null(camas_value_build(
+        "{i:i i:i i:i i:i i:i i:i i:i i:i i:i i:i i:i i:i i:i i:i i:i i:i i:i i:i i:i i:i}", 0,
+        100000, 1, 10, 2, 20, 3, 30, 4, 40, 5, 50, 6, 60, 7, 70, 8, 80, 9, 90, 10, 100, 11, 110,
+        12, 120, 13, 130, 14, 140, 15, 150, 16, 160, 17, 170, 18, 180, 0, 190000),
+        "duplicate key 0");
+    cr_assert_eq(criticals, 2);
+    cr_assert_eq(live_values(), before, "keys and values of the failed map are released");
+}
+
 Test(value, build_rejects_malformed_formats_with_a_critical)
 {
     catch_criticals();
@@ -985,6 +1024,16 @@ Test(value, float_repr_matches_python)
     assert_float_repr(1.2345e-5, "1.2345e-05");
     assert_float_repr(NAN, "nan");
     assert_float_repr(-INFINITY, "-inf");
+    /* powers of two have a narrower gap below them: both search paths must see it */
+    assert_float_repr(ldexp(1.0, -791), "7.678447687145631e-239");
+    assert_float_repr(ldexp(1.0, 863), "6.150157786156811e+259");
+    assert_float_repr(ldexp(1.0, 60), "1.152921504606847e+18");
+    assert_float_repr(nextafter(ldexp(1.0, 60), 0), "1.1529215046068468e+18");
+    assert_float_repr(ldexp(1.0, 127), "1.7014118346046923e+38");
+    assert_float_repr(ldexp(1.0, -14), "6.103515625e-05");
+    assert_float_repr(ldexp(1.0, -15), "3.0517578125e-05");
+    assert_float_repr(3e-05, "3e-05");
+    assert_float_repr(1e23, "1e+23");
 }
 
 /* The significant digits of a formatted float (leading and trailing zeros dropped) and its
