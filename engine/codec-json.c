@@ -61,13 +61,13 @@ enc_grow(Enc *e, gsize need, GError **error)
 }
 
 /* Makes room for @need more bytes after the cursor: the hot path is one compare. */
-#define ENC_RESERVE(e, need, error)                                                              \
-    G_STMT_START                                                                                 \
-    {                                                                                            \
-        if (G_UNLIKELY((gsize)((e)->end - (e)->p) < (gsize)(need)) &&                            \
-            !enc_grow((e), (need), (error)))                                                     \
-            return FALSE;                                                                        \
-    }                                                                                            \
+#define ENC_RESERVE(e, need, error)                                                                \
+    G_STMT_START                                                                                   \
+    {                                                                                              \
+        if (G_UNLIKELY((gsize)((e)->end - (e)->p) < (gsize)(need)) &&                              \
+            !enc_grow((e), (need), (error)))                                                       \
+            return FALSE;                                                                          \
+    }                                                                                              \
     G_STMT_END
 
 static inline void
@@ -444,7 +444,10 @@ enc_too_deep(Enc *e, GError **error)
     return FALSE;
 }
 
-/* Recursion depth is bounded by max_depth (checked before descending). */
+/* Recursion depth is bounded by max_depth (checked before descending): values are built by the
+ * program, not read from the network, and the default limit keeps the C stack use small.  A
+ * program that raises max_depth into the hundreds of thousands must expect deep C stacks here
+ * (the decoder, which does read untrusted bytes, is iterative). */
 static gboolean
 enc_value(Enc *e, const CamasValue *v, guint depth, GError **error)
 {
@@ -472,7 +475,8 @@ enc_value(Enc *e, const CamasValue *v, guint depth, GError **error)
         return enc_string(e, v->u.str.data, v->u.str.len, error);
     case CAMAS_VALUE_BYTES:
         /* aiomas: json.dumps calls the codec's serialize_obj, which has no serializer for it */
-        g_set_error(error, CAMAS_ERROR, CAMAS_ERROR_CODEC, "No serializer found for type \"bytes\"");
+        g_set_error(error, CAMAS_ERROR, CAMAS_ERROR_CODEC,
+                    "No serializer found for type \"bytes\"");
         return FALSE;
     case CAMAS_VALUE_LIST:
     case CAMAS_VALUE_TUPLE: {
@@ -591,15 +595,17 @@ typedef struct {
     Frame frames_local[32];
 } Dec;
 
-static G_GNUC_PRINTF(3, 4) gboolean
+static gboolean dec_fail(Dec *d, const guint8 *at, const char *format, ...) G_GNUC_PRINTF(3, 4);
+
+static gboolean
 dec_fail(Dec *d, const guint8 *at, const char *format, ...)
 {
     va_list ap;
     va_start(ap, format);
     g_autofree char *msg = g_strdup_vprintf(format, ap);
     va_end(ap);
-    g_set_error(d->error, CAMAS_ERROR, CAMAS_ERROR_CODEC, "JSON: %s at byte %" G_GSIZE_FORMAT,
-                msg, (gsize)(at - d->data));
+    g_set_error(d->error, CAMAS_ERROR, CAMAS_ERROR_CODEC, "JSON: %s at byte %" G_GSIZE_FORMAT, msg,
+                (gsize)(at - d->data));
     return FALSE;
 }
 
@@ -882,6 +888,52 @@ is_digit(guint8 c)
     return c >= '0' && c <= '9';
 }
 
+/* Clinger's fast path: with at most 15 significant digits the digits are an exact double, and
+ * with |exponent| <= 22 so is the power of ten, so one IEEE multiply or divide gives the
+ * correctly rounded result, exactly what strtod (and Python's float()) would.  FALSE when the
+ * number is outside that domain (or the FPU evaluates in extended precision). */
+static gboolean
+decimal_fast_path(guint64 int_part, gsize int_digits, const guint8 *frac, gsize frac_digits,
+                  gint64 exp10, gboolean neg, double *out)
+{
+#if FLT_EVAL_METHOD == 0
+    if (int_digits + frac_digits > 15)
+        return FALSE;
+    guint64 m = int_part;
+    for (gsize i = 0; i < frac_digits; i++)
+        m = m * 10 + (guint64)(frac[i] - '0');
+    gint64 e10 = exp10 - (gint64)frac_digits;
+    if (e10 < -22 || e10 > 22)
+        return FALSE;
+    double value = (double)m;
+    if (e10 >= 0)
+        value *= pow10_exact[e10];
+    else
+        value /= pow10_exact[-e10];
+    *out = neg ? -value : value;
+    return TRUE;
+#else
+    return FALSE;
+#endif
+}
+
+/* g_ascii_strtod: locale-independent and correctly rounded (strtod_l in the C locale).  The
+ * token needs a terminating NUL that the input does not have.  Overflow gives +-inf and
+ * underflow 0 or a subnormal, as Python's float() does. */
+static double
+decimal_slow_path(const guint8 *start, const guint8 *end)
+{
+    gsize n = (gsize)(end - start);
+    char local[64];
+    char *buf = n < sizeof local ? local : g_malloc(n + 1);
+    memcpy(buf, start, n);
+    buf[n] = 0;
+    double value = g_ascii_strtod(buf, NULL);
+    if (buf != local)
+        g_free(buf);
+    return value;
+}
+
 /* A number token (grammar as Python's NUMBER_RE: -?(0|[1-9]\d*)(\.\d+)?([eE][-+]?\d+)?); with a
  * fraction or exponent it is a float, else an int.  *@pp is moved past it. */
 static CamasValue *
@@ -969,49 +1021,13 @@ dec_number(Dec *d, const guint8 **pp)
     }
 
     double value;
-#if FLT_EVAL_METHOD == 0
-    /* Clinger's fast path: with at most 15 significant digits the digits are an exact double,
-     * and with |exponent| <= 22 so is the power of ten, so one IEEE multiply or divide gives
-     * the correctly rounded result, exactly what strtod (and Python's float()) would. */
-    gsize ndigits = int_digits + frac_digits;
-    if (!overflow && !exp_big && ndigits <= 15) {
-        guint64 m = mant;
-        for (gsize i = 0; i < frac_digits; i++)
-            m = m * 10 + (frac_start[i] - '0');
-        gint64 e10 = (exp_neg ? -exp : exp) - (gint64)frac_digits;
-        if (e10 >= -22 && e10 <= 22) {
-            value = (double)m;
-            if (e10 >= 0)
-                value *= pow10_exact[e10];
-            else
-                value /= pow10_exact[-e10];
-            if (neg)
-                value = -value;
-            goto have_float;
-        }
-    }
-#endif
-    {
-        /* g_ascii_strtod: locale-independent and correctly rounded (strtod_l in the C locale);
-         * the token needs a terminating NUL that the input does not have.  Overflow gives
-         * +-inf and underflow 0 or a subnormal, as Python's float() does. */
-        gsize n = (gsize)(p - start);
-        char local[64];
-        char *buf = n < sizeof local ? local : g_malloc(n + 1);
-        memcpy(buf, start, n);
-        buf[n] = 0;
-        value = g_ascii_strtod(buf, NULL);
-        if (buf != local)
-            g_free(buf);
-    }
-#if FLT_EVAL_METHOD == 0
-have_float:
-#endif
-    {
-        CamasValue *v = camas__arena_value(d->arena, CAMAS_VALUE_FLOAT);
-        v->u.f = value;
-        return v;
-    }
+    if (overflow || exp_big ||
+        !decimal_fast_path(mant, int_digits, frac_start, frac_digits, exp_neg ? -exp : exp, neg,
+                           &value))
+        value = decimal_slow_path(start, p);
+    CamasValue *v = camas__arena_value(d->arena, CAMAS_VALUE_FLOAT);
+    v->u.f = value;
+    return v;
 }
 
 /* The literal @word at *@pp: TRUE and moves past it when it is there completely. */
@@ -1114,8 +1130,9 @@ dec_ext(Dec *d, const Frame *f, const CamasValue *spec)
 {
     const guint8 *at = d->data + f->offset;
     if (spec->type != CAMAS_VALUE_LIST || spec->u.seq.len != 2) {
-        dec_fail(d, at, "the value of \"__type__\" must be a 2-element array [type_id, data], "
-                        "not %s",
+        dec_fail(d, at,
+                 "the value of \"__type__\" must be a 2-element array [type_id, data], "
+                 "not %s",
                  spec->type == CAMAS_VALUE_LIST ? "an array of another length"
                                                 : camas_value_type_name(spec->type));
         return NULL;
@@ -1124,8 +1141,7 @@ dec_ext(Dec *d, const Frame *f, const CamasValue *spec)
     CamasValue *data = spec->u.seq.items[1];
     if (id->type != CAMAS_VALUE_INT || (id->flags & CAMAS__VALUE_UNSIGNED)) {
         dec_fail(d, at, "the __type__ id must be an integer in the int64 range, not %s",
-                 id->type == CAMAS_VALUE_INT ? "a larger int"
-                                             : camas_value_type_name(id->type));
+                 id->type == CAMAS_VALUE_INT ? "a larger int" : camas_value_type_name(id->type));
         return NULL;
     }
     if (d->codec->raw_ext) {

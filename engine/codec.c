@@ -225,10 +225,9 @@ camas_codec_add_serializer(CamasCodec *codec, const CamasObjectType *type,
 }
 
 gboolean
-camas_codec_add_serializer_with_id(CamasCodec *codec, gint64 type_id,
-                                   const CamasObjectType *type, CamasSerializeFunc serialize,
-                                   CamasDeserializeFunc deserialize, gpointer user_data,
-                                   GDestroyNotify destroy, GError **error)
+camas_codec_add_serializer_with_id(CamasCodec *codec, gint64 type_id, const CamasObjectType *type,
+                                   CamasSerializeFunc serialize, CamasDeserializeFunc deserialize,
+                                   gpointer user_data, GDestroyNotify destroy, GError **error)
 {
     g_return_val_if_fail(codec != NULL, FALSE);
     g_return_val_if_fail(serialize != NULL && deserialize != NULL, FALSE);
@@ -246,8 +245,7 @@ camas_codec_add_serializer_with_id(CamasCodec *codec, gint64 type_id,
     }
     if (find_by_type(codec, type)) {
         g_set_error(error, CAMAS_ERROR, CAMAS_ERROR_INVALID,
-                    "There is already a serializer for type \"%s\"",
-                    type ? type->name : "object");
+                    "There is already a serializer for type \"%s\"", type ? type->name : "object");
         return FALSE;
     }
     append_serializer(codec, type_id, type, serialize, deserialize, user_data, destroy);
@@ -313,7 +311,7 @@ copy_out_of_arena(const CamasValue *value)
         return camas_value_new_bool(value->u.b);
     case CAMAS_VALUE_INT:
         return (value->flags & CAMAS__VALUE_UNSIGNED) ? camas_value_new_uint(value->u.u)
-                                                     : camas_value_new_int(value->u.i);
+                                                      : camas_value_new_int(value->u.i);
     case CAMAS_VALUE_FLOAT:
         return camas_value_new_float(value->u.f);
     case CAMAS_VALUE_STR:
@@ -366,8 +364,8 @@ camas__codec_deserialize(CamasCodec *codec, gint64 type_id, CamasValue *data, GE
 
     CamasSerializer *s = find_by_id(codec, type_id);
     if (!s) {
-        g_set_error(error, CAMAS_ERROR, CAMAS_ERROR_CODEC,
-                    "Unknown __type__ id %" G_GINT64_FORMAT, type_id);
+        g_set_error(error, CAMAS_ERROR, CAMAS_ERROR_CODEC, "Unknown __type__ id %" G_GINT64_FORMAT,
+                    type_id);
         return NULL;
     }
     GError *local = NULL;

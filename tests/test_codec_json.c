@@ -183,7 +183,7 @@ count_destroy(gpointer user_data)
     ((Counter *)user_data)->destroyed++;
 }
 
-/* --- the codec core ---------------------------------------------------------------------------- */
+/* --- the codec core --------------------------------------------------------------------------- */
 
 Test(codec_json, new_finds_json_by_name_in_any_case)
 {
@@ -255,17 +255,17 @@ Test(codec_json, serializer_ids_follow_registration_order)
     cr_assert_eq(camas_codec_add_serializer(codec, &date_type, thing_serialize, thing_deserialize,
                                             NULL, NULL),
                  0);
-    cr_assert_eq(camas_codec_add_serializer(codec, &thing_type, thing_serialize,
-                                            thing_deserialize, NULL, NULL),
+    cr_assert_eq(camas_codec_add_serializer(codec, &thing_type, thing_serialize, thing_deserialize,
+                                            NULL, NULL),
                  1);
     /* the catch-all (aiomas' proxy serializer) is just the next one */
     cr_assert_eq(
-        camas_codec_add_serializer(codec, NULL, thing_serialize, thing_deserialize, NULL, NULL),
-        2);
+        camas_codec_add_serializer(codec, NULL, thing_serialize, thing_deserialize, NULL, NULL), 2);
     /* agent container layout (§7): date = 0, user extra = 1, proxy = 2 */
     assert_encodes(codec,
                    camas_value_build("[V V V]", new_thing(&date_type, "2016-01-01T00:00:00+00:00"),
-                                     new_thing(&thing_type, "x"), new_thing(&other_type, "agents/0")),
+                                     new_thing(&thing_type, "x"),
+                                     new_thing(&other_type, "agents/0")),
                    "[{\"__type__\": [0, \"2016-01-01T00:00:00+00:00\"]}, {\"__type__\": [1, "
                    "\"x\"]}, {\"__type__\": [2, \"agents/0\"]}]");
 }
@@ -292,12 +292,12 @@ Test(codec_json, explicit_ids_are_used_and_checked)
     g_clear_error(&error);
 
     /* implicit registration counts serializers (1 so far) but skips the taken id 1 */
-    cr_assert_eq(camas_codec_add_serializer(codec, &other_type, thing_serialize,
-                                            thing_deserialize, NULL, NULL),
+    cr_assert_eq(camas_codec_add_serializer(codec, &other_type, thing_serialize, thing_deserialize,
+                                            NULL, NULL),
                  2);
-    cr_assert_eq(
-        camas_codec_add_serializer(codec, &date_type, thing_serialize, thing_deserialize, NULL, NULL),
-        3);
+    cr_assert_eq(camas_codec_add_serializer(codec, &date_type, thing_serialize, thing_deserialize,
+                                            NULL, NULL),
+                 3);
     assert_encodes(codec, new_thing(&thing_type, "t"), "{\"__type__\": [1, \"t\"]}");
     assert_encodes(codec, new_thing(&other_type, "o"), "{\"__type__\": [2, \"o\"]}");
 }
@@ -341,8 +341,8 @@ Test(codec_json, failing_serializer_becomes_a_codec_error)
     g_autoptr(GError) error = NULL;
     cr_assert_null(camas_codec_encode_bytes(codec, v, &error));
     cr_assert(g_error_matches(error, CAMAS_ERROR, CAMAS_ERROR_CODEC));
-    cr_assert(strstr(error->message, "Thing") && strstr(error->message, "cannot send refuse"),
-              "%s", error->message);
+    cr_assert(strstr(error->message, "Thing") && strstr(error->message, "cannot send refuse"), "%s",
+              error->message);
 }
 
 Test(codec_json, encode_appends_to_existing_bytes)
@@ -403,10 +403,10 @@ Test(codec_json, deserializer_keeping_its_data_does_not_leak)
                                NULL);
     /* the results hold the data they were given; the leak check of the teardown proves that
      * this creates no cycle between the message arena and the results */
-    g_autoptr(CamasValue) v =
-        decode(codec, "[{\"__type__\": [0, [1, \"two\", {\"x\": [3.5]}]]}, "
-                      "{\"__type__\": [0, {\"__type__\": [0, \"inner\"]}]}]");
-    g_autoptr(CamasValue) want = camas_value_build("[[i s {s:[f]}] s]", 1, "two", "x", 3.5, "inner");
+    g_autoptr(CamasValue) v = decode(codec, "[{\"__type__\": [0, [1, \"two\", {\"x\": [3.5]}]]}, "
+                                            "{\"__type__\": [0, {\"__type__\": [0, \"inner\"]}]}]");
+    g_autoptr(CamasValue) want =
+        camas_value_build("[[i s {s:[f]}] s]", 1, "two", "x", 3.5, "inner");
     cr_assert(camas_value_equal(v, want));
     /* a top-level result, too */
     g_autoptr(CamasValue) top = decode(codec, "{\"__type__\": [0, [\"a\"]]}");
@@ -601,7 +601,8 @@ Test(codec_json, captured_frames_encode_to_the_same_bytes)
                    "[2, 1, \"ValueError: boom\\n\"]");
     assert_encodes(codec, camas_value_build("[i i [s (i i) {}]]", 0, 0, "add", 3, 4),
                    "[0, 0, [\"add\", [3, 4], {}]]");
-    assert_encodes(codec, camas_value_build("[i i [s [i s] {s:i}]]", 0, 1, "echo_args", 1, "two", "x", 3),
+    assert_encodes(codec,
+                   camas_value_build("[i i [s [i s] {s:i}]]", 0, 1, "echo_args", 1, "two", "x", 3),
                    "[0, 1, [\"echo_args\", [1, \"two\"], {\"x\": 3}]]");
     assert_encodes(codec, camas_value_build("[i i n]", 1, 4), "[1, 4, null]");
 }
@@ -674,10 +675,10 @@ Test(codec_json, floats_encode_as_python_repr)
 {
     g_autoptr(CamasCodec) codec = new_json();
     /* expected: Python 3.11 json.dumps of the same list */
-    g_autoptr(CamasValue) v = camas_value_build(
-        "[f f f f f f f f f f f f f f f]", 1.0, 3.14, 1e16, 1e-5, 0.1, 5e-324, -0.0,
-        1.7976931348623157e308, 123456789012345678.0, 1e22, 0.0001, 100000.0, NAN, INFINITY,
-        -INFINITY);
+    g_autoptr(CamasValue) v =
+        camas_value_build("[f f f f f f f f f f f f f f f]", 1.0, 3.14, 1e16, 1e-5, 0.1, 5e-324,
+                          -0.0, 1.7976931348623157e308, 123456789012345678.0, 1e22, 0.0001,
+                          100000.0, NAN, INFINITY, -INFINITY);
     g_autofree char *text = encode(codec, v);
     cr_assert_str_eq(text, "[1.0, 3.14, 1e+16, 1e-05, 0.1, 5e-324, -0.0, 1.7976931348623157e+308, "
                            "1.2345678901234568e+17, 1e+22, 0.0001, 100000.0, NaN, Infinity, "
@@ -688,11 +689,11 @@ Test(codec_json, map_keys_are_converted_as_python_does)
 {
     g_autoptr(CamasCodec) codec = new_json();
     CamasValue *keys[] = {
-        camas_value_new_int(2),           camas_value_new_float(1.5),
-        camas_value_new_bool(TRUE),       camas_value_new_null(),
-        camas_value_new_bool(FALSE),      camas_value_new_int(-3),
-        camas_value_new_float(INFINITY),  camas_value_new_float(1e16),
-        camas_value_new_float(NAN),       camas_value_new_uint(G_MAXUINT64),
+        camas_value_new_int(2),          camas_value_new_float(1.5),
+        camas_value_new_bool(TRUE),      camas_value_new_null(),
+        camas_value_new_bool(FALSE),     camas_value_new_int(-3),
+        camas_value_new_float(INFINITY), camas_value_new_float(1e16),
+        camas_value_new_float(NAN),      camas_value_new_uint(G_MAXUINT64),
         camas_value_new_str("\xc3\xa9"),
     };
     CamasValue *values[G_N_ELEMENTS(keys)];
@@ -849,9 +850,9 @@ Test(codec_json, numbers_with_dot_or_exponent_are_floats_others_ints)
     g_autoptr(CamasCodec) codec = new_json();
     g_autoptr(CamasValue) v = decode(codec, "[1, 1.0, 1e0, 1E0, -0, -0.0, 0.1e1, 1E5, 100, 10e-1]");
     static const CamasValueType types[] = {
-        CAMAS_VALUE_INT,   CAMAS_VALUE_FLOAT, CAMAS_VALUE_FLOAT, CAMAS_VALUE_FLOAT,
-        CAMAS_VALUE_INT,   CAMAS_VALUE_FLOAT, CAMAS_VALUE_FLOAT, CAMAS_VALUE_FLOAT,
-        CAMAS_VALUE_INT,   CAMAS_VALUE_FLOAT,
+        CAMAS_VALUE_INT, CAMAS_VALUE_FLOAT, CAMAS_VALUE_FLOAT, CAMAS_VALUE_FLOAT,
+        CAMAS_VALUE_INT, CAMAS_VALUE_FLOAT, CAMAS_VALUE_FLOAT, CAMAS_VALUE_FLOAT,
+        CAMAS_VALUE_INT, CAMAS_VALUE_FLOAT,
     };
     cr_assert_eq(camas_value_get_length(v), G_N_ELEMENTS(types));
     for (gsize i = 0; i < G_N_ELEMENTS(types); i++)
@@ -914,7 +915,8 @@ Test(codec_json, decoded_floats_agree_with_strtod_bit_for_bit)
             text[n++] = '0';
         }
         if (g_rand_boolean(rand))
-            n += (gsize)g_snprintf(text + n, sizeof text - n, "e%d", g_rand_int_range(rand, -30, 31));
+            n += (gsize)g_snprintf(text + n, sizeof text - n, "e%d",
+                                   g_rand_int_range(rand, -30, 31));
         text[n] = 0;
         g_autoptr(CamasValue) v = decode(codec, text);
         double want = g_ascii_strtod(text, NULL);
@@ -957,7 +959,8 @@ Test(codec_json, short_float_fast_path_agrees_with_the_general_formatter)
         guint64 m = 0;
         for (int k = 0; k < digits; k++)
             m = m * 10 + (guint64)g_rand_int_range(rand, 0, 10);
-        g_snprintf(text, sizeof text, "%" G_GUINT64_FORMAT "e%d", m, g_rand_int_range(rand, -20, 16));
+        g_snprintf(text, sizeof text, "%" G_GUINT64_FORMAT "e%d", m,
+                   g_rand_int_range(rand, -20, 16));
         double d = g_ascii_strtod(text, NULL);
         switch (i % 4) {
         case 1:
@@ -1034,7 +1037,10 @@ Test(codec_json, any_json_whitespace_is_accepted)
     /* no other whitespace (Python's json accepts exactly these four) */
     decode_fails(codec, "[1,\f2]", "at byte 3");
     decode_fails(codec, "[1,\v2]", "at byte 3");
-    decode_fails(codec, "\xc2\xa0" "1", "at byte 0");
+    decode_fails(codec,
+                 "\xc2\xa0"
+                 "1",
+                 "at byte 0");
 }
 
 Test(codec_json, escapes_and_surrogate_pairs_are_decoded)
@@ -1088,16 +1094,16 @@ Test(codec_json, invalid_utf8_is_refused_with_its_offset)
         const char *text;
         const char *needle;
     } cases[] = {
-        {"\"\xff\"", "at byte 1"},                  /* never valid */
-        {"[\"ab\xc0\xaf\"]", "at byte 4"},          /* overlong '/' */
-        {"\"\xe0\x80\xaf\"", "at byte 1"},          /* overlong 3-byte */
-        {"\"\xed\xa0\x80\"", "at byte 1"},          /* UTF-8 encoded surrogate */
-        {"\"\xe2\x82\"", "at byte 1"},              /* truncated */
-        {"\"\xf4\x90\x80\x80\"", "at byte 1"},      /* above U+10FFFF */
-        {"\"\xf8\x88\x80\x80\x80\"", "at byte 1"},  /* 5-byte form */
-        {"\"\x80\"", "at byte 1"},                  /* lone continuation */
-        {"\"\\\xc3\xa9\"", "invalid escape"},       /* a backslash before a non-ASCII char */
-        {"\xef\xbb\xbf[1]", "at byte 0"},           /* a BOM is not JSON (Python refuses too) */
+        {"\"\xff\"", "at byte 1"},                 /* never valid */
+        {"[\"ab\xc0\xaf\"]", "at byte 4"},         /* overlong '/' */
+        {"\"\xe0\x80\xaf\"", "at byte 1"},         /* overlong 3-byte */
+        {"\"\xed\xa0\x80\"", "at byte 1"},         /* UTF-8 encoded surrogate */
+        {"\"\xe2\x82\"", "at byte 1"},             /* truncated */
+        {"\"\xf4\x90\x80\x80\"", "at byte 1"},     /* above U+10FFFF */
+        {"\"\xf8\x88\x80\x80\x80\"", "at byte 1"}, /* 5-byte form */
+        {"\"\x80\"", "at byte 1"},                 /* lone continuation */
+        {"\"\\\xc3\xa9\"", "invalid escape"},      /* a backslash before a non-ASCII char */
+        {"\xef\xbb\xbf[1]", "at byte 0"},          /* a BOM is not JSON (Python refuses too) */
     };
     for (gsize i = 0; i < G_N_ELEMENTS(cases); i++)
         decode_fails(codec, cases[i].text, cases[i].needle);
@@ -1174,7 +1180,8 @@ Test(codec_json, every_truncation_of_a_document_fails)
     camas_codec_set_raw_ext(codec, TRUE);
     static const char *const docs[] = {
         "[0, 42, [\"agent-0/service\", [42, \"hello\", 3.14], {\"x\": 1}]]",
-        "{\"a\": [true, false, null, NaN, -Infinity, Infinity], \"b\": {\"c\": \"\\ud83d\\ude00\"}}",
+        "{\"a\": [true, false, null, NaN, -Infinity, Infinity], \"b\": {\"c\": "
+        "\"\\ud83d\\ude00\"}}",
         "[1, 6, {\"__type__\": [0, \"calc\"]}]",
         "[-1.5e-3, 18446744073709551615, \"caf\xc3\xa9\", \"\\u00e9\\n\"]",
         "\"a string with \\\"escapes\\\" and \xe2\x82\xac\"",
@@ -1214,8 +1221,8 @@ Test(codec_json, every_value_kind_round_trips)
     assert_value_round_trip(codec, camas_value_build("(i (s) [])", 1, "x"));
     assert_value_round_trip(codec, camas_value_build("{s:{s:[i f b n]}}", "a", "b", 1, 2.5, TRUE));
     assert_value_round_trip(codec, new_thing(&thing_type, "calc"));
-    assert_value_round_trip(codec, camas_value_build("[V {s:V}]", new_thing(&thing_type, "x"),
-                                                     "k", new_thing(&thing_type, "y")));
+    assert_value_round_trip(codec, camas_value_build("[V {s:V}]", new_thing(&thing_type, "x"), "k",
+                                                     new_thing(&thing_type, "y")));
     /* a tuple arrives as a list (equal), as Python's json does */
     g_autoptr(CamasValue) tuple = camas_value_build("(i i)", 1, 2);
     g_autofree char *text = encode(codec, tuple);
@@ -1226,7 +1233,8 @@ Test(codec_json, every_value_kind_round_trips)
 Test(codec_json, decoded_trees_live_in_one_arena)
 {
     g_autoptr(CamasCodec) codec = new_json();
-    CamasValue *v = decode(codec, "[0, 42, [\"agent-0/service\", [42, \"hello\", 3.14], {\"x\": 1}]]");
+    CamasValue *v =
+        decode(codec, "[0, 42, [\"agent-0/service\", [42, \"hello\", 3.14], {\"x\": 1}]]");
     /* keep an inner value past the root: the arena must stay alive for it */
     CamasValue *args = camas_value_ref(camas_value_get_item(camas_value_get_item(v, 2), 1));
     cr_assert(args->flags & CAMAS__VALUE_ARENA);

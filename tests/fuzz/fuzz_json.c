@@ -57,8 +57,7 @@ LLVMFuzzerTestOneInput(const guint8 *data, size_t size)
         raw = camas_codec_new("json", NULL);
         camas_codec_set_raw_ext(raw, TRUE);
         hooked = camas_codec_new("json", NULL);
-        camas_codec_add_serializer(hooked, NULL, serialize_str, deserialize_identity, NULL,
-                                   NULL);
+        camas_codec_add_serializer(hooked, NULL, serialize_str, deserialize_identity, NULL, NULL);
     }
     /* an exact-size heap copy, so that ASan catches any read past the end */
     guint8 *copy = g_memdup2(data, size ? size : 1);

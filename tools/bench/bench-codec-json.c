@@ -62,8 +62,8 @@ static void
 encode_floor_op(gpointer data, guint64 n)
 {
     for (guint64 i = 0; i < n; i++) {
-        json_t *j =
-            json_pack("[i i [s [i s f] {s:i}]]", 0, 42, "agent-0/service", 42, "hello", 3.14, "x", 1);
+        json_t *j = json_pack("[i i [s [i s f] {s:i}]]", 0, 42, "agent-0/service", 42, "hello",
+                              3.14, "x", 1);
         char *s = json_dumps(j, 0);
         camas_bench_consume(s);
         free(s);
@@ -99,8 +99,8 @@ bench_encode_prebuilt(void)
 {
     Prebuilt p = {
         .codec = json_codec(),
-        .value = camas_value_build("[i i [s [i s f] {s:i}]]", 0, 42, "agent-0/service", 42,
-                                   "hello", 3.14, "x", 1),
+        .value = camas_value_build("[i i [s [i s f] {s:i}]]", 0, 42, "agent-0/service", 42, "hello",
+                                   3.14, "x", 1),
         .out = g_byte_array_new(),
     };
     double rate = camas_bench_rate(encode_prebuilt_op, &p);
@@ -129,8 +129,8 @@ static double
 bench_encode_prebuilt_floor(void)
 {
     PrebuiltFloor p;
-    p.json = json_pack("[i i [s [i s f] {s:i}]]", 0, 42, "agent-0/service", 42, "hello", 3.14,
-                       "x", 1);
+    p.json =
+        json_pack("[i i [s [i s f] {s:i}]]", 0, 42, "agent-0/service", 42, "hello", 3.14, "x", 1);
     double rate = camas_bench_rate(encode_prebuilt_floor_op, &p);
     json_decref(p.json);
     return rate;
@@ -141,8 +141,8 @@ decode_op(gpointer data, guint64 n)
 {
     CamasCodec *codec = data;
     for (guint64 i = 0; i < n; i++) {
-        CamasValue *v = camas_codec_decode(codec, (const guint8 *)request_text,
-                                           sizeof request_text - 1, NULL);
+        CamasValue *v =
+            camas_codec_decode(codec, (const guint8 *)request_text, sizeof request_text - 1, NULL);
         camas_bench_consume(v);
         camas_value_unref(v);
     }
