@@ -6,11 +6,11 @@
  *
  * Why msgpack-c encodes but our own code decodes:
  *
- * ENCODE goes through msgpack-c's packer (msgpack_pack_*): it already picks exactly the forms
- * Python picks (smallest int form, unsigned forms for non-negative ints, float64, str8 for
- * 32..255-byte strings, bin for bytes), and it is as fast as hand-written code.  Its write
- * callback copies into a small stack buffer that is flushed into the output GByteArray, so a
- * small message costs one append instead of one per msgpack item.
+ * ENCODE goes through msgpack-c's packer: it already picks exactly the forms Python picks
+ * (smallest int form, unsigned forms for non-negative ints, float64, str8 for 32..255-byte
+ * strings, bin for bytes).  We instantiate its pack template (the code behind msgpack_pack_*)
+ * with a writer that stores straight into the output GByteArray, instead of going through
+ * msgpack_packer's callback pointer once per item; see "encoding" below.
  *
  * DECODE is a small decoder of our own, because msgpack-c's unpacker does not fit untrusted
  * input: it allocates the announced size of an array or map before checking that the input

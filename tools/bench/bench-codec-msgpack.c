@@ -59,7 +59,7 @@ op_encode(gpointer data, guint64 n)
 {
     Rpc *r = data;
     for (guint64 i = 0; i < n; i++) {
-        g_byte_array_set_size(r->out, 0);
+        r->out->len = 0; /* as msgpack_sbuffer_clear: g_byte_array_set_size costs ~10 ns */
         if (!camas_codec_encode(r->codec, r->request, r->out, NULL))
             g_error("encode failed");
         camas_bench_consume(r->out->data);
@@ -84,7 +84,7 @@ op_roundtrip(gpointer data, guint64 n)
 {
     Rpc *r = data;
     for (guint64 i = 0; i < n; i++) {
-        g_byte_array_set_size(r->out, 0);
+        r->out->len = 0;
         if (!camas_codec_encode(r->codec, r->request, r->out, NULL))
             g_error("encode failed");
         CamasValue *v = camas_codec_decode(r->codec, r->out->data, r->out->len, NULL);
