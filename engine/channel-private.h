@@ -35,8 +35,9 @@ gpointer camas__channel_get_rpc(const CamasChannel *channel);
 CamasFuture *camas__channel_send_full(CamasChannel *channel, const CamasValue *content,
                                       const char *method);
 
-/* Marks @request as an RPC call of @path (copied): failures sent for it get a Python-like
- * "Traceback (most recent call last):" header naming the path. */
+/* Marks @request as an RPC call of @path (lent: it must live as long as the request, e.g. point
+ * into its content): failures sent for it get a Python-like "Traceback (most recent call
+ * last):" header naming the path. */
 void camas__request_set_rpc_path(CamasRequest *request, const char *path);
 /* (transfer none) the path set above, or NULL */
 const char *camas__request_get_rpc_path(const CamasRequest *request);

@@ -15,6 +15,7 @@
  */
 #include <string.h>
 
+#include <camas/task.h>
 #include <camas/trace.h>
 
 #include "channel-private.h"
@@ -27,18 +28,24 @@
 /* --- the pending-reply table ---------------------------------------------------------------- */
 
 /* Open addressing with linear probing on id & mask.  Ids are handed out sequentially, so the
- * ids in flight spread over the slots without collisions until the table wraps; the load stays
- * at most one half.  An empty slot has future == NULL.  A cancelled request keeps its slot (the
- * future is done; the late reply is dropped quietly), as in aiomas. */
+ * ids in flight sit in their home slots until the table wraps.  Removal leaves a tombstone
+ * (backward-shift deletion would rescan the whole run of consecutive ids on every reply, which
+ * is quadratic with many requests in flight); the table is rebuilt when live entries plus
+ * tombstones exceed half of it, so every operation is amortised O(1).  A cancelled request
+ * keeps its slot (the future is done; the late reply is dropped quietly), as in aiomas. */
+static const char tombstone_mark;
+#define TOMBSTONE ((CamasFuture *)(gpointer)&tombstone_mark)
+
 typedef struct {
     guint64 id;
-    CamasFuture *future; /* owned reference */
+    CamasFuture *future; /* owned reference; NULL = empty, TOMBSTONE = removed */
 } PendingSlot;
 
 typedef struct {
     PendingSlot *slots;
     gsize mask; /* capacity - 1; capacity is a power of two */
-    gsize n;
+    gsize n;    /* live entries */
+    gsize used; /* live entries + tombstones */
 } PendingTable;
 
 static void
@@ -46,15 +53,17 @@ pending_init(PendingTable *t)
 {
     t->mask = 15;
     t->slots = g_new0(PendingSlot, t->mask + 1);
-    t->n = 0;
+    t->n = t->used = 0;
 }
 
 static void
 pending_put(PendingTable *t, guint64 id, CamasFuture *future)
 {
     gsize i = id & t->mask;
-    while (t->slots[i].future)
+    while (t->slots[i].future && t->slots[i].future != TOMBSTONE)
         i = (i + 1) & t->mask;
+    if (!t->slots[i].future)
+        t->used++;
     t->slots[i].id = id;
     t->slots[i].future = future;
 }
@@ -62,13 +71,16 @@ pending_put(PendingTable *t, guint64 id, CamasFuture *future)
 static void
 pending_insert(PendingTable *t, guint64 id, CamasFuture *future)
 {
-    if ((t->n + 1) * 2 > t->mask + 1) {
+    if ((t->used + 1) * 2 > t->mask + 1) {
         PendingSlot *old = t->slots;
         gsize old_cap = t->mask + 1;
-        t->mask = old_cap * 2 - 1;
-        t->slots = g_new0(PendingSlot, t->mask + 1);
+        /* grow when live entries need it, else just sweep the tombstones away */
+        gsize cap = (t->n + 1) * 4 > old_cap ? old_cap * 2 : old_cap;
+        t->mask = cap - 1;
+        t->slots = g_new0(PendingSlot, cap);
+        t->used = 0;
         for (gsize i = 0; i < old_cap; i++)
-            if (old[i].future)
+            if (old[i].future && old[i].future != TOMBSTONE)
                 pending_put(t, old[i].id, old[i].future);
         g_free(old);
     }
@@ -81,27 +93,15 @@ static CamasFuture *
 pending_take(PendingTable *t, guint64 id)
 {
     gsize i = id & t->mask;
-    while (t->slots[i].future && t->slots[i].id != id)
-        i = (i + 1) & t->mask;
-    CamasFuture *found = t->slots[i].future;
-    if (!found)
-        return NULL;
-    /* Backward-shift deletion keeps every remaining entry reachable from its home slot. */
-    gsize j = i;
-    for (;;) {
-        j = (j + 1) & t->mask;
-        if (!t->slots[j].future)
-            break;
-        gsize home = t->slots[j].id & t->mask;
-        gboolean movable = (i <= j) ? (home <= i || home > j) : (home <= i && home > j);
-        if (movable) {
-            t->slots[i] = t->slots[j];
-            i = j;
+    for (; t->slots[i].future; i = (i + 1) & t->mask) {
+        if (t->slots[i].future != TOMBSTONE && t->slots[i].id == id) {
+            CamasFuture *found = t->slots[i].future;
+            t->slots[i].future = TOMBSTONE;
+            t->n--;
+            return found;
         }
     }
-    t->slots[i].future = NULL;
-    t->n--;
-    return found;
+    return NULL;
 }
 
 static int
@@ -118,11 +118,11 @@ pending_steal_sorted(PendingTable *t, gsize *n)
     PendingSlot *out = g_new(PendingSlot, t->n ? t->n : 1);
     gsize k = 0;
     for (gsize i = 0; i <= t->mask; i++)
-        if (t->slots[i].future)
+        if (t->slots[i].future && t->slots[i].future != TOMBSTONE)
             out[k++] = t->slots[i];
     qsort(out, k, sizeof *out, compare_slot_ids);
     memset(t->slots, 0, (t->mask + 1) * sizeof *t->slots);
-    t->n = 0;
+    t->n = t->used = 0;
     *n = k;
     return out;
 }
@@ -133,7 +133,7 @@ struct _CamasRequest {
     CamasChannel *channel; /* a reference: the request keeps its channel alive */
     CamasValue *id;        /* the id as received (owned) */
     CamasValue *content;   /* owned */
-    char *rpc_path;        /* set by the RPC layer, or NULL */
+    const char *rpc_path;  /* set by the RPC layer (points into content), or NULL */
     CamasRequest *next;    /* the channel's free list or its queue of undelivered requests */
 };
 
@@ -285,7 +285,7 @@ request_release(CamasRequest *req)
     CamasChannel *ch = req->channel;
     g_clear_pointer(&req->id, camas_value_unref);
     g_clear_pointer(&req->content, camas_value_unref);
-    g_clear_pointer(&req->rpc_path, g_free);
+    req->rpc_path = NULL;
     req->next = ch->free_requests;
     ch->free_requests = req;
     req->channel = NULL;
@@ -1011,8 +1011,7 @@ camas_request_get_channel(const CamasRequest *request)
 void
 camas__request_set_rpc_path(CamasRequest *request, const char *path)
 {
-    g_free(request->rpc_path);
-    request->rpc_path = g_strdup(path);
+    request->rpc_path = path;
 }
 
 const char *
@@ -1341,4 +1340,30 @@ camas_channel_server_free(CamasChannelServer *server)
     g_free(server->address);
     g_free(server);
     camas__live_dec(CAMAS__LIVE_CHANNEL_SERVER);
+}
+
+/* --- task style ------------------------------------------------------------------------------ */
+
+CamasChannel *
+camas_channel_open_await(CamasLoop *loop, const char *address, CamasCodec *codec,
+                         const CamasChannelOptions *options, GError **error)
+{
+    g_return_val_if_fail(error == NULL || *error == NULL, NULL);
+    g_autoptr(CamasFuture) future = camas_channel_open(loop, address, codec, options, error);
+    if (!future)
+        return NULL;
+    if (!camas_task_await(future, NULL, error))
+        return NULL;
+    return camas_channel_open_finish(future, error);
+}
+
+CamasValue *
+camas_channel_send_await(CamasChannel *channel, const CamasValue *content, GError **error)
+{
+    g_return_val_if_fail(channel != NULL && content != NULL, NULL);
+    g_autoptr(CamasFuture) future = camas_channel_send(channel, content);
+    CamasValue *result = NULL;
+    if (!camas_task_await(future, &result, error))
+        return NULL;
+    return result ? result : camas_value_new_null();
 }

@@ -15,3 +15,4 @@
 #include <camas/rng.h>
 #include <camas/transport.h>
 #include <camas/channel.h>
+#include <camas/rpc.h>

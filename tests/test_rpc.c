@@ -1,0 +1,1037 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The RPC layer over LocalQueue: the conformance service of conformance-service.md, the §13 C.2
+ * and C.4 captures byte for byte, path resolution texts, keyword arguments, nested and dict
+ * routers, proxies both ways, callbacks, task-style methods, malformed requests answered with
+ * TypeError, connection resets, and 100 000 calls in flight on one connection.
+ */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <string.h>
+
+#include <camas/camas.h>
+
+#include "leakcheck.h"
+#include "transport-private.h"
+
+TestSuite(rpc, .fini = camas_test_check_leaks);
+
+/* --- helpers ---------------------------------------------------------------------------------- */
+
+static CamasCodec *
+codec(const char *name)
+{
+    g_autoptr(GError) error = NULL;
+    CamasCodec *c = camas_codec_new(name, &error);
+    cr_assert_not_null(c, "%s", error ? error->message : "");
+    return c;
+}
+
+static void
+run_until_done(CamasLoop *loop, CamasFuture *f)
+{
+    while (!camas_future_is_done(f) && camas_loop_step(loop))
+        ;
+    cr_assert(camas_future_is_done(f), "the loop ran dry before the future was done");
+}
+
+static CamasValue *
+await_ok(CamasLoop *loop, CamasFuture *f)
+{
+    run_until_done(loop, f);
+    g_autoptr(GError) error = NULL;
+    CamasValue *r = NULL;
+    cr_assert(camas_future_propagate(f, &r, &error), "failed: %s", error ? error->message : "");
+    return r;
+}
+
+static GError *
+await_error(CamasLoop *loop, CamasFuture *f)
+{
+    run_until_done(loop, f);
+    GError *error = NULL;
+    g_autoptr(CamasValue) r = NULL;
+    cr_assert_not(camas_future_propagate(f, &r, &error), "unexpected success");
+    return error;
+}
+
+static void
+assert_value(CamasValue *got, const char *format, ...)
+{
+    va_list ap;
+    va_start(ap, format);
+    g_autoptr(CamasValue) expect = camas_value_build_va(format, &ap);
+    va_end(ap);
+    g_autofree char *g = camas_value_repr(got);
+    g_autofree char *e = camas_value_repr(expect);
+    cr_assert(camas_value_equal(got, expect), "got %s, expected %s", g, e);
+}
+
+static const char *
+py_type(const CamasValue *v)
+{
+    switch (camas_value_get_type(v)) {
+    case CAMAS_VALUE_NULL: return "NoneType";
+    case CAMAS_VALUE_MAP: return "dict";
+    case CAMAS_VALUE_TUPLE: return "tuple";
+    default: return camas_value_type_name(camas_value_get_type(v));
+    }
+}
+
+/* --- the conformance service ----------------------------------------------------------------- */
+
+typedef struct {
+    CamasClock *clock;
+    CamasService *calc; /* borrowed: the root owns it */
+} Math;
+
+static void
+fail_error(CamasRequest *req, GError *error)
+{
+    camas_request_fail(req, error);
+    g_error_free(error);
+}
+
+static void
+m_add(gpointer inst, CamasRequest *req, const CamasValue *args, const CamasValue *kwargs)
+{
+    static const char *const names[] = {"a", "b", NULL};
+    CamasValue *v[2];
+    GError *error = NULL;
+    if (!camas_rpc_parse_args("add", args, kwargs, names, 2, v, &error))
+        return fail_error(req, error);
+    CamasValueType ta = camas_value_get_type(v[0]), tb = camas_value_get_type(v[1]);
+    if (ta == CAMAS_VALUE_STR && tb == CAMAS_VALUE_STR) {
+        g_autofree char *s = g_strconcat(camas_value_get_str(v[0], NULL),
+                                         camas_value_get_str(v[1], NULL), NULL);
+        return camas_request_reply_take(req, camas_value_new_str(s));
+    }
+    if (ta == CAMAS_VALUE_INT && tb == CAMAS_VALUE_INT)
+        return camas_request_reply_take(
+            req, camas_value_new_int(camas_value_get_int(v[0]) + camas_value_get_int(v[1])));
+    double a, b;
+    if ((ta == CAMAS_VALUE_INT || ta == CAMAS_VALUE_FLOAT) &&
+        (tb == CAMAS_VALUE_INT || tb == CAMAS_VALUE_FLOAT) && camas_value_to_double(v[0], &a, NULL) &&
+        camas_value_to_double(v[1], &b, NULL))
+        return camas_request_reply_take(req, camas_value_new_float(a + b));
+    g_autofree char *msg = g_strdup_printf("unsupported operand type(s) for +: '%s' and '%s'",
+                                           py_type(v[0]), py_type(v[1]));
+    camas_request_fail_text(req, "TypeError", msg);
+}
+
+static void
+m_echo(gpointer inst, CamasRequest *req, const CamasValue *args, const CamasValue *kwargs)
+{
+    static const char *const names[] = {"x", NULL};
+    CamasValue *v[1];
+    GError *error = NULL;
+    if (!camas_rpc_parse_args("echo", args, kwargs, names, 1, v, &error))
+        return fail_error(req, error);
+    camas_request_reply(req, v[0]);
+}
+
+static void
+m_echo_args(gpointer inst, CamasRequest *req, const CamasValue *args, const CamasValue *kwargs)
+{
+    camas_request_reply_take(req, camas_value_build("[v v]", args, kwargs));
+}
+
+static void
+m_fail(gpointer inst, CamasRequest *req, const CamasValue *args, const CamasValue *kwargs)
+{
+    static const char *const names[] = {"msg", NULL};
+    CamasValue *v[1];
+    GError *error = NULL;
+    if (!camas_rpc_parse_args("fail", args, kwargs, names, 1, v, &error))
+        return fail_error(req, error);
+    g_autofree char *m = camas_value_get_type(v[0]) == CAMAS_VALUE_STR
+                             ? g_strdup(camas_value_get_str(v[0], NULL))
+                             : camas_value_repr(v[0]);
+    camas_request_fail_text(req, "ValueError", m);
+}
+
+static void
+m_get_calc(gpointer inst, CamasRequest *req, const CamasValue *args, const CamasValue *kwargs)
+{
+    Math *m = inst;
+    camas_request_reply_take(req, camas_service_to_value(m->calc));
+}
+
+static void
+m_length(gpointer inst, CamasRequest *req, const CamasValue *args, const CamasValue *kwargs)
+{
+    static const char *const names[] = {"x", NULL};
+    CamasValue *v[1];
+    GError *error = NULL;
+    if (!camas_rpc_parse_args("length", args, kwargs, names, 1, v, &error))
+        return fail_error(req, error);
+    gsize n = camas_value_get_length(v[0]);
+    if (camas_value_get_type(v[0]) == CAMAS_VALUE_STR)
+        n = (gsize)g_utf8_strlen(camas_value_get_str(v[0], NULL), (gssize)n);
+    camas_request_reply_take(req, camas_value_new_int((gint64)n));
+}
+
+/* task style: sleeps on the clock, then answers */
+static CamasValue *
+m_sleep_echo(gpointer inst, CamasRequest *req, const CamasValue *args, const CamasValue *kwargs,
+             GError **error)
+{
+    Math *m = inst;
+    static const char *const names[] = {"dt", "x", NULL};
+    CamasValue *v[2];
+    if (!camas_rpc_parse_args("sleep_echo", args, kwargs, names, 2, v, error))
+        return NULL;
+    double dt;
+    if (!camas_value_to_double(v[0], &dt, error))
+        return NULL;
+    CamasValue *x = camas_value_ref(v[1]);
+    if (!camas_task_sleep(m->clock, dt, error)) {
+        camas_value_unref(x);
+        return NULL;
+    }
+    return x;
+}
+
+/* task style: calls back through the proxy it was given */
+static CamasValue *
+m_callback(gpointer inst, CamasRequest *req, const CamasValue *args, const CamasValue *kwargs,
+           GError **error)
+{
+    gsize n = camas_value_get_length(args);
+    CamasProxy *proxy = n >= 2 ? camas_value_get_proxy(camas_value_get_item(args, 0)) : NULL;
+    CamasValue *method = n >= 2 ? camas_value_get_item(args, 1) : NULL;
+    if (!proxy || camas_value_get_type(method) != CAMAS_VALUE_STR) {
+        g_set_error(error, CAMAS_ERROR, CAMAS_ERROR_TYPE,
+                    "callback() takes a proxy, a method name and its arguments");
+        return NULL;
+    }
+    g_autoptr(GPtrArray) rest = g_ptr_array_new();
+    for (gsize i = 2; i < n; i++)
+        g_ptr_array_add(rest, camas_value_get_item(args, i));
+    g_autoptr(CamasValue) rest_list =
+        camas_value_new_list((CamasValue *const *)rest->pdata, rest->len);
+    g_autoptr(CamasValue) r =
+        camas_proxy_call_await(proxy, camas_value_get_str(method, NULL), rest_list, NULL, error);
+    if (!r)
+        return NULL;
+    return camas_value_build("[s v]", "cb", r);
+}
+
+static const CamasRpcMethod math_methods[] = {
+    {"add", m_add},
+    {"echo", m_echo},
+    {"echo_args", m_echo_args},
+    {"fail", m_fail},
+    {"get_calc", m_get_calc},
+    {"length", m_length},
+    {"sleep_echo", NULL, m_sleep_echo},
+    {"callback", NULL, m_callback},
+    {NULL},
+};
+static const char *const math_subs[] = {"calc", NULL};
+static const char *const math_hidden[] = {"hidden", NULL};
+static const CamasServiceClass math_class = {
+    .name = "MathServer",
+    .module = "__main__",
+    .methods = math_methods,
+    .sub_services = math_subs,
+    .hidden = math_hidden,
+};
+
+static gboolean
+two_numbers(const char *name, const CamasValue *args, const CamasValue *kwargs, CamasValue **v,
+            GError **error)
+{
+    static const char *const names[] = {"a", "b", NULL};
+    return camas_rpc_parse_args(name, args, kwargs, names, 2, v, error);
+}
+
+static void
+c_mul(gpointer inst, CamasRequest *req, const CamasValue *args, const CamasValue *kwargs)
+{
+    CamasValue *v[2];
+    GError *error = NULL;
+    if (!two_numbers("mul", args, kwargs, v, &error))
+        return fail_error(req, error);
+    camas_request_reply_take(
+        req, camas_value_new_int(camas_value_get_int(v[0]) * camas_value_get_int(v[1])));
+}
+
+static void
+c_div(gpointer inst, CamasRequest *req, const CamasValue *args, const CamasValue *kwargs)
+{
+    CamasValue *v[2];
+    GError *error = NULL;
+    if (!two_numbers("div", args, kwargs, v, &error))
+        return fail_error(req, error);
+    double a = 0, b = 0;
+    camas_value_to_double(v[0], &a, NULL);
+    camas_value_to_double(v[1], &b, NULL);
+    if (b == 0) {
+        GError *e = g_error_new_literal(CAMAS_ERROR, CAMAS_ERROR_ZERO_DIVISION, "division by zero");
+        return fail_error(req, e);
+    }
+    camas_request_reply_take(req, camas_value_new_float(a / b));
+}
+
+static void
+c_whereami(gpointer inst, CamasRequest *req, const CamasValue *args, const CamasValue *kwargs)
+{
+    camas_request_reply_take(req, camas_value_new_str("calc"));
+}
+
+static const CamasRpcMethod calc_methods[] = {
+    {"mul", c_mul}, {"div", c_div}, {"whereami", c_whereami}, {NULL}};
+static const char *const calc_subs[] = {"deep", NULL};
+static const CamasServiceClass calc_class = {
+    .name = "Calc", .module = "__main__", .methods = calc_methods, .sub_services = calc_subs};
+
+static void
+d_pow(gpointer inst, CamasRequest *req, const CamasValue *args, const CamasValue *kwargs)
+{
+    CamasValue *v[2];
+    GError *error = NULL;
+    if (!two_numbers("pow", args, kwargs, v, &error))
+        return fail_error(req, error);
+    gint64 r = 1;
+    for (gint64 i = 0; i < camas_value_get_int(v[1]); i++)
+        r *= camas_value_get_int(v[0]);
+    camas_request_reply_take(req, camas_value_new_int(r));
+}
+
+static const CamasRpcMethod deep_methods[] = {{"pow", d_pow}, {NULL}};
+static const CamasServiceClass deep_class = {
+    .name = "Deep", .module = "__main__", .methods = deep_methods};
+
+static CamasService *
+math_service_new(CamasClock *clock)
+{
+    Math *m = g_new0(Math, 1);
+    m->clock = clock;
+    CamasService *root = camas_service_new(&math_class, m, g_free);
+    g_autoptr(CamasService) calc = camas_service_new(&calc_class, NULL, NULL);
+    g_autoptr(CamasService) deep = camas_service_new(&deep_class, NULL, NULL);
+    cr_assert(camas_service_set_sub(calc, "deep", deep, NULL));
+    cr_assert(camas_service_set_sub(root, "calc", calc, NULL));
+    m->calc = calc;
+    return root;
+}
+
+/* the client's own service, for callbacks */
+static void
+cl_echo(gpointer inst, CamasRequest *req, const CamasValue *args, const CamasValue *kwargs)
+{
+    camas_request_reply_take(req, camas_value_build("[s v]", "client", camas_value_get_item(args, 0)));
+}
+
+static void
+cl_twice(gpointer inst, CamasRequest *req, const CamasValue *args, const CamasValue *kwargs)
+{
+    camas_request_reply_take(req,
+                             camas_value_new_int(2 * camas_value_get_int(camas_value_get_item(args, 0))));
+}
+
+static const CamasRpcMethod client_methods[] = {{"client_echo", cl_echo}, {NULL}};
+static const char *const client_subs[] = {"sub", NULL};
+static const CamasServiceClass client_class = {
+    .name = "Client", .methods = client_methods, .sub_services = client_subs};
+static const CamasRpcMethod sub_methods[] = {{"twice", cl_twice}, {NULL}};
+static const CamasServiceClass sub_class = {.name = "Sub", .methods = sub_methods};
+
+static CamasService *
+client_service_new(CamasService **sub_out)
+{
+    CamasService *root = camas_service_new(&client_class, NULL, NULL);
+    g_autoptr(CamasService) sub = camas_service_new(&sub_class, NULL, NULL);
+    cr_assert(camas_service_set_sub(root, "sub", sub, NULL));
+    if (sub_out)
+        *sub_out = sub;
+    return root;
+}
+
+/* --- a fixture: server + client over LocalQueue ---------------------------------------------- */
+
+typedef struct {
+    CamasLoop *loop;
+    CamasClock *clock;
+    CamasCodec *codec;
+    CamasService *math;
+    CamasService *client_service;
+    CamasService *client_sub;
+    CamasRpcServer *server;
+    CamasRpcConnection *conn;
+    CamasProxy *remote;
+} Fx;
+
+static void
+fx_init(Fx *fx, const char *codec_name, const char *address, gboolean with_client_service)
+{
+    memset(fx, 0, sizeof *fx);
+    fx->loop = camas_loop_new();
+    fx->clock = camas_clock_new_afap(fx->loop, 0, 0);
+    fx->codec = codec(codec_name);
+    fx->math = math_service_new(fx->clock);
+    g_autoptr(GError) error = NULL;
+    fx->server = camas_rpc_server_new(fx->loop, address, fx->codec, fx->math, NULL, NULL, NULL,
+                                      NULL, &error);
+    cr_assert_not_null(fx->server, "%s", error ? error->message : "");
+    if (with_client_service)
+        fx->client_service = client_service_new(&fx->client_sub);
+    g_autoptr(CamasFuture) f =
+        camas_rpc_open(fx->loop, address, fx->codec, fx->client_service, NULL, &error);
+    cr_assert_not_null(f, "%s", error ? error->message : "");
+    run_until_done(fx->loop, f);
+    fx->conn = camas_rpc_open_finish(f, &error);
+    cr_assert_not_null(fx->conn, "%s", error ? error->message : "");
+    fx->remote = camas_rpc_connection_get_remote(fx->conn);
+}
+
+static void
+fx_clear(Fx *fx)
+{
+    camas_proxy_unref(fx->remote);
+    camas_rpc_connection_unref(fx->conn);
+    camas_rpc_server_free(fx->server);
+    camas_service_unref(fx->client_service);
+    camas_service_unref(fx->math);
+    camas_codec_unref(fx->codec);
+    camas_clock_unref(fx->clock);
+    camas_loop_free(fx->loop);
+}
+
+static CamasValue *
+call_ok(Fx *fx, CamasProxy *p, const char *method, const char *format, ...)
+{
+    va_list ap;
+    va_start(ap, format);
+    g_autoptr(CamasValue) args = camas_value_build_va(format, &ap);
+    va_end(ap);
+    g_autoptr(CamasFuture) f = camas_value_get_type(args) == CAMAS_VALUE_TUPLE
+                                   ? camas_proxy_call(p, method, camas_value_get_item(args, 0),
+                                                      camas_value_get_item(args, 1))
+                                   : camas_proxy_call(p, method, args, NULL);
+    return await_ok(fx->loop, f);
+}
+
+static char *
+call_fail(Fx *fx, CamasProxy *p, const char *method, const char *format, ...)
+{
+    va_list ap;
+    va_start(ap, format);
+    g_autoptr(CamasValue) args = camas_value_build_va(format, &ap);
+    va_end(ap);
+    g_autoptr(CamasFuture) f = camas_value_get_type(args) == CAMAS_VALUE_TUPLE
+                                   ? camas_proxy_call(p, method, camas_value_get_item(args, 0),
+                                                      camas_value_get_item(args, 1))
+                                   : camas_proxy_call(p, method, args, NULL);
+    g_autoptr(GError) e = await_error(fx->loop, f);
+    cr_assert(g_error_matches(e, CAMAS_ERROR, CAMAS_ERROR_REMOTE), "%s", e->message);
+    return g_strdup(camas_error_get_remote_text(e));
+}
+
+static void
+assert_last_line(const char *text, const char *line)
+{
+    cr_assert(g_str_has_prefix(text, "Traceback (most recent call last):\n"), "%s", text);
+    cr_assert(g_str_has_suffix(text, line), "%s\ndoes not end with\n%s", text, line);
+}
+
+/* --- tracing the frames ---------------------------------------------------------------------- */
+
+typedef struct {
+    GPtrArray *client; /* payloads the client sent, as text (JSON) or hex (msgpack) */
+    GPtrArray *server;
+    gboolean hex;
+} Capture;
+
+static void
+capture_func(const CamasTraceRecord *r, gpointer data)
+{
+    Capture *c = data;
+    if (r->kind != CAMAS_TRACE_SEND)
+        return;
+    char *s;
+    if (c->hex) {
+        GString *h = g_string_new(NULL);
+        for (gsize i = 0; i < r->payload_len; i++)
+            g_string_append_printf(h, "%02x", r->payload[i]);
+        s = g_string_free(h, FALSE);
+    } else {
+        s = g_strndup((const char *)r->payload, r->payload_len);
+    }
+    g_ptr_array_add(g_str_has_suffix(r->src, "#c0") ? c->client : c->server, s);
+}
+
+static void
+capture_start(Fx *fx, Capture *c, gboolean hex)
+{
+    c->client = g_ptr_array_new_with_free_func(g_free);
+    c->server = g_ptr_array_new_with_free_func(g_free);
+    c->hex = hex;
+    camas_loop_set_tracer(fx->loop, capture_func, c, NULL);
+}
+
+static void
+capture_stop(Fx *fx, Capture *c)
+{
+    camas_loop_set_tracer(fx->loop, NULL, NULL, NULL);
+    g_ptr_array_unref(c->client);
+    g_ptr_array_unref(c->server);
+}
+
+/* --- tests: the C.2 capture ------------------------------------------------------------------ */
+
+Test(rpc, c2_sequence_matches_captured_json_frames)
+{
+    Fx fx;
+    fx_init(&fx, "json", "local://c2", TRUE);
+    Capture cap;
+    capture_start(&fx, &cap, FALSE);
+
+    g_autoptr(CamasValue) r1 = call_ok(&fx, fx.remote, "add", "[i i]", 3, 4);
+    assert_value(r1, "i", 7);
+    g_autoptr(CamasValue) r3 = call_ok(&fx, fx.remote, "echo_args", "([i s] {s:i})", 1, "two", "x", 3);
+    assert_value(r3, "[[i s] {s:i}]", 1, "two", "x", 3);
+    g_autoptr(CamasValue) r5 = call_ok(&fx, fx.remote, "calc/deep/pow", "[i i]", 2, 10);
+    assert_value(r5, "i", 1024);
+    g_autofree char *t7 = call_fail(&fx, fx.remote, "fail", "[s]", "boom");
+    assert_last_line(t7, "\nValueError: boom\n");
+    g_autofree char *t9 = call_fail(&fx, fx.remote, "nope", "[]");
+    assert_last_line(t9, "\nLookupError: Name \"nope\" not found in \"\"\n");
+    g_autofree char *t11 = call_fail(&fx, fx.remote, "hidden", "[]");
+    assert_last_line(t11, "\nLookupError: \"__main__.MathServer.hidden\" is not exposed\n");
+    cr_assert(strstr(t11, "\nKeyError: 'hidden'\n\nDuring handling of the above exception, "
+                          "another exception occurred:\n\nTraceback (most recent call last):\n"),
+              "%s", t11);
+    g_autoptr(CamasValue) r13 = call_ok(&fx, fx.remote, "get_calc", "[]");
+    CamasProxy *calc = camas_value_get_proxy(r13);
+    cr_assert_not_null(calc, "a returned sub-service arrives as a proxy");
+    cr_assert_str_eq(camas_proxy_get_path(calc), "calc");
+    g_autoptr(CamasValue) root_value = camas_service_to_value(fx.client_service);
+    g_autoptr(CamasValue) r15 = call_ok(&fx, fx.remote, "callback", "[v s s]", root_value,
+                                        "client_echo", "x");
+    assert_value(r15, "[s [s s]]", "cb", "client", "x");
+    g_autoptr(CamasValue) sub_value = camas_service_to_value(fx.client_sub);
+    g_autoptr(CamasValue) r19 = call_ok(&fx, fx.remote, "callback", "[v s i]", sub_value,
+                                        "twice", 21);
+    assert_value(r19, "[s i]", "cb", 42);
+
+    const char *client_expect[] = {
+        "[0, 0, [\"add\", [3, 4], {}]]",
+        "[0, 1, [\"echo_args\", [1, \"two\"], {\"x\": 3}]]",
+        "[0, 2, [\"calc/deep/pow\", [2, 10], {}]]",
+        "[0, 3, [\"fail\", [\"boom\"], {}]]",
+        "[0, 4, [\"nope\", [], {}]]",
+        "[0, 5, [\"hidden\", [], {}]]",
+        "[0, 6, [\"get_calc\", [], {}]]",
+        "[0, 7, [\"callback\", [{\"__type__\": [0, \"\"]}, \"client_echo\", \"x\"], {}]]",
+        "[1, 0, [\"client\", \"x\"]]",
+        "[0, 8, [\"callback\", [{\"__type__\": [0, \"sub\"]}, \"twice\", 21], {}]]",
+        "[1, 1, 42]",
+    };
+    cr_assert_eq(cap.client->len, G_N_ELEMENTS(client_expect));
+    for (guint i = 0; i < G_N_ELEMENTS(client_expect); i++)
+        cr_assert_str_eq(g_ptr_array_index(cap.client, i), client_expect[i]);
+    cr_assert_eq(strlen(client_expect[0]), 0x1b);
+    const char *server_expect[] = {
+        "[1, 0, 7]",
+        "[1, 1, [[1, \"two\"], {\"x\": 3}]]",
+        "[1, 2, 1024]",
+        NULL, NULL, NULL, /* tracebacks: checked above */
+        "[1, 6, {\"__type__\": [0, \"calc\"]}]",
+        "[0, 0, [\"client_echo\", [\"x\"], {}]]",
+        "[1, 7, [\"cb\", [\"client\", \"x\"]]]",
+        "[0, 1, [\"sub/twice\", [21], {}]]",
+        "[1, 8, [\"cb\", 42]]",
+    };
+    cr_assert_eq(cap.server->len, G_N_ELEMENTS(server_expect));
+    for (guint i = 0; i < G_N_ELEMENTS(server_expect); i++)
+        if (server_expect[i])
+            cr_assert_str_eq(g_ptr_array_index(cap.server, i), server_expect[i]);
+    cr_assert(g_str_has_prefix(g_ptr_array_index(cap.server, 3),
+                               "[2, 3, \"Traceback (most recent call last):\\n"));
+    capture_stop(&fx, &cap);
+
+    /* the proxy for calc calls back over the same connection */
+    g_autoptr(CamasValue) where = call_ok(&fx, calc, "whereami", "[]");
+    assert_value(where, "s", "calc");
+    fx_clear(&fx);
+}
+
+Test(rpc, c4_rpc_lines_match_captured_msgpack_frames)
+{
+    Fx fx;
+    fx_init(&fx, "msgpack", "local://c4", TRUE);
+    Capture cap;
+    capture_start(&fx, &cap, TRUE);
+    g_autoptr(CamasValue) r1 = call_ok(&fx, fx.remote, "add", "[i i]", 3, 4);
+    for (int i = 0; i < 5; i++) {
+        g_autoptr(CamasValue) r = call_ok(&fx, fx.remote, "calc/deep/pow", "[i i]", 2, 10);
+    }
+    g_autoptr(CamasValue) r6 = call_ok(&fx, fx.remote, "get_calc", "[]");
+    g_autoptr(CamasValue) root_value = camas_service_to_value(fx.client_service);
+    g_autoptr(CamasValue) r7 = call_ok(&fx, fx.remote, "callback", "[v s s]", root_value,
+                                       "client_echo", "x");
+    cr_assert_str_eq(g_ptr_array_index(cap.client, 0), "93000093a361646492030480");
+    cr_assert_str_eq(g_ptr_array_index(cap.server, 0), "93010007");
+    cr_assert_str_eq(g_ptr_array_index(cap.server, 2), "930102cd0400");
+    cr_assert_str_eq(g_ptr_array_index(cap.server, 6), "93010681a85f5f747970655f5f9200a463616c63");
+    cr_assert_str_eq(g_ptr_array_index(cap.client, 7),
+                     "93000793a863616c6c6261636b9381a85f5f747970655f5f9200a0ab636c69656e745f6563"
+                     "686fa17880");
+    capture_stop(&fx, &cap);
+    fx_clear(&fx);
+}
+
+/* --- tests: calls ----------------------------------------------------------------------------- */
+
+Test(rpc, keyword_arguments_bind_like_python)
+{
+    Fx fx;
+    fx_init(&fx, "json", "local://kw", FALSE);
+    g_autoptr(CamasValue) a = call_ok(&fx, fx.remote, "add", "([] {s:i s:i})", "a", 1, "b", 2);
+    assert_value(a, "i", 3);
+    g_autoptr(CamasValue) b = call_ok(&fx, fx.remote, "add", "([i] {s:i})", 1, "b", 2);
+    assert_value(b, "i", 3);
+    g_autoptr(CamasValue) s = call_ok(&fx, fx.remote, "add", "[s s]", "spam", "eggs");
+    assert_value(s, "s", "spameggs");
+    g_autoptr(CamasValue) f = call_ok(&fx, fx.remote, "add", "[i f]", 1, 0.5);
+    assert_value(f, "f", 1.5);
+    g_autofree char *e1 = call_fail(&fx, fx.remote, "add", "[i i i]", 1, 2, 3);
+    assert_last_line(e1, "\nTypeError: add() takes 2 positional arguments but 3 were given\n");
+    g_autofree char *e2 = call_fail(&fx, fx.remote, "add", "[i]", 1);
+    assert_last_line(e2, "\nTypeError: add() missing 1 required positional argument: 'b'\n");
+    g_autofree char *e3 = call_fail(&fx, fx.remote, "add", "([i i] {s:i})", 1, 2, "c", 3);
+    assert_last_line(e3, "\nTypeError: add() got an unexpected keyword argument 'c'\n");
+    g_autofree char *e4 = call_fail(&fx, fx.remote, "add", "([i i] {s:i})", 1, 2, "a", 3);
+    assert_last_line(e4, "\nTypeError: add() got multiple values for argument 'a'\n");
+    g_autofree char *e5 = call_fail(&fx, fx.remote, "add", "[]");
+    assert_last_line(e5,
+                     "\nTypeError: add() missing 2 required positional arguments: 'a' and 'b'\n");
+    g_autofree char *e6 = call_fail(&fx, fx.remote, "add", "[i s]", 1, "x");
+    assert_last_line(e6, "\nTypeError: unsupported operand type(s) for +: 'int' and 'str'\n");
+    /* the build convenience */
+    g_autoptr(CamasFuture) fb = camas_proxy_call_build(fx.remote, "add", "([i] {s:i})", 40, "b", 2);
+    g_autoptr(CamasValue) rb = await_ok(fx.loop, fb);
+    assert_value(rb, "i", 42);
+    g_autoptr(CamasFuture) fk = camas_proxy_call_build(fx.remote, "add", "{s:i s:i}", "b", 1, "a", 2);
+    g_autoptr(CamasValue) rk = await_ok(fx.loop, fk);
+    assert_value(rk, "i", 3);
+    fx_clear(&fx);
+}
+
+Test(rpc, parse_args_reports_python_texts)
+{
+    static const char *const names[] = {"a", "b", "c", NULL};
+    CamasValue *out[3] = {NULL, NULL, NULL};
+    g_autoptr(GError) e = NULL;
+    g_autoptr(CamasValue) none = camas_value_build("[]");
+    cr_assert_not(camas_rpc_parse_args("f", none, NULL, names, 3, out, &e));
+    cr_assert_str_eq(e->message, "f() missing 3 required positional arguments: 'a', 'b', and 'c'");
+    g_clear_error(&e);
+    g_autoptr(CamasValue) four = camas_value_build("[i i i i]", 1, 2, 3, 4);
+    cr_assert_not(camas_rpc_parse_args("f", four, NULL, names, 1, out, &e));
+    cr_assert_str_eq(e->message, "f() takes from 1 to 3 positional arguments but 4 were given");
+    g_clear_error(&e);
+    g_autoptr(CamasValue) one = camas_value_build("[i]", 7);
+    cr_assert(camas_rpc_parse_args("f", one, NULL, names, 1, out, &e));
+    cr_assert_eq(camas_value_get_int(out[0]), 7);
+    cr_assert_null(out[1], "optional parameters not given are left untouched");
+}
+
+Test(rpc, paths_resolve_through_nested_services_with_aiomas_texts)
+{
+    Fx fx;
+    fx_init(&fx, "json", "local://paths", FALSE);
+    g_autoptr(CamasValue) m = call_ok(&fx, fx.remote, "calc/mul", "[i i]", 6, 7);
+    assert_value(m, "i", 42);
+    g_autoptr(CamasProxy) calc = camas_proxy_get_sub(fx.remote, "calc");
+    g_autoptr(CamasProxy) deep = camas_proxy_get_sub(calc, "deep");
+    cr_assert_str_eq(camas_proxy_get_path(deep), "calc/deep");
+    g_autoptr(CamasValue) p = call_ok(&fx, deep, "pow", "[i i]", 3, 3);
+    assert_value(p, "i", 27);
+    g_autoptr(CamasValue) p2 = call_ok(&fx, calc, "deep/pow", "[i i]", 2, 3);
+    assert_value(p2, "i", 8);
+
+    struct {
+        const char *path;
+        const char *last;
+    } cases[] = {
+        {"", "\nLookupError: Name \"\" not found in \"\"\n"},
+        {"calc/", "\nLookupError: Name \"\" not found in \"calc\"\n"},
+        {"calc/nope", "\nLookupError: Name \"nope\" not found in \"calc\"\n"},
+        {"calc/deep/x", "\nLookupError: Name \"x\" not found in \"calc/deep\"\n"},
+        {"add/x", "\nLookupError: Name \"x\" not found in \"add\"\n"},
+        {"calc", "\nTypeError: 'Calc' object is not callable\n"},
+        {"calc/deep", "\nTypeError: 'Deep' object is not callable\n"},
+    };
+    for (gsize i = 0; i < G_N_ELEMENTS(cases); i++) {
+        g_autofree char *t = call_fail(&fx, fx.remote, cases[i].path, "[]");
+        assert_last_line(t, cases[i].last);
+    }
+    g_autofree char *z = call_fail(&fx, calc, "div", "[i i]", 1, 0);
+    assert_last_line(z, "\nZeroDivisionError: division by zero\n");
+    g_autoptr(CamasValue) d = call_ok(&fx, calc, "div", "[i i]", 1, 4);
+    assert_value(d, "f", 0.25);
+    fx_clear(&fx);
+}
+
+/* agents: a dict service mapping ids to services */
+typedef struct {
+    int count;
+    const char *name;
+} Agent;
+
+static void
+a_incr(gpointer inst, CamasRequest *req, const CamasValue *args, const CamasValue *kwargs)
+{
+    Agent *a = inst;
+    static const char *const names[] = {"n", NULL};
+    CamasValue *v[1] = {NULL};
+    GError *error = NULL;
+    if (!camas_rpc_parse_args("incr", args, kwargs, names, 0, v, &error))
+        return fail_error(req, error);
+    a->count += v[0] ? (int)camas_value_get_int(v[0]) : 1;
+    camas_request_reply_take(req, camas_value_new_int(a->count));
+}
+
+static void
+a_whoami(gpointer inst, CamasRequest *req, const CamasValue *args, const CamasValue *kwargs)
+{
+    Agent *a = inst;
+    camas_request_reply_take(req, camas_value_new_str(a->name));
+}
+
+static const CamasRpcMethod agent_methods[] = {{"incr", a_incr}, {"whoami", a_whoami}, {NULL}};
+static const CamasServiceClass agent_class = {.name = "CounterAgent", .methods = agent_methods};
+static const CamasRpcMethod container_methods[] = {{NULL}};
+static const char *const container_subs[] = {"agents", NULL};
+static const CamasServiceClass container_class = {
+    .name = "Container", .methods = container_methods, .sub_services = container_subs};
+
+Test(rpc, dict_services_route_names_to_agents)
+{
+    g_autoptr(CamasLoop) loop = camas_loop_new();
+    g_autoptr(CamasCodec) c = codec("json");
+    Agent a0 = {0, "zero"}, a1 = {10, "one"};
+    g_autoptr(CamasService) root = camas_service_new(&container_class, NULL, NULL);
+    g_autoptr(CamasService) agents = camas_service_new_dict();
+    g_autoptr(CamasService) s0 = camas_service_new(&agent_class, &a0, NULL);
+    g_autoptr(CamasService) s1 = camas_service_new(&agent_class, &a1, NULL);
+    cr_assert(camas_service_set_sub(root, "agents", agents, NULL));
+    cr_assert(camas_service_set_sub(agents, "0", s0, NULL));
+    cr_assert(camas_service_set_sub(agents, "1", s1, NULL));
+    g_autofree char *path = camas_service_dup_path(s1);
+    cr_assert_str_eq(path, "agents/1");
+    cr_assert_str_eq(camas_service_get_class_name(agents), "ServiceDict");
+
+    /* contract checks: no second parent, no '/' in dict names, only declared slots */
+    g_autoptr(GError) e = NULL;
+    cr_assert_not(camas_service_set_sub(agents, "2", s0, &e));
+    g_clear_error(&e);
+    cr_assert_not(camas_service_set_sub(agents, "a/b", NULL, &e));
+    g_clear_error(&e);
+    cr_assert_not(camas_service_set_sub(root, "other", NULL, &e));
+    g_clear_error(&e);
+    cr_assert_not(camas_service_set_sub(s0, "x", root, &e));
+    g_clear_error(&e);
+
+    CamasRpcServer *server = camas_rpc_server_new(loop, "local://agents", c, root, NULL, NULL,
+                                                  NULL, NULL, &e);
+    cr_assert_not_null(server);
+    g_autoptr(CamasFuture) fo = camas_rpc_open(loop, "local://agents", c, NULL, NULL, &e);
+    run_until_done(loop, fo);
+    g_autoptr(CamasRpcConnection) conn = camas_rpc_open_finish(fo, &e);
+    cr_assert_not_null(conn);
+    g_autoptr(CamasProxy) remote = camas_rpc_connection_get_remote(conn);
+    g_autoptr(CamasFuture) f1 = camas_proxy_call_build(remote, "agents/1/incr", "[i]", 5);
+    g_autoptr(CamasValue) r1 = await_ok(loop, f1);
+    assert_value(r1, "i", 15);
+    g_autoptr(CamasFuture) f2 = camas_proxy_call_build(remote, "agents/0/incr", "[]");
+    g_autoptr(CamasValue) r2 = await_ok(loop, f2);
+    assert_value(r2, "i", 1);
+    g_autoptr(CamasProxy) agent1 = camas_proxy_get_sub(remote, "agents/1");
+    g_autoptr(CamasFuture) f3 = camas_proxy_call_build(agent1, "whoami", "[]");
+    g_autoptr(CamasValue) r3 = await_ok(loop, f3);
+    assert_value(r3, "s", "one");
+    g_autoptr(CamasFuture) f4 = camas_proxy_call_build(remote, "agents/5/incr", "[]");
+    g_autoptr(GError) e4 = await_error(loop, f4);
+    cr_assert(g_str_has_suffix(camas_error_get_remote_text(e4),
+                               "\nLookupError: Name \"5\" not found in \"agents\"\n"));
+    /* removing an agent takes it off the paths */
+    cr_assert(camas_service_set_sub(agents, "1", NULL, NULL));
+    cr_assert_null(camas_service_get_parent(s1));
+    g_autoptr(CamasFuture) f5 = camas_proxy_call_build(agent1, "whoami", "[]");
+    g_autoptr(GError) e5 = await_error(loop, f5);
+    cr_assert(g_str_has_suffix(camas_error_get_remote_text(e5),
+                               "\nLookupError: Name \"1\" not found in \"agents\"\n"));
+    camas_rpc_server_free(server);
+}
+
+Test(rpc, services_travel_as_proxies_and_call_back_over_the_same_connection)
+{
+    Fx fx;
+    fx_init(&fx, "msgpack", "local://px", TRUE);
+    /* the server gets a proxy for the client's sub-service and calls it */
+    g_autoptr(CamasValue) sub_value = camas_service_to_value(fx.client_sub);
+    g_autoptr(CamasValue) r = call_ok(&fx, fx.remote, "callback", "[v s i]", sub_value, "twice", 4);
+    assert_value(r, "[s i]", "cb", 8);
+    /* a failure of the callback becomes the call's failure, text unchanged */
+    g_autofree char *t = call_fail(&fx, fx.remote, "callback", "[v s]", sub_value, "nope");
+    assert_last_line(t, "\nLookupError: Name \"nope\" not found in \"sub\"\n");
+    /* a received proxy cannot be sent back to its owner */
+    g_autoptr(CamasValue) calc = call_ok(&fx, fx.remote, "get_calc", "[]");
+    g_autoptr(CamasValue) args = camas_value_build("[v]", calc);
+    g_autoptr(CamasFuture) f = camas_proxy_call(fx.remote, "echo", args, NULL);
+    g_autoptr(GError) e = await_error(fx.loop, f);
+    cr_assert(g_error_matches(e, CAMAS_ERROR, CAMAS_ERROR_CODEC), "%s", e->message);
+    cr_assert(strstr(e->message, "back to its owner"), "%s", e->message);
+    /* a service from another tree cannot be sent */
+    g_autoptr(CamasService) stray = camas_service_new(&sub_class, NULL, NULL);
+    g_autoptr(CamasValue) stray_value = camas_service_to_value(stray);
+    g_autoptr(CamasValue) args2 = camas_value_build("[v]", stray_value);
+    g_autoptr(CamasFuture) f2 = camas_proxy_call(fx.remote, "echo", args2, NULL);
+    g_autoptr(GError) e2 = await_error(fx.loop, f2);
+    cr_assert(g_error_matches(e2, CAMAS_ERROR, CAMAS_ERROR_CODEC), "%s", e2->message);
+    cr_assert(strstr(e2->message, "not part of the service tree"), "%s", e2->message);
+    /* the connection goes on */
+    g_autoptr(CamasValue) ok = call_ok(&fx, fx.remote, "echo", "[i]", 1);
+    fx_clear(&fx);
+}
+
+Test(rpc, a_side_that_serves_nothing_cannot_send_services_or_be_called)
+{
+    Fx fx;
+    fx_init(&fx, "json", "local://nosvc", FALSE);
+    g_autoptr(CamasService) s = camas_service_new(&sub_class, NULL, NULL);
+    g_autoptr(CamasValue) v = camas_service_to_value(s);
+    g_autoptr(CamasValue) args = camas_value_build("[v s i]", v, "twice", 1);
+    g_autoptr(CamasFuture) f = camas_proxy_call(fx.remote, "callback", args, NULL);
+    g_autoptr(GError) e = await_error(fx.loop, f);
+    cr_assert(strstr(e->message, "serves no RPC service"), "%s", e->message);
+    /* the server calling the client gets a LookupError, not silence */
+    CamasRpcConnection *sconn = camas_rpc_server_get_connection(fx.server, 0);
+    g_autoptr(CamasProxy) back = camas_rpc_connection_get_remote(sconn);
+    g_autoptr(CamasFuture) fb = camas_proxy_call_build(back, "anything", "[]");
+    g_autoptr(GError) eb = await_error(fx.loop, fb);
+    cr_assert(g_str_has_suffix(camas_error_get_remote_text(eb),
+                               "LookupError: No RPC service is served on this side of the "
+                               "connection\n"),
+              "%s", camas_error_get_remote_text(eb));
+    fx_clear(&fx);
+}
+
+Test(rpc, task_style_methods_answer_later_without_blocking_others)
+{
+    Fx fx;
+    fx_init(&fx, "json", "local://task", FALSE);
+    g_autoptr(CamasFuture) slow = camas_proxy_call_build(fx.remote, "sleep_echo", "[f s]", 2.0, "slow");
+    g_autoptr(CamasFuture) fast = camas_proxy_call_build(fx.remote, "sleep_echo", "[f s]", 0.5, "fast");
+    g_autoptr(CamasFuture) now = camas_proxy_call_build(fx.remote, "echo", "[s]", "now");
+    g_autoptr(CamasValue) r = await_ok(fx.loop, now);
+    cr_assert_eq(camas_loop_now(fx.loop), 0);
+    g_autoptr(CamasValue) rf = await_ok(fx.loop, fast);
+    assert_value(rf, "s", "fast");
+    cr_assert_not(camas_future_is_done(slow));
+    g_autoptr(CamasValue) rs = await_ok(fx.loop, slow);
+    assert_value(rs, "s", "slow");
+    cr_assert_eq(camas_loop_now(fx.loop), 2 * CAMAS_TICKS_PER_SECOND);
+    g_autoptr(CamasFuture) bad = camas_proxy_call_build(fx.remote, "sleep_echo", "[f s]", -1.0, "x");
+    g_autoptr(GError) e = await_error(fx.loop, bad);
+    cr_assert(strstr(camas_error_get_remote_text(e), "\nValueError: "), "%s",
+              camas_error_get_remote_text(e));
+    fx_clear(&fx);
+}
+
+typedef struct {
+    CamasProxy *remote;
+    CamasValue *result;
+    GError *error;
+} TaskCaller;
+
+static CamasValue *
+caller_task(CamasTask *task, gpointer data, GError **error)
+{
+    TaskCaller *tc = data;
+    g_autoptr(CamasValue) args = camas_value_build("[i i]", 20, 22);
+    tc->result = camas_proxy_call_await(tc->remote, "add", args, NULL, &tc->error);
+    return NULL;
+}
+
+Test(rpc, task_style_callers_await_proxy_calls)
+{
+    Fx fx;
+    fx_init(&fx, "json", "local://await", FALSE);
+    TaskCaller tc = {fx.remote, NULL, NULL};
+    g_autoptr(CamasTask) t = camas_task_spawn(fx.loop, caller_task, &tc, NULL, NULL);
+    run_until_done(fx.loop, camas_task_get_future(t));
+    cr_assert_null(tc.error);
+    assert_value(tc.result, "i", 42);
+    camas_value_unref(tc.result);
+    fx_clear(&fx);
+}
+
+/* --- malformed requests: answered, never hung ------------------------------------------------- */
+
+Test(rpc, malformed_requests_are_answered_with_type_errors)
+{
+    Fx fx;
+    fx_init(&fx, "msgpack", "local://mal", FALSE);
+    CamasChannel *ch = camas_rpc_connection_get_channel(fx.conn);
+    struct {
+        const char *format;
+        const char *last;
+    } cases[] = {
+        {"s", "TypeError: RPC request must be a [path, args, kwargs] triple, got str\n"},
+        {"[s []]", "TypeError: RPC request must be a [path, args, kwargs] triple, got an array "
+                   "of 2 items\n"},
+        {"[i [] {}]", "TypeError: RPC path must be a str, got int\n"},
+        {"[[s] [] {}]", "TypeError: RPC path must be a str, got list\n"},
+        {"[s {} {}]", "TypeError: RPC args must be a list, got map\n"},
+        {"[s [] []]", "TypeError: RPC kwargs must be a map, got list\n"},
+    };
+    for (gsize i = 0; i < G_N_ELEMENTS(cases); i++) {
+        g_autoptr(CamasValue) content = strchr(cases[i].format, 's') && cases[i].format[0] != 's'
+                                            ? camas_value_build(cases[i].format, "add")
+                                            : camas_value_build(cases[i].format, "x");
+        if (strcmp(cases[i].format, "[i [] {}]") == 0) {
+            camas_value_unref(content);
+            content = camas_value_build("[i [] {}]", 5);
+        }
+        g_autoptr(CamasFuture) f = camas_channel_send(ch, content);
+        g_autoptr(GError) e = await_error(fx.loop, f);
+        cr_assert(g_error_matches(e, CAMAS_ERROR, CAMAS_ERROR_REMOTE), "%s", e->message);
+        assert_last_line(camas_error_get_remote_text(e), cases[i].last);
+    }
+    /* non-string keyword names (msgpack can carry them) */
+    CamasValue *k = camas_value_new_int(1), *v = camas_value_new_int(2);
+    g_autoptr(CamasValue) kw = camas_value_new_map_take(&k, &v, 1, NULL);
+    g_autoptr(CamasValue) content = camas_value_build("[s [] v]", "add", kw);
+    g_autoptr(CamasFuture) f = camas_channel_send(ch, content);
+    g_autoptr(GError) e = await_error(fx.loop, f);
+    assert_last_line(camas_error_get_remote_text(e), "TypeError: keywords must be strings\n");
+    /* the connection goes on */
+    g_autoptr(CamasValue) r = call_ok(&fx, fx.remote, "add", "[i i]", 1, 1);
+    assert_value(r, "i", 2);
+    fx_clear(&fx);
+}
+
+/* --- connection loss ------------------------------------------------------------------------- */
+
+typedef struct {
+    int n;
+    GError *error;
+} Resets;
+
+static void
+on_reset(CamasRpcConnection *conn, const GError *error, gpointer data)
+{
+    Resets *r = data;
+    r->n++;
+    g_clear_error(&r->error);
+    r->error = g_error_copy(error);
+}
+
+Test(rpc, closing_the_server_fails_pending_calls_and_reports_a_reset)
+{
+    Fx fx;
+    fx_init(&fx, "json", "local://reset", FALSE);
+    Resets r = {0};
+    camas_rpc_connection_set_reset_func(fx.conn, on_reset, &r, NULL);
+    g_autoptr(CamasFuture) f = camas_proxy_call_build(fx.remote, "sleep_echo", "[i s]", 5, "x");
+    camas_loop_run_until(fx.loop, CAMAS_TICKS_PER_SECOND);
+    cr_assert_not(camas_future_is_done(f));
+    cr_assert_eq(camas_rpc_server_get_n_connections(fx.server), 1);
+    camas_rpc_server_close(fx.server);
+    cr_assert_eq(camas_rpc_server_get_n_connections(fx.server), 0);
+    g_autoptr(GError) e = await_error(fx.loop, f);
+    cr_assert(g_error_matches(e, CAMAS_ERROR, CAMAS_ERROR_CLOSED), "%s", e->message);
+    camas_loop_run(fx.loop);
+    cr_assert_eq(r.n, 1);
+    cr_assert(g_error_matches(r.error, CAMAS_ERROR, CAMAS_ERROR_CLOSED));
+    g_clear_error(&r.error);
+    cr_assert(camas_rpc_connection_is_closed(fx.conn));
+    g_autoptr(CamasFuture) f2 = camas_proxy_call_build(fx.remote, "echo", "[i]", 1);
+    g_autoptr(GError) e2 = await_error(fx.loop, f2);
+    cr_assert(g_error_matches(e2, CAMAS_ERROR, CAMAS_ERROR_CLOSED));
+    fx_clear(&fx);
+}
+
+Test(rpc, a_client_that_goes_away_is_forgotten_by_the_server)
+{
+    Fx fx;
+    fx_init(&fx, "json", "local://away", FALSE);
+    cr_assert_eq(camas_rpc_server_get_n_connections(fx.server), 1);
+    camas_rpc_connection_close(fx.conn);
+    camas_loop_run(fx.loop);
+    cr_assert_eq(camas_rpc_server_get_n_connections(fx.server), 0);
+    fx_clear(&fx);
+}
+
+/* --- time --------------------------------------------------------------------------------------- */
+
+Test(rpc, a_call_and_its_reply_complete_inside_one_set_time)
+{
+    g_autoptr(CamasLoop) loop = camas_loop_new();
+    g_autoptr(CamasClock) clock = camas_clock_new_external(loop, 0, 0);
+    g_autoptr(CamasCodec) c = codec("msgpack");
+    g_autoptr(CamasService) math = math_service_new(clock);
+    CamasRpcServer *server =
+        camas_rpc_server_new(loop, "local://ext", c, math, NULL, NULL, NULL, NULL, NULL);
+    g_autoptr(CamasFuture) fo = camas_rpc_open(loop, "local://ext", c, NULL, NULL, NULL);
+    cr_assert(camas_clock_set_time(clock, 1, NULL));
+    cr_assert(camas_future_is_done(fo));
+    g_autoptr(CamasRpcConnection) conn = camas_rpc_open_finish(fo, NULL);
+    g_autoptr(CamasProxy) remote = camas_rpc_connection_get_remote(conn);
+    g_autoptr(CamasFuture) f = camas_proxy_call_build(remote, "calc/deep/pow", "[i i]", 2, 5);
+    g_autoptr(CamasFuture) s = camas_proxy_call_build(remote, "sleep_echo", "[f i]", 1.5, 9);
+    cr_assert(camas_clock_set_time(clock, 2, NULL));
+    cr_assert(camas_future_is_done(f), "the round trip ran inside set_time");
+    cr_assert_not(camas_future_is_done(s));
+    cr_assert(camas_clock_set_time(clock, 3, NULL));
+    cr_assert(camas_future_is_done(s), "woke at 2.5 inside set_time(3) and replied");
+    g_autoptr(CamasValue) rf = await_ok(loop, f);
+    assert_value(rf, "i", 32);
+    camas_rpc_server_free(server);
+}
+
+/* --- volume ---------------------------------------------------------------------------------- */
+
+typedef struct {
+    guint ok;
+    guint wrong;
+} Tally;
+
+static void
+count_reply(CamasFuture *f, gpointer data)
+{
+    Tally *t = data;
+    CamasValue *r = camas_future_get_result(f);
+    if (r && camas_value_get_type(r) == CAMAS_VALUE_INT)
+        t->ok++;
+    else
+        t->wrong++;
+}
+
+Test(rpc, hundred_thousand_calls_in_flight_on_one_connection)
+{
+    Fx fx;
+    fx_init(&fx, "msgpack", "local://many", FALSE);
+    enum { N = 100000 };
+    CamasFuture **f = g_new(CamasFuture *, N);
+    Tally t = {0};
+    for (int i = 0; i < N; i++) {
+        f[i] = camas_proxy_call_build(fx.remote, "add", "[i i]", i, 1);
+        camas_future_add_callback(f[i], count_reply, &t, NULL);
+    }
+    cr_assert_eq(camas_channel_get_n_pending(camas_rpc_connection_get_channel(fx.conn)), N);
+    camas_loop_run(fx.loop);
+    cr_assert_eq(t.ok, N);
+    cr_assert_eq(t.wrong, 0);
+    for (int i = 0; i < N; i++) {
+        cr_assert_eq(camas_value_get_int(camas_future_get_result(f[i])), i + 1);
+        camas_future_unref(f[i]);
+    }
+    g_free(f);
+    fx_clear(&fx);
+}
