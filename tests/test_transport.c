@@ -10,12 +10,16 @@
  */
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
+#include <arpa/inet.h>
 #include <errno.h>
 #include <glib/gstdio.h>
+#include <net/if.h>
 #include <netinet/in.h>
+#include <openssl/ssl.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -26,6 +30,7 @@
 #include "leakcheck.h"
 #include "live-private.h"
 #include "socket-private.h"
+#include "tls-private.h"
 #include "transport-private.h"
 
 TestSuite(transport, .fini = camas_test_check_leaks);
@@ -168,6 +173,7 @@ typedef struct {
     gboolean writable_now;
     gboolean no_start;    /* accepted/dialed pipes are not started by the harness */
     gboolean echo;        /* sends back whatever it receives */
+    gboolean hang_up;     /* closes on the first bytes it receives */
 } Conn;
 
 struct _Env {
@@ -187,12 +193,16 @@ struct _Env {
     GPtrArray *conns;    /* every Conn, freed with the env */
     GString *log;        /* events as "seq what", for determinism checks */
     gboolean accept_no_start;
-    gboolean echo; /* server ends echo */
+    gboolean echo;    /* server ends echo */
+    gboolean hang_up; /* server ends close on the first bytes */
+    gboolean close_listener_on_accept;
     int listener_errors;
     GString *listener_error_log;
 };
 
 static void send_bytes(Conn *c, const void *data, gsize len);
+
+static void conn_close(Conn *c);
 
 static void
 conn_received(CamasPipe *pipe, const guint8 *data, gsize len, gpointer user_data)
@@ -202,6 +212,10 @@ conn_received(CamasPipe *pipe, const guint8 *data, gsize len, gpointer user_data
     cr_assert_gt(len, 0);
     cr_assert_eq(c->closed, 0, "%s: data after closed", c->label);
     g_byte_array_append(c->rx, data, (guint)len);
+    if (c->hang_up) {
+        conn_close(c);
+        return;
+    }
     if (c->echo)
         send_bytes(c, data, len);
     g_string_append_printf(c->env->log, "%" G_GUINT64_FORMAT " %s recv %.*s\n",
@@ -287,7 +301,10 @@ on_accept(CamasListener *listener, CamasPipe *pipe, gpointer user_data)
     Conn *c = conn_new(env, label);
     c->pipe = pipe;
     c->echo = env->echo;
+    c->hang_up = env->hang_up;
     g_ptr_array_add(env->accepted, c);
+    if (env->close_listener_on_accept)
+        g_clear_pointer(&env->listener, camas__listener_close);
     g_string_append_printf(env->log, "%" G_GUINT64_FORMAT " accept %s\n",
                            camas_loop_get_current_seq(env->loop), label);
     if (!env->accept_no_start)
@@ -755,8 +772,12 @@ CONFORMANCE(back_pressure_pauses_and_resumes_the_writer)
         sent += chunk;
         env_settle(env);
     }
-    cr_assert_str_eq(c->writable->str, "F");
+    /* The kernel may take more (its buffers grow) and let the writer resume briefly before
+     * pausing it for good: reports alternate and end paused. */
+    cr_assert(g_str_has_prefix(c->writable->str, "F") && g_str_has_suffix(c->writable->str, "F"),
+              "%s", c->writable->str);
     cr_assert_gt(camas__pipe_get_write_queued(c->pipe), env->client_opts.write_high_water);
+    gsize reports = c->writable->len;
     /* Paused: the reader got nothing new while not reading. */
     gsize before = s->rx->len;
     env_settle(env);
@@ -764,7 +785,8 @@ CONFORMANCE(back_pressure_pauses_and_resumes_the_writer)
     camas__pipe_set_reading(s->pipe, TRUE);
     WAIT(env, s->rx->len == sent);
     WAIT(env, c->writable_now);
-    cr_assert_str_eq(c->writable->str, "FT");
+    cr_assert_eq(c->writable->len, reports + 1, "%s", c->writable->str);
+    cr_assert(g_str_has_suffix(c->writable->str, "FT"), "%s", c->writable->str);
     cr_assert_leq(camas__pipe_get_write_queued(c->pipe), env->client_opts.write_low_water);
     for (gsize i = 0; i < sent; i++)
         if (s->rx->data[i] != (guint8)(i % 251))
@@ -988,4 +1010,611 @@ Test(transport, localqueue_close_drops_bytes_in_flight_and_ends_the_peer)
     cr_assert_eq(camas__pipe_get_write_queued(c->pipe), 0);
     cr_assert_eq(s->rx->len, 0);
     env_free(env);
+}
+
+/* --- sockets ------------------------------------------------------------------------------- */
+
+Test(transport, socket_transports_need_a_loop_attached_to_a_context)
+{
+    g_autoptr(CamasLoop) loop = camas_loop_new();
+    g_autoptr(CamasAddress) address = parse_ok("tcp://127.0.0.1:0");
+    g_autoptr(GError) error = NULL;
+    Env *env = env_new(K_LOCAL); /* for the Conn bookkeeping only */
+    CamasListener *l = camas__transport_listen(loop, address, NULL, on_accept, env, &error);
+    cr_assert_null(l);
+    cr_assert(g_error_matches(error, CAMAS_ERROR, CAMAS_ERROR_INVALID));
+    cr_assert(strstr(error->message, "GMainContext"), "%s", error->message);
+    g_autoptr(CamasAddress) target = parse_ok("tcp://127.0.0.1:9");
+    Conn *c = conn_new(env, "c0");
+    camas__transport_dial(loop, target, NULL, on_dial, c);
+    /* The callback checks it runs inside an event of env->loop; use that loop's seq. */
+    CamasLoop *saved = env->loop;
+    env->loop = loop;
+    camas_loop_run(loop);
+    env->loop = saved;
+    cr_assert(c->dial_done);
+    cr_assert(g_error_matches(c->dial_error, CAMAS_ERROR, CAMAS_ERROR_INVALID));
+    cr_assert(strstr(c->dial_error->message, "GMainContext"), "%s", c->dial_error->message);
+    env_free(env);
+}
+
+Test(transport, tls_needs_a_context_and_applies_only_to_tcp)
+{
+    Env *env = env_new(K_TCP);
+    g_autoptr(GError) error = NULL;
+    g_autoptr(CamasAddress) tls = parse_ok("tls://127.0.0.1:0");
+    cr_assert_null(camas__transport_listen(env->loop, tls, NULL, on_accept, env, &error));
+    cr_assert(g_error_matches(error, CAMAS_ERROR, CAMAS_ERROR_INVALID));
+    cr_assert(strstr(error->message, "needs TLS settings"), "%s", error->message);
+    Conn *c = env_dial_start(env, "c0", tls);
+    WAIT(env, c->dial_done);
+    cr_assert(g_error_matches(c->dial_error, CAMAS_ERROR, CAMAS_ERROR_INVALID));
+    /* A TLS context with a Unix socket or LocalQueue address */
+    g_autoptr(CamasTestCerts) certs = camas_test_certs_new(&error);
+    cr_assert_not_null(certs);
+    CamasTlsCerts sc = camas_test_certs_server(certs);
+    g_autoptr(CamasTlsContext) ctx = tls_context(&sc, TRUE);
+    CamasTransportOptions opts = {.tls = ctx};
+    g_autofree char *path = g_strdup_printf("ipc://[%s/x.sock]", env->tmpdir);
+    g_autoptr(CamasAddress) ipc = parse_ok(path);
+    g_autoptr(CamasAddress) local = parse_ok("local://q");
+    g_clear_error(&error);
+    cr_assert_null(camas__transport_listen(env->loop, ipc, &opts, on_accept, env, &error));
+    cr_assert(strstr(error->message, "only to TCP"), "%s", error->message);
+    g_clear_error(&error);
+    cr_assert_null(camas__transport_listen(env->loop, local, &opts, on_accept, env, &error));
+    cr_assert(strstr(error->message, "only to TCP"), "%s", error->message);
+    env_free(env);
+}
+
+Test(transport, tcp_dial_needs_a_host_and_a_port)
+{
+    Env *env = env_new(K_TCP);
+    g_autoptr(CamasAddress) nohost = parse_ok("tcp://:5555");
+    g_autoptr(CamasAddress) noport = parse_ok("tcp://127.0.0.1:0");
+    Conn *a = env_dial_start(env, "a", nohost);
+    Conn *b = env_dial_start(env, "b", noport);
+    WAIT(env, a->dial_done && b->dial_done);
+    cr_assert(g_error_matches(a->dial_error, CAMAS_ERROR, CAMAS_ERROR_INVALID));
+    cr_assert(strstr(a->dial_error->message, "no host"), "%s", a->dial_error->message);
+    cr_assert(g_error_matches(b->dial_error, CAMAS_ERROR, CAMAS_ERROR_INVALID));
+    cr_assert(strstr(b->dial_error->message, "port 0"), "%s", b->dial_error->message);
+    env_free(env);
+}
+
+static gboolean
+ipv6_loopback_available(void)
+{
+    int fd = socket(AF_INET6, SOCK_STREAM, 0);
+    if (fd < 0)
+        return FALSE;
+    struct sockaddr_in6 a = {.sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT};
+    gboolean ok = bind(fd, (struct sockaddr *)&a, sizeof a) == 0;
+    close(fd);
+    return ok;
+}
+
+/* Python's peername forms, from socket addresses built by hand (no network needed). */
+Test(transport, peernames_have_python_forms_for_every_family)
+{
+    struct sockaddr_in v4 = {.sin_family = AF_INET, .sin_port = htons(5555),
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    g_autofree char *p4 = camas__sockaddr_to_peername((struct sockaddr *)&v4, sizeof v4);
+    cr_assert_str_eq(p4, "('127.0.0.1', 5555)");
+    struct sockaddr_in6 v6 = {.sin6_family = AF_INET6, .sin6_port = htons(5555),
+                              .sin6_addr = IN6ADDR_LOOPBACK_INIT};
+    g_autofree char *p6 = camas__sockaddr_to_peername((struct sockaddr *)&v6, sizeof v6);
+    cr_assert_str_eq(p6, "('::1', 5555, 0, 0)");
+    /* A scoped link-local address shows its interface, as Python does. */
+    v6.sin6_flowinfo = htonl(7);
+    v6.sin6_scope_id = 1;
+    inet_pton(AF_INET6, "fe80::1", &v6.sin6_addr);
+    char ifname[IF_NAMESIZE] = "";
+    if_indextoname(1, ifname);
+    g_autofree char *expect = ifname[0] ? g_strdup_printf("('fe80::1%%%s', 5555, 7, 1)", ifname)
+                                        : g_strdup("('fe80::1', 5555, 7, 1)");
+    g_autofree char *ps = camas__sockaddr_to_peername((struct sockaddr *)&v6, sizeof v6);
+    cr_assert_str_eq(ps, expect);
+    struct sockaddr_un un = {.sun_family = AF_UNIX, .sun_path = "/tmp/x.sock"};
+    g_autofree char *pu = camas__sockaddr_to_peername(
+        (struct sockaddr *)&un, (socklen_t)(G_STRUCT_OFFSET(struct sockaddr_un, sun_path) + 12));
+    cr_assert_str_eq(pu, "/tmp/x.sock");
+    g_autofree char *pn = camas__sockaddr_to_peername((struct sockaddr *)&un, sizeof(sa_family_t));
+    cr_assert_str_eq(pn, "");
+}
+
+/* IPv6 over ::1 when this machine has it; the address forms are checked either way. */
+Test(transport, ipv6_loopback_connects_with_a_four_tuple_peername)
+{
+    g_autoptr(CamasAddress) any6 = parse_ok("tcp://[::1]:0");
+    g_autofree char *text = camas_address_to_string(any6);
+    cr_assert_str_eq(text, "tcp://[::1]:0");
+    if (!ipv6_loopback_available()) {
+        cr_log_warn("no IPv6 loopback here: only the address forms were checked");
+        return;
+    }
+    Env *env = env_new(K_TCP);
+    env_listen_at(env, any6);
+    cr_assert_neq(env->dial_address->port, 0);
+    g_autofree char *bound = camas_address_to_string(env->dial_address);
+    g_autofree char *expect_addr = g_strdup_printf("tcp://[::1]:%u", env->dial_address->port);
+    cr_assert_str_eq(bound, expect_addr);
+    Conn *c = env_dial(env, "c0");
+    Conn *s = env_accepted(env, 0);
+    g_autofree char *expect = g_strdup_printf("('::1', %u, 0, 0)", env->dial_address->port);
+    cr_assert_str_eq(camas__pipe_get_peername(c->pipe), expect);
+    cr_assert(g_str_has_prefix(camas__pipe_get_peername(s->pipe), "('::1', "));
+    send_str(c, "six");
+    WAIT(env, rx_equals(s, "six"));
+    env_free(env);
+}
+
+/* "localhost" resolves (to ::1 and/or 127.0.0.1); a refused first address falls through to
+ * the next. */
+Test(transport, host_names_resolve_and_every_address_is_tried)
+{
+    Env *env = env_new(K_TCP);
+    env_listen(env); /* 127.0.0.1 only */
+    g_autofree char *text = g_strdup_printf("tcp://localhost:%u", env->dial_address->port);
+    g_autoptr(CamasAddress) byname = parse_ok(text);
+    Conn *c = env_dial_start(env, "c0", byname);
+    WAIT(env, c->dial_done);
+    cr_assert_null(c->dial_error, "%s", c->dial_error ? c->dial_error->message : "");
+    g_autofree char *expect = g_strdup_printf("('127.0.0.1', %u)", env->dial_address->port);
+    cr_assert_str_eq(camas__pipe_get_peername(c->pipe), expect);
+    env_free(env);
+}
+
+/* The empty host listens on every interface, both families on one port; IPv6 sockets are
+ * dual-stack only for "::". */
+Test(transport, listening_on_all_interfaces_takes_both_families)
+{
+    Env *env = env_new(K_TCP);
+    g_autoptr(CamasAddress) all = parse_ok("tcp://:0");
+    env_listen_at(env, all);
+    guint16 port = env->dial_address->port;
+    cr_assert_neq(port, 0);
+    g_autofree char *t4 = g_strdup_printf("tcp://127.0.0.1:%u", port);
+    g_autoptr(CamasAddress) a4 = parse_ok(t4);
+    Conn *c4 = env_dial_start(env, "c4", a4);
+    WAIT(env, c4->dial_done);
+    cr_assert_null(c4->dial_error, "%s", c4->dial_error ? c4->dial_error->message : "");
+    if (ipv6_loopback_available()) {
+        g_autofree char *t6 = g_strdup_printf("tcp://[::1]:%u", port);
+        g_autoptr(CamasAddress) a6 = parse_ok(t6);
+        Conn *c6 = env_dial_start(env, "c6", a6);
+        WAIT(env, c6->dial_done);
+        cr_assert_null(c6->dial_error, "%s", c6->dial_error ? c6->dial_error->message : "");
+        /* "::" alone is dual-stack: IPv4 clients reach it too. */
+        g_clear_pointer(&env->listener, camas__listener_close);
+        g_clear_pointer(&env->dial_address, camas_address_free);
+        g_autoptr(CamasAddress) dual = parse_ok("tcp://[::]:0");
+        env_listen_at(env, dual);
+        g_autofree char *t = g_strdup_printf("tcp://127.0.0.1:%u", env->dial_address->port);
+        g_autoptr(CamasAddress) a = parse_ok(t);
+        Conn *c = env_dial_start(env, "c", a);
+        WAIT(env, c->dial_done);
+        cr_assert_null(c->dial_error, "%s", c->dial_error ? c->dial_error->message : "");
+    }
+    env_free(env);
+}
+
+/* A listener that closes itself from its accept callback (with more connections waiting in
+ * the backlog) stops at once; the waiting clients are reset, nothing leaks. */
+Test(transport, listener_closed_from_its_accept_callback_stops_cleanly)
+{
+    Env *env = env_new(K_TCP);
+    env->close_listener_on_accept = TRUE;
+    env_listen(env);
+    g_autoptr(GPtrArray) clients = g_ptr_array_new();
+    for (int i = 0; i < 5; i++) {
+        char label[8];
+        g_snprintf(label, sizeof label, "c%d", i);
+        g_ptr_array_add(clients, env_dial_start(env, label, NULL));
+    }
+    WAIT(env, env->listener == NULL);
+    for (guint i = 0; i < clients->len; i++) {
+        Conn *c = clients->pdata[i];
+        WAIT(env, c->dial_done);
+    }
+    env_settle(env);
+    cr_assert_eq(env->accepted->len, 1);
+    /* The clients the listener never took see their connection end. */
+    guint ended = 0;
+    for (guint i = 0; i < clients->len; i++) {
+        Conn *c = clients->pdata[i];
+        if (c->dial_error == NULL) {
+            send_str(c, "anyone?");
+            WAIT(env, c->closed || rx_equals(env->accepted->pdata[0], "anyone?"));
+        }
+        ended += c->dial_error != NULL || c->closed;
+    }
+    cr_assert_eq(ended, clients->len - 1);
+    env_free(env);
+}
+
+/* The 1000 connections the channel layer asks for, concurrently, on one listener. */
+Test(transport, tcp_listener_accepts_a_thousand_concurrent_connections)
+{
+    const guint n = 1000;
+    Env *env = env_new(K_TCP);
+    struct rlimit rl;
+    cr_assert_eq(getrlimit(RLIMIT_NOFILE, &rl), 0);
+    cr_assert_geq(rl.rlim_cur, 2 * n + 64, "needs %u file descriptors, the limit is %lu",
+                  2 * n + 64, (unsigned long)rl.rlim_cur);
+    env->echo = TRUE;
+    env_listen(env);
+    g_autoptr(GPtrArray) clients = g_ptr_array_new();
+    for (guint i = 0; i < n; i++) {
+        char label[16];
+        g_snprintf(label, sizeof label, "c%u", i);
+        g_ptr_array_add(clients, env_dial_start(env, label, NULL));
+    }
+    WAIT(env, env->accepted->len == n);
+    for (guint i = 0; i < n; i++) {
+        Conn *c = clients->pdata[i];
+        WAIT(env, c->dial_done);
+        cr_assert_null(c->dial_error, "%s: %s", c->label, c->dial_error->message);
+        send_str(c, c->label);
+    }
+    WAIT(env, ({
+             guint done = 0;
+             for (guint i = 0; i < n; i++) {
+                 Conn *c = clients->pdata[i];
+                 done += c->rx->len == strlen(c->label);
+             }
+             done == n;
+         }));
+    for (guint i = 0; i < n; i++) {
+        Conn *c = clients->pdata[i];
+        cr_assert(rx_equals(c, c->label), "%s", c->label);
+    }
+    env_free(env);
+}
+
+/* --- Unix socket files --------------------------------------------------------------------- */
+
+static CamasAddress *
+ipc_address(Env *env, const char *name)
+{
+    g_autofree char *text = g_strdup_printf("ipc://[%s/%s]", env->tmpdir, name);
+    return parse_ok(text);
+}
+
+Test(transport, unix_socket_file_is_removed_when_the_listener_closes)
+{
+    Env *env = env_new(K_IPC);
+    env_listen(env);
+    const char *path = env->dial_address->path;
+    struct stat st;
+    cr_assert_eq(lstat(path, &st), 0);
+    cr_assert(S_ISSOCK(st.st_mode));
+    camas__listener_close(g_steal_pointer(&env->listener));
+    cr_assert_neq(lstat(path, &st), 0, "%s still exists", path);
+    env_free(env);
+}
+
+Test(transport, stale_unix_socket_file_is_replaced)
+{
+    Env *env = env_new(K_IPC);
+    g_autoptr(CamasAddress) a = ipc_address(env, "stale.sock");
+    /* A socket file nobody listens on any more (its server died). */
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    struct sockaddr_un un = {.sun_family = AF_UNIX};
+    g_strlcpy(un.sun_path, a->path, sizeof un.sun_path);
+    cr_assert_eq(bind(fd, (struct sockaddr *)&un, sizeof un), 0);
+    close(fd);
+    env_listen_at(env, a);
+    Conn *c = env_dial(env, "c0");
+    send_str(c, "fresh");
+    WAIT(env, env->accepted->len == 1 && rx_equals(env->accepted->pdata[0], "fresh"));
+    env_free(env);
+}
+
+Test(transport, unix_path_that_is_not_a_socket_is_left_alone)
+{
+    Env *env = env_new(K_IPC);
+    g_autoptr(CamasAddress) a = ipc_address(env, "plain-file");
+    cr_assert(g_file_set_contents(a->path, "data", -1, NULL));
+    g_autoptr(GError) error = NULL;
+    cr_assert_null(camas__transport_listen(env->loop, a, NULL, on_accept, env, &error));
+    cr_assert(g_error_matches(error, CAMAS_ERROR, CAMAS_ERROR_INVALID));
+    cr_assert(strstr(error->message, "not a socket"), "%s", error->message);
+    g_autofree char *contents = NULL;
+    cr_assert(g_file_get_contents(a->path, &contents, NULL, NULL));
+    cr_assert_str_eq(contents, "data");
+    g_unlink(a->path);
+    env_free(env);
+}
+
+Test(transport, unix_socket_path_too_long_is_invalid)
+{
+    Env *env = env_new(K_IPC);
+    g_autofree char *longname = g_strnfill(200, 'x');
+    g_autoptr(CamasAddress) a = ipc_address(env, longname);
+    g_autoptr(GError) error = NULL;
+    cr_assert_null(camas__transport_listen(env->loop, a, NULL, on_accept, env, &error));
+    cr_assert(strstr(error->message, "too long"), "%s", error->message);
+    Conn *c = env_dial_start(env, "c0", a);
+    WAIT(env, c->dial_done);
+    cr_assert(g_error_matches(c->dial_error, CAMAS_ERROR, CAMAS_ERROR_INVALID));
+    cr_assert(strstr(c->dial_error->message, "too long"), "%s", c->dial_error->message);
+    env_free(env);
+}
+
+/* --- TLS ----------------------------------------------------------------------------------- */
+
+/* A client context built directly on OpenSSL, for what camas' own contexts refuse to do. */
+static CamasTlsContext *
+raw_client_context(Env *env, gboolean with_cert, int max_version, const char *ciphers)
+{
+    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    cr_assert_eq(SSL_CTX_load_verify_locations(ctx, env->certs->ca, NULL), 1);
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+    if (with_cert) {
+        cr_assert_eq(SSL_CTX_use_certificate_chain_file(ctx, env->certs->client_cert), 1);
+        cr_assert_eq(SSL_CTX_use_PrivateKey_file(ctx, env->certs->client_key, SSL_FILETYPE_PEM),
+                     1);
+    }
+    if (max_version)
+        SSL_CTX_set_max_proto_version(ctx, max_version);
+    if (ciphers)
+        cr_assert_eq(SSL_CTX_set_cipher_list(ctx, ciphers), 1);
+    return camas__tls_context_new_from_ssl_ctx(ctx, FALSE);
+}
+
+/* The failure a client saw: its dial failed, or (TLS 1.3: the client finishes before the
+ * server has checked its certificate) its pipe closed with an error. */
+static const GError *
+client_failure(Conn *c)
+{
+    WAIT(c->env, (c->dial_done && c->dial_error) || c->closed);
+    return c->dial_error ? c->dial_error : c->closed_error;
+}
+
+/* After a failure the listener still serves a good client. */
+static void
+assert_listener_still_serves(Env *env, CamasTlsContext *good)
+{
+    env->client_opts.tls = good;
+    Conn *c = env_dial(env, "good");
+    send_str(c, "still here");
+    WAIT(env, env->accepted->len >= 1 &&
+                  rx_equals(env->accepted->pdata[env->accepted->len - 1], "still here"));
+}
+
+Test(transport, tls_plaintext_client_on_a_tls_port_fails_only_that_connection)
+{
+    Env *env = env_new(K_TLS);
+    env_listen(env);
+    /* First without an error func: the failure is only logged (g_debug), nothing aborts. */
+    camas__listener_set_error_func(env->listener, NULL, NULL);
+    g_autoptr(CamasAddress) plain = camas_address_copy(env->dial_address);
+    plain->tls = FALSE;
+    env->client_opts.tls = NULL;
+    Conn *p0 = env_dial_start(env, "p0", plain);
+    WAIT(env, p0->dial_done);
+    send_bytes(p0, "\x00\x00\x00\x05hello", 9);
+    WAIT(env, p0->closed);
+    cr_assert_eq(env->listener_errors, 0);
+    camas__listener_set_error_func(env->listener, on_listener_error, env);
+    Conn *p = env_dial_start(env, "p1", plain);
+    WAIT(env, p->dial_done);
+    cr_assert_null(p->dial_error);
+    send_bytes(p, "\x00\x00\x00\x05hello", 9);
+    WAIT(env, env->listener_errors == 1 && p->closed);
+    cr_assert(g_str_has_prefix(env->listener_error_log->str, "('127.0.0.1', "), "%s",
+              env->listener_error_log->str);
+    cr_assert(strstr(env->listener_error_log->str, "TLS handshake failed"), "%s",
+              env->listener_error_log->str);
+    cr_assert_eq(env->accepted->len, 0, "a failed handshake must never reach the owner");
+    assert_listener_still_serves(env, env->client_tls);
+    env_free(env);
+}
+
+Test(transport, tls_client_certificate_from_another_ca_is_rejected)
+{
+    Env *env = env_new(K_TLS);
+    env_listen(env);
+    CamasTlsCerts stranger = camas_test_certs_stranger(env->certs);
+    g_autoptr(CamasTlsContext) bad = tls_context(&stranger, FALSE);
+    env->client_opts.tls = bad;
+    Conn *c = env_dial_start(env, "c0", NULL);
+    const GError *e = client_failure(c);
+    cr_assert(g_error_matches(e, CAMAS_ERROR, CAMAS_ERROR_PROTOCOL), "%s", e->message);
+    cr_assert(strstr(e->message, "alert"), "%s", e->message);
+    WAIT(env, env->listener_errors == 1);
+    cr_assert(strstr(env->listener_error_log->str, "certificate verify failed"), "%s",
+              env->listener_error_log->str);
+    cr_assert_eq(env->accepted->len, 0);
+    assert_listener_still_serves(env, env->client_tls);
+    env_free(env);
+}
+
+Test(transport, tls_client_without_a_certificate_is_rejected)
+{
+    Env *env = env_new(K_TLS);
+    env_listen(env);
+    g_autoptr(CamasTlsContext) nocert = raw_client_context(env, FALSE, 0, NULL);
+    env->client_opts.tls = nocert;
+    Conn *c = env_dial_start(env, "c0", NULL);
+    const GError *e = client_failure(c);
+    cr_assert(g_error_matches(e, CAMAS_ERROR, CAMAS_ERROR_PROTOCOL), "%s", e->message);
+    cr_assert(strstr(e->message, "alert"), "%s", e->message);
+    WAIT(env, env->listener_errors == 1);
+    cr_assert(strstr(env->listener_error_log->str, "did not return a certificate"), "%s",
+              env->listener_error_log->str);
+    assert_listener_still_serves(env, env->client_tls);
+    env_free(env);
+}
+
+Test(transport, tls_server_certificate_from_another_ca_fails_the_dial)
+{
+    Env *env = env_new(K_TLS);
+    CamasTlsCerts stranger = {env->certs->ca, env->certs->other_cert, env->certs->other_key};
+    g_autoptr(CamasTlsContext) bad = tls_context(&stranger, TRUE);
+    env->server_opts.tls = bad;
+    env_listen(env);
+    Conn *c = env_dial_start(env, "c0", NULL);
+    WAIT(env, c->dial_done);
+    cr_assert(g_error_matches(c->dial_error, CAMAS_ERROR, CAMAS_ERROR_PROTOCOL));
+    cr_assert(strstr(c->dial_error->message, "certificate verify failed"), "%s",
+              c->dial_error->message);
+    cr_assert(strstr(c->dial_error->message, "local issuer"), "%s", c->dial_error->message);
+    WAIT(env, env->listener_errors == 1);
+    cr_assert(strstr(env->listener_error_log->str, "unknown ca"), "%s",
+              env->listener_error_log->str);
+    env_free(env);
+}
+
+Test(transport, tls_client_checks_the_host_name)
+{
+    Env *env = env_new(K_TLS);
+    env_listen(env);
+    env->client_opts.tls_server_name = "wrong.example";
+    Conn *c = env_dial_start(env, "c0", NULL);
+    WAIT(env, c->dial_done);
+    cr_assert(g_error_matches(c->dial_error, CAMAS_ERROR, CAMAS_ERROR_PROTOCOL));
+    cr_assert(strstr(c->dial_error->message, "hostname mismatch"), "%s", c->dial_error->message);
+    /* The certificate names DNS:localhost, and the IP 127.0.0.1 is checked as an IP. */
+    env->client_opts.tls_server_name = "localhost";
+    Conn *d = env_dial(env, "c1");
+    cr_assert_not_null(camas__pipe_get_tls_version(d->pipe));
+    env->client_opts.tls_server_name = "127.0.0.2";
+    Conn *e = env_dial_start(env, "c2", NULL);
+    WAIT(env, e->dial_done);
+    cr_assert(strstr(e->dial_error->message, "IP address mismatch"), "%s",
+              e->dial_error->message);
+    env_free(env);
+}
+
+Test(transport, tls_client_on_a_plaintext_port_fails_with_a_protocol_error)
+{
+    Env *env = env_new(K_TLS);
+    env->server_opts.tls = NULL;
+    env->hang_up = TRUE;
+    g_autoptr(CamasAddress) plain = parse_ok("tcp://127.0.0.1:0");
+    env_listen_at(env, plain);
+    g_autoptr(CamasAddress) target = camas_address_copy(env->dial_address);
+    target->tls = TRUE;
+    Conn *c = env_dial_start(env, "c0", target);
+    WAIT(env, c->dial_done);
+    cr_assert(g_error_matches(c->dial_error, CAMAS_ERROR, CAMAS_ERROR_PROTOCOL));
+    cr_assert(strstr(c->dial_error->message, "TLS handshake failed"), "%s",
+              c->dial_error->message);
+    env_free(env);
+}
+
+Test(transport, tls_handshake_that_never_finishes_times_out_on_both_sides)
+{
+    Env *env = env_new(K_TLS);
+    /* A plaintext server that never answers: the TLS client gives up. */
+    env->server_opts.tls = NULL;
+    g_autoptr(CamasAddress) plain = parse_ok("tcp://127.0.0.1:0");
+    env_listen_at(env, plain);
+    env->client_opts.handshake_timeout_ms = 100;
+    g_autoptr(CamasAddress) target = camas_address_copy(env->dial_address);
+    target->tls = TRUE;
+    Conn *c = env_dial_start(env, "c0", target);
+    WAIT(env, c->dial_done);
+    cr_assert(g_error_matches(c->dial_error, CAMAS_ERROR, CAMAS_ERROR_TIMED_OUT), "%s",
+              c->dial_error->message);
+    cr_assert(strstr(c->dial_error->message, "100 ms"), "%s", c->dial_error->message);
+    g_clear_pointer(&env->listener, camas__listener_close);
+    g_clear_pointer(&env->dial_address, camas_address_free);
+    /* A TLS server whose client connects and says nothing: the server drops it. */
+    env->server_opts.tls = env->server_tls;
+    env->server_opts.handshake_timeout_ms = 100;
+    env_listen(env);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(env->dial_address->port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    cr_assert_eq(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+    WAIT(env, env->listener_errors == 1);
+    cr_assert(strstr(env->listener_error_log->str, "did not finish within 100 ms"), "%s",
+              env->listener_error_log->str);
+    close(fd);
+    env_free(env);
+}
+
+/* A connection stalled in its handshake does not hold up anyone else's. */
+Test(transport, tls_stalled_handshake_does_not_delay_others)
+{
+    Env *env = env_new(K_TLS);
+    env_listen(env);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(env->dial_address->port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    cr_assert_eq(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+    cr_assert_eq(write(fd, "\x16\x03\x01", 3), 3); /* a third of a record header */
+    Conn *c = env_dial(env, "c0");
+    send_str(c, "through");
+    WAIT(env, env->accepted->len == 1 && rx_equals(env->accepted->pdata[0], "through"));
+    close(fd);
+    env_free(env);
+}
+
+/* A TLS 1.2 peer (as Python's aiomas is) negotiates ECDHE with AES-GCM; one offering only
+ * other suites is refused. */
+Test(transport, tls12_peers_get_ecdhe_aes_gcm_and_nothing_else)
+{
+    Env *env = env_new(K_TLS);
+    env_listen(env);
+    g_autoptr(CamasTlsContext) tls12 = raw_client_context(env, TRUE, TLS1_2_VERSION, NULL);
+    env->client_opts.tls = tls12;
+    Conn *c = env_dial(env, "c0");
+    cr_assert_str_eq(camas__pipe_get_tls_version(c->pipe), "TLSv1.2");
+    const char *cipher = camas__pipe_get_tls_cipher(c->pipe);
+    cr_assert(g_str_has_prefix(cipher, "ECDHE-") && strstr(cipher, "-GCM-"), "%s", cipher);
+    Conn *s = env_accepted(env, 0);
+    cr_assert_str_eq(camas__pipe_get_tls_cipher(s->pipe), cipher);
+    g_autoptr(CamasTlsContext) cbc =
+        raw_client_context(env, TRUE, TLS1_2_VERSION, "ECDHE-ECDSA-AES128-SHA:AES128-SHA");
+    env->client_opts.tls = cbc;
+    Conn *d = env_dial_start(env, "c1", NULL);
+    const GError *e = client_failure(d);
+    cr_assert(g_error_matches(e, CAMAS_ERROR, CAMAS_ERROR_PROTOCOL), "%s", e->message);
+    WAIT(env, env->listener_errors == 1);
+    cr_assert(strstr(env->listener_error_log->str, "no shared cipher"), "%s",
+              env->listener_error_log->str);
+    /* TLS 1.1 and older are refused whatever the suites. */
+    g_autoptr(CamasTlsContext) old =
+        raw_client_context(env, TRUE, TLS1_1_VERSION, "ALL:@SECLEVEL=0");
+    env->client_opts.tls = old;
+    Conn *f = env_dial_start(env, "c2", NULL);
+    const GError *e2 = client_failure(f);
+    cr_assert(g_error_matches(e2, CAMAS_ERROR, CAMAS_ERROR_PROTOCOL), "%s", e2->message);
+    env_free(env);
+}
+
+Test(transport, tls_context_errors_name_the_file_and_the_reason)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(CamasTestCerts) certs = camas_test_certs_new(&error);
+    cr_assert_not_null(certs, "%s", error ? error->message : "");
+    CamasTlsCerts missing = {"/nonexistent/ca.pem", certs->server_cert, certs->server_key};
+    cr_assert_null(camas_tls_context_new_server(&missing, &error));
+    cr_assert(g_error_matches(error, CAMAS_ERROR, CAMAS_ERROR_INVALID));
+    cr_assert(strstr(error->message, "/nonexistent/ca.pem"), "%s", error->message);
+    g_clear_error(&error);
+    CamasTlsCerts mismatch = {certs->ca, certs->server_cert, certs->client_key};
+    cr_assert_null(camas_tls_context_new_client(&mismatch, &error));
+    cr_assert(strstr(error->message, "mismatch"), "%s", error->message);
+    cr_assert(strstr(error->message, certs->client_key), "%s", error->message);
+    g_clear_error(&error);
+    CamasTlsCerts garbage = {certs->ca, certs->ca, certs->ca}; /* a certificate as key */
+    cr_assert_null(camas_tls_context_new_server(&garbage, &error));
+    cr_assert(strstr(error->message, "key file"), "%s", error->message);
+    g_clear_error(&error);
+    CamasTlsCerts partial = {certs->ca, NULL, NULL};
+    cr_assert_null(camas_tls_context_new_server(&partial, &error));
+    cr_assert(strstr(error->message, "need a CA file"), "%s", error->message);
+    /* References: the context lives as long as its last reference. */
+    CamasTlsCerts ok = camas_test_certs_server(certs);
+    CamasTlsContext *ctx = camas_tls_context_new_server(&ok, NULL);
+    cr_assert_not_null(ctx);
+    camas_tls_context_ref(ctx);
+    camas_tls_context_unref(ctx);
+    cr_assert_eq(g_atomic_int_get(&camas__live_counts[CAMAS__LIVE_TLS_CONTEXT]), 1);
+    camas_tls_context_unref(ctx);
 }

@@ -20,6 +20,10 @@ struct _CamasTlsContext {
     gboolean server;  /* accepts (TRUE) or connects (FALSE) */
 };
 
+/* Wraps an SSL_CTX configured elsewhere (tests: a client without a certificate, a TLS 1.2
+ * only client), taking over the caller's reference.  (transfer full) */
+CamasTlsContext *camas__tls_context_new_from_ssl_ctx(SSL_CTX *ctx, gboolean server);
+
 typedef struct _CamasTlsSession CamasTlsSession;
 
 /**

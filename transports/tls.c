@@ -68,6 +68,18 @@ load_file(gboolean ok, const char *what, const char *path, GError **error)
     return FALSE;
 }
 
+CamasTlsContext *
+camas__tls_context_new_from_ssl_ctx(SSL_CTX *ctx, gboolean server)
+{
+    g_return_val_if_fail(ctx != NULL, NULL);
+    CamasTlsContext *context = g_new0(CamasTlsContext, 1);
+    context->ref_count = 1;
+    context->ctx = ctx;
+    context->server = server;
+    camas__live_inc(CAMAS__LIVE_TLS_CONTEXT);
+    return context;
+}
+
 static CamasTlsContext *
 context_new(const CamasTlsCerts *certs, gboolean server, GError **error)
 {
@@ -119,12 +131,7 @@ context_new(const CamasTlsCerts *certs, gboolean server, GError **error)
         SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
     }
     ERR_clear_error();
-    CamasTlsContext *context = g_new0(CamasTlsContext, 1);
-    context->ref_count = 1;
-    context->ctx = ctx;
-    context->server = server;
-    camas__live_inc(CAMAS__LIVE_TLS_CONTEXT);
-    return context;
+    return camas__tls_context_new_from_ssl_ctx(ctx, server);
 
 fail_cipher: {
     g_autofree char *reason = openssl_reason(NULL, "no cipher matched");
