@@ -349,7 +349,8 @@ unpack_one(Unpacker *u, const CamasValue *v)
             return TRUE;
         if (v->type != CAMAS_VALUE_BOOL)
             return unpack_type_error(u, "bool", v);
-        *out = v->u.b != 0;
+        if (out)
+            *out = v->u.b != 0;
         return TRUE;
     }
     case 'i': {
@@ -364,7 +365,8 @@ unpack_one(Unpacker *u, const CamasValue *v)
                         "int %" G_GINT64_FORMAT " is out of range for int", i);
             return FALSE;
         }
-        *out = (int)i;
+        if (out)
+            *out = (int)i;
         return TRUE;
     }
     case 'I': {
@@ -391,7 +393,8 @@ unpack_one(Unpacker *u, const CamasValue *v)
         const char *s = camas_value_to_str(v, len_out, u->error);
         if (!s)
             return FALSE;
-        *out = s;
+        if (out)
+            *out = s;
         return TRUE;
     }
     case 'y': {
@@ -402,12 +405,13 @@ unpack_one(Unpacker *u, const CamasValue *v)
         const guint8 *data = camas_value_to_bytes(v, len_out, u->error);
         if (!data)
             return FALSE;
-        *out = data;
+        if (out)
+            *out = data;
         return TRUE;
     }
     case 'v': {
         CamasValue **out = va_arg(*u->ap, CamasValue **);
-        if (v)
+        if (v && out)
             *out = (CamasValue *)v;
         return TRUE;
     }

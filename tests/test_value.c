@@ -894,6 +894,17 @@ Test(value, unpack_checks_int_ranges)
     assert_error(e4, CAMAS_ERROR_TYPE, "expected int, got float");
 }
 
+Test(value, unpack_with_null_outputs_checks_types_only)
+{
+    g_autoptr(CamasValue) v = camas_value_build("[i s b y v]", 1, "x", TRUE, "z", (gsize)1,
+                                                camas_value_new_null());
+    cr_assert(camas_value_unpack(v, NULL, "[i s b y v]", NULL, NULL, NULL, NULL, NULL, NULL));
+    g_autoptr(GError) error = NULL;
+    cr_assert_not(camas_value_unpack(v, &error, "[i i b y v]", NULL, NULL, NULL, NULL, NULL,
+                                     NULL));
+    assert_error(error, CAMAS_ERROR_TYPE, "item 1: expected int, got str");
+}
+
 Test(value, unpack_malformed_format_is_a_critical_and_an_error)
 {
     catch_criticals();
