@@ -424,20 +424,82 @@ utf8_check(const guint8 *s, gsize len)
     return len;
 }
 
-static gboolean
+static G_NO_INLINE void
+grow_stack(Decoder *d)
+{
+    gsize cap = d->cap * 2;
+    Frame *stack = g_new(Frame, cap);
+    memcpy(stack, d->stack, d->depth * sizeof(Frame));
+    if (d->stack != d->local)
+        g_free(d->stack);
+    d->stack = stack;
+    d->cap = cap;
+}
+
+G_ALWAYS_INLINE static inline void
 push(Decoder *d, CamasValue *container, gsize total, gsize offset)
 {
-    if (G_UNLIKELY(d->depth == d->cap)) {
-        gsize cap = d->cap * 2;
-        Frame *stack = g_new(Frame, cap);
-        memcpy(stack, d->stack, d->depth * sizeof(Frame));
-        if (d->stack != d->local)
-            g_free(d->stack);
-        d->stack = stack;
-        d->cap = cap;
-    }
+    if (G_UNLIKELY(d->depth == d->cap))
+        grow_stack(d);
     d->stack[d->depth++] = (Frame){container, 0, total, offset};
-    return TRUE;
+}
+
+/* Decoded values are carved from arena memory with an inline bump pointer: the arena hands
+ * out chunks (the first one is its whole first block), and a value costs a compare and an add
+ * instead of a call into value.c.  Values made here are exactly what camas__arena_value() and
+ * camas__arena_str() make (value-private.h): flags ARENA, pointing at the arena. */
+#define BUMP_MAX_CHUNK (1024 * 1024)
+
+typedef struct {
+    guint8 *p;
+    guint8 *end;
+    gsize next; /* the size of the next chunk */
+    CamasArena *arena;
+} Bump;
+
+static G_NO_INLINE gpointer
+bump_refill(Bump *b, gsize size)
+{
+    gsize chunk = MAX(size, b->next);
+    b->next = MIN(b->next * 2, BUMP_MAX_CHUNK);
+    guint8 *mem = camas__arena_alloc(b->arena, chunk);
+    b->p = mem + size;
+    b->end = mem + chunk;
+    return mem;
+}
+
+/* @size: a multiple of 8 */
+G_ALWAYS_INLINE static inline gpointer
+bump_alloc(Bump *b, gsize size)
+{
+    if (G_LIKELY((gsize)(b->end - b->p) >= size)) {
+        gpointer mem = b->p;
+        b->p += size;
+        return mem;
+    }
+    return bump_refill(b, size);
+}
+
+G_ALWAYS_INLINE static inline CamasValue *
+new_value(Bump *b, CamasValueType type)
+{
+    CamasValue *v = bump_alloc(b, sizeof(CamasValue));
+    *v = (CamasValue){.type = type, .flags = CAMAS__VALUE_ARENA, .arena = b->arena};
+    return v;
+}
+
+/* A STR or BYTES value with its bytes (and a NUL) right behind it. */
+G_ALWAYS_INLINE static inline CamasValue *
+new_str(Bump *b, CamasValueType type, const guint8 *data, gsize len)
+{
+    CamasValue *v = bump_alloc(b, (sizeof(CamasValue) + len + 1 + 7) & ~(gsize)7);
+    char *copy = (char *)(v + 1);
+    memcpy(copy, data, len);
+    copy[len] = '\0';
+    *v = (CamasValue){.type = type, .flags = CAMAS__VALUE_ARENA, .arena = b->arena};
+    v->u.str.len = len;
+    v->u.str.data = copy;
+    return v;
 }
 
 static const char type_key[8] = {'_', '_', 't', 'y', 'p', 'e', '_', '_'};
@@ -515,8 +577,12 @@ camas__msgpack_decode(CamasCodec *codec, const guint8 *data, gsize len, const ch
         fail(&d, error, 0, "empty input (a msgpack message has at least one byte)");
         return NULL;
     }
-    d.arena = camas__arena_new(arena_hint(len));
+    gsize hint = arena_hint(len);
+    /* the bump allocator takes @hint bytes; the rest of the first block is left to
+     * camas__arena_adopt() for deserializer results (16 bytes each) */
+    d.arena = camas__arena_new(hint + 64);
     CamasArena *arena = d.arena;
+    Bump bump = {NULL, NULL, hint, arena};
     const guint max_depth = codec->max_depth;
     const guint8 *p = data;
     const guint8 *const end = data + len;
@@ -543,12 +609,12 @@ camas__msgpack_decode(CamasCodec *codec, const guint8 *data, gsize len, const ch
         guint8 b = *p++;
 
         if (b < 0x80) { /* positive fixint */
-            v = camas__arena_value(arena, CAMAS_VALUE_INT);
+            v = new_value(&bump, CAMAS_VALUE_INT);
             v->u.i = b;
             goto place;
         }
         if (b >= 0xe0) { /* negative fixint */
-            v = camas__arena_value(arena, CAMAS_VALUE_INT);
+            v = new_value(&bump, CAMAS_VALUE_INT);
             v->u.i = (gint8)b;
             goto place;
         }
@@ -612,7 +678,7 @@ camas__msgpack_decode(CamasCodec *codec, const guint8 *data, gsize len, const ch
             float f;
             memcpy(&f, &bits, 4);
             p += 4;
-            v = camas__arena_value(arena, CAMAS_VALUE_FLOAT);
+            v = new_value(&bump, CAMAS_VALUE_FLOAT);
             v->u.f = f; /* widened exactly */
             goto place;
         }
@@ -620,25 +686,25 @@ camas__msgpack_decode(CamasCodec *codec, const guint8 *data, gsize len, const ch
             NEED(8);
             guint64 bits = load64(p);
             p += 8;
-            v = camas__arena_value(arena, CAMAS_VALUE_FLOAT);
+            v = new_value(&bump, CAMAS_VALUE_FLOAT);
             memcpy(&v->u.f, &bits, 8);
             goto place;
         }
         case 0xcc:
             NEED(1);
-            v = camas__arena_value(arena, CAMAS_VALUE_INT);
+            v = new_value(&bump, CAMAS_VALUE_INT);
             v->u.i = p[0];
             p += 1;
             goto place;
         case 0xcd:
             NEED(2);
-            v = camas__arena_value(arena, CAMAS_VALUE_INT);
+            v = new_value(&bump, CAMAS_VALUE_INT);
             v->u.i = load16(p);
             p += 2;
             goto place;
         case 0xce:
             NEED(4);
-            v = camas__arena_value(arena, CAMAS_VALUE_INT);
+            v = new_value(&bump, CAMAS_VALUE_INT);
             v->u.i = load32(p);
             p += 4;
             goto place;
@@ -646,7 +712,7 @@ camas__msgpack_decode(CamasCodec *codec, const guint8 *data, gsize len, const ch
             NEED(8);
             guint64 u = load64(p);
             p += 8;
-            v = camas__arena_value(arena, CAMAS_VALUE_INT);
+            v = new_value(&bump, CAMAS_VALUE_INT);
             v->u.u = u;
             if (u > G_MAXINT64)
                 v->flags |= CAMAS__VALUE_UNSIGNED;
@@ -654,25 +720,25 @@ camas__msgpack_decode(CamasCodec *codec, const guint8 *data, gsize len, const ch
         }
         case 0xd0:
             NEED(1);
-            v = camas__arena_value(arena, CAMAS_VALUE_INT);
+            v = new_value(&bump, CAMAS_VALUE_INT);
             v->u.i = (gint8)p[0];
             p += 1;
             goto place;
         case 0xd1:
             NEED(2);
-            v = camas__arena_value(arena, CAMAS_VALUE_INT);
+            v = new_value(&bump, CAMAS_VALUE_INT);
             v->u.i = (gint16)load16(p);
             p += 2;
             goto place;
         case 0xd2:
             NEED(4);
-            v = camas__arena_value(arena, CAMAS_VALUE_INT);
+            v = new_value(&bump, CAMAS_VALUE_INT);
             v->u.i = (gint32)load32(p);
             p += 4;
             goto place;
         case 0xd3:
             NEED(8);
-            v = camas__arena_value(arena, CAMAS_VALUE_INT);
+            v = new_value(&bump, CAMAS_VALUE_INT);
             v->u.i = (gint64)load64(p);
             p += 8;
             goto place;
@@ -730,7 +796,7 @@ camas__msgpack_decode(CamasCodec *codec, const guint8 *data, gsize len, const ch
                  p[bad], voff);
             goto failed;
         }
-        v = camas__arena_str(arena, CAMAS_VALUE_STR, (const char *)p, n);
+        v = new_str(&bump, CAMAS_VALUE_STR, p, n);
         p += n;
         goto place;
     }
@@ -742,7 +808,7 @@ camas__msgpack_decode(CamasCodec *codec, const guint8 *data, gsize len, const ch
                  left);
             goto failed;
         }
-        v = camas__arena_str(arena, CAMAS_VALUE_BYTES, (const char *)p, n);
+        v = new_str(&bump, CAMAS_VALUE_BYTES, p, n);
         p += n;
         goto place;
     }
@@ -759,11 +825,11 @@ camas__msgpack_decode(CamasCodec *codec, const guint8 *data, gsize len, const ch
             fail(&d, error, voff, "nesting deeper than the limit of %u levels", max_depth);
             goto failed;
         }
-        v = camas__arena_value(arena, CAMAS_VALUE_LIST);
+        v = new_value(&bump, CAMAS_VALUE_LIST);
         v->u.seq.len = n;
         if (n == 0)
             goto place;
-        v->u.seq.items = camas__arena_alloc(arena, n * sizeof(CamasValue *));
+        v->u.seq.items = bump_alloc(&bump, n * sizeof(CamasValue *));
         push(&d, v, n, voff);
         continue;
     map:
@@ -779,11 +845,11 @@ camas__msgpack_decode(CamasCodec *codec, const guint8 *data, gsize len, const ch
             fail(&d, error, voff, "nesting deeper than the limit of %u levels", max_depth);
             goto failed;
         }
-        v = camas__arena_value(arena, CAMAS_VALUE_MAP);
+        v = new_value(&bump, CAMAS_VALUE_MAP);
         v->u.map.len = n;
         if (n == 0)
             goto place;
-        v->u.map.entries = camas__arena_alloc(arena, n * sizeof(CamasMapEntry));
+        v->u.map.entries = bump_alloc(&bump, n * sizeof(CamasMapEntry));
         push(&d, v, 2 * n, voff);
         continue;
 
