@@ -445,7 +445,7 @@ push(Decoder *d, CamasValue *container, gsize total, gsize offset)
 }
 
 /* Decoded values are carved from arena memory with an inline bump pointer: the arena hands
- * out chunks (the first one is its whole first block), and a value costs a compare and an add
+ * out chunks (the first one is most of its first block), and a value costs a compare and an add
  * instead of a call into value.c.  Values made here are exactly what camas__arena_value() and
  * camas__arena_str() make (value-private.h): flags ARENA, pointing at the arena. */
 #define BUMP_MAX_CHUNK (1024 * 1024)
