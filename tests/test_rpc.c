@@ -6,12 +6,17 @@
  * TypeError, connection resets, and 100 000 calls in flight on one connection.
  */
 #include <criterion/criterion.h>
+#include <criterion/parameterized.h>
+#include <glib/gstdio.h>
 #include <math.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include <camas/camas.h>
 
+#include "certs.h"
 #include "leakcheck.h"
+#include "live-private.h"
 #include "transport-private.h"
 
 TestSuite(rpc, .fini = camas_test_check_leaks);
@@ -1034,4 +1039,513 @@ Test(rpc, hundred_thousand_calls_in_flight_on_one_connection)
     }
     g_free(f);
     fx_clear(&fx);
+}
+
+/* --- the conformance table over every transport ------------------------------------------------ */
+
+typedef enum { T_LOCAL, T_TCP, T_IPC, T_TLS } TKind;
+
+typedef struct {
+    TKind kind;
+    CamasLoop *loop;
+    CamasClock *clock; /* as fast as possible for LocalQueue, real time for sockets */
+    GMainContext *ctx;
+    GSource *tick;
+    char *tmpdir;
+    CamasTestCerts *certs;
+    CamasTlsContext *server_tls, *client_tls;
+    CamasChannelOptions server_opts, client_opts;
+    CamasCodec *codec;
+    CamasService *math;
+    CamasService *client_service;
+    CamasRpcServer *server;
+} Env;
+
+static gboolean
+tick(gpointer data)
+{
+    return G_SOURCE_CONTINUE;
+}
+
+static Env *
+env_new(TKind kind)
+{
+    Env *env = g_new0(Env, 1);
+    env->kind = kind;
+    env->loop = camas_loop_new();
+    env->codec = codec("msgpack");
+    if (kind == T_LOCAL) {
+        env->clock = camas_clock_new_afap(env->loop, 0, 0);
+    } else {
+        struct rlimit rl;
+        if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+            rl.rlim_cur = rl.rlim_max;
+            setrlimit(RLIMIT_NOFILE, &rl);
+        }
+        env->ctx = g_main_context_new();
+        env->clock = camas_clock_new_realtime(env->loop, env->ctx);
+        /* wakes the context regularly so waits can check their deadline */
+        env->tick = g_timeout_source_new(50);
+        g_source_set_callback(env->tick, tick, NULL, NULL);
+        g_source_attach(env->tick, env->ctx);
+        env->tmpdir = g_dir_make_tmp("camas-rpc-XXXXXX", NULL);
+        cr_assert_not_null(env->tmpdir);
+    }
+    if (kind == T_TLS) {
+        g_autoptr(GError) error = NULL;
+        env->certs = camas_test_certs_new(&error);
+        cr_assert_not_null(env->certs, "%s", error ? error->message : "");
+        CamasTlsCerts sc = camas_test_certs_server(env->certs);
+        CamasTlsCerts cc = camas_test_certs_client(env->certs);
+        env->server_tls = camas_tls_context_new_server(&sc, &error);
+        cr_assert_not_null(env->server_tls, "%s", error ? error->message : "");
+        env->client_tls = camas_tls_context_new_client(&cc, &error);
+        cr_assert_not_null(env->client_tls, "%s", error ? error->message : "");
+        env->server_opts.transport.tls = env->server_tls;
+        env->client_opts.transport.tls = env->client_tls;
+    }
+    env->math = math_service_new(env->clock);
+    env->client_service = client_service_new(NULL);
+    char *address = NULL;
+    switch (kind) {
+    case T_LOCAL: address = g_strdup("local://conformance"); break;
+    case T_TCP: address = g_strdup("tcp://127.0.0.1:0"); break;
+    case T_TLS: address = g_strdup("tls://127.0.0.1:0"); break;
+    case T_IPC: address = g_strdup_printf("ipc://[%s/rpc.sock]", env->tmpdir); break;
+    }
+    g_autoptr(GError) error = NULL;
+    env->server = camas_rpc_server_new(env->loop, address, env->codec, env->math,
+                                       &env->server_opts, NULL, NULL, NULL, &error);
+    g_free(address);
+    cr_assert_not_null(env->server, "%s", error ? error->message : "");
+    return env;
+}
+
+static void
+env_wait_until(Env *env, gboolean (*done)(gpointer), gpointer data, const char *what)
+{
+    gint64 deadline = g_get_monotonic_time() + 30 * G_USEC_PER_SEC;
+    while (!done(data)) {
+        if (env->kind == T_LOCAL) {
+            cr_assert(camas_loop_step(env->loop), "nothing left to run while waiting for %s",
+                      what);
+        } else {
+            cr_assert_lt(g_get_monotonic_time(), deadline, "timed out waiting for %s", what);
+            g_main_context_iteration(env->ctx, TRUE);
+        }
+    }
+}
+
+static gboolean
+future_done(gpointer f)
+{
+    return camas_future_is_done(f);
+}
+
+static void
+env_wait(Env *env, CamasFuture *f)
+{
+    env_wait_until(env, future_done, f, "a future");
+}
+
+static gboolean
+no_pipes_left(gpointer data)
+{
+    return g_atomic_int_get(&camas__live_counts[CAMAS__LIVE_PIPE]) == 0;
+}
+
+static void
+env_free(Env *env)
+{
+    camas_rpc_server_free(env->server);
+    if (env->ctx) /* closed sockets flush and see the peer's end first */
+        env_wait_until(env, no_pipes_left, NULL, "closed sockets to finish");
+    camas_service_unref(env->math);
+    camas_service_unref(env->client_service);
+    camas_codec_unref(env->codec);
+    camas_clock_unref(env->clock);
+    camas_loop_free(env->loop);
+    if (env->ctx) {
+        g_source_destroy(env->tick);
+        g_source_unref(env->tick);
+        g_main_context_unref(env->ctx);
+        g_rmdir(env->tmpdir);
+        g_free(env->tmpdir);
+    }
+    g_clear_pointer(&env->server_tls, camas_tls_context_unref);
+    g_clear_pointer(&env->client_tls, camas_tls_context_unref);
+    g_clear_pointer(&env->certs, camas_test_certs_free);
+    g_free(env);
+}
+
+static CamasRpcConnection *
+env_connect(Env *env, CamasService *service)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(CamasFuture) f = camas_rpc_open(env->loop, camas_rpc_server_get_address(env->server),
+                                              env->codec, service, &env->client_opts, &error);
+    cr_assert_not_null(f, "%s", error ? error->message : "");
+    env_wait(env, f);
+    CamasRpcConnection *conn = camas_rpc_open_finish(f, &error);
+    cr_assert_not_null(conn, "%s", error ? error->message : "");
+    return conn;
+}
+
+static CamasValue *
+env_call_ok(Env *env, CamasProxy *p, const char *method, CamasValue *args, CamasValue *kwargs)
+{
+    g_autoptr(CamasFuture) f = camas_proxy_call(p, method, args, kwargs);
+    env_wait(env, f);
+    g_autoptr(GError) error = NULL;
+    CamasValue *r = NULL;
+    cr_assert(camas_future_propagate(f, &r, &error), "%s failed: %s", method,
+              error ? error->message : "");
+    return r;
+}
+
+static GError *
+env_call_error(Env *env, CamasProxy *p, const char *method, CamasValue *args)
+{
+    g_autoptr(CamasFuture) f = camas_proxy_call(p, method, args, NULL);
+    env_wait(env, f);
+    GError *error = NULL;
+    cr_assert_not(camas_future_propagate(f, NULL, &error), "%s succeeded", method);
+    return error;
+}
+
+ParameterizedTestParameters(rpc, conformance)
+{
+    static TKind kinds[] = {T_LOCAL, T_TCP, T_IPC, T_TLS};
+    return cr_make_param_array(TKind, kinds, G_N_ELEMENTS(kinds));
+}
+
+/* The basic table: values, kwargs, nested paths, failures with their origin. */
+ParameterizedTest(TKind *kind, rpc, conformance)
+{
+    Env *env = env_new(*kind);
+    CamasRpcConnection *conn = env_connect(env, env->client_service);
+    g_autoptr(CamasProxy) remote = camas_rpc_connection_get_remote(conn);
+
+    g_autoptr(CamasValue) values = camas_value_build(
+        "[n b b I I U f f f s s [] {} [i [s {s:n}]] y]", TRUE, FALSE, G_MININT64, G_MAXINT64,
+        G_MAXUINT64, -0.0, INFINITY, NAN, "", "h\xc3\xa9llo \xf0\x9f\x98\x80", 1, "a", "b",
+        "\x00\x01\x02", (gsize)3);
+    g_autoptr(CamasValue) echo_args = camas_value_build("[v]", values);
+    g_autoptr(CamasValue) echoed = env_call_ok(env, remote, "echo", echo_args, NULL);
+    cr_assert(camas_value_equal(echoed, values), "every value type round-trips");
+
+    g_autoptr(CamasValue) kw = camas_value_build("{s:i s:i}", "b", 2, "a", 40);
+    g_autoptr(CamasValue) r = env_call_ok(env, remote, "add", NULL, kw);
+    assert_value(r, "i", 42);
+    g_autoptr(CamasValue) pargs = camas_value_build("[i i]", 2, 10);
+    g_autoptr(CamasValue) p = env_call_ok(env, remote, "calc/deep/pow", pargs, NULL);
+    assert_value(p, "i", 1024);
+
+    g_autoptr(CamasValue) fargs = camas_value_build("[s]", "boom");
+    g_autoptr(GError) e = env_call_error(env, remote, "fail", fargs);
+    cr_assert(g_error_matches(e, CAMAS_ERROR, CAMAS_ERROR_REMOTE));
+    assert_last_line(camas_error_get_remote_text(e), "\nValueError: boom\n");
+    const char *origin = camas_error_get_origin(e);
+    CamasChannel *ch = camas_rpc_connection_get_channel(conn);
+    cr_assert_str_eq(origin, camas_channel_get_peername(ch));
+    const char *server_address = camas_rpc_server_get_address(env->server);
+    switch (*kind) {
+    case T_LOCAL: cr_assert_str_eq(origin, "LocalQueue('conformance')"); break;
+    case T_TCP:
+    case T_TLS: {
+        g_autoptr(CamasAddress) a = camas_address_parse(server_address, NULL);
+        g_autofree char *expect = g_strdup_printf("('127.0.0.1', %u)", a->port);
+        cr_assert_str_eq(origin, expect);
+        break;
+    }
+    case T_IPC: {
+        g_autoptr(CamasAddress) a = camas_address_parse(server_address, NULL);
+        cr_assert_str_eq(origin, a->path);
+        break;
+    }
+    }
+    if (*kind == T_TLS) {
+        cr_assert_not_null(camas_channel_get_tls_version(ch));
+        cr_assert(strstr(camas_channel_get_tls_cipher(ch), "GCM"), "%s",
+                  camas_channel_get_tls_cipher(ch));
+    }
+    g_autoptr(GError) e2 = env_call_error(env, remote, "calc/nope", NULL);
+    assert_last_line(camas_error_get_remote_text(e2),
+                     "\nLookupError: Name \"nope\" not found in \"calc\"\n");
+    /* still usable after failures */
+    g_autoptr(CamasValue) r2 = env_call_ok(env, remote, "add", pargs, NULL);
+    assert_value(r2, "i", 12);
+    camas_rpc_connection_unref(conn);
+    env_free(env);
+}
+
+ParameterizedTestParameters(rpc, conformance_callbacks)
+{
+    static TKind kinds[] = {T_LOCAL, T_TCP, T_IPC, T_TLS};
+    return cr_make_param_array(TKind, kinds, G_N_ELEMENTS(kinds));
+}
+
+/* Proxies both ways, server-initiated requests, and 100+ concurrent calls out of order. */
+ParameterizedTest(TKind *kind, rpc, conformance_callbacks)
+{
+    Env *env = env_new(*kind);
+    CamasRpcConnection *conn = env_connect(env, env->client_service);
+    g_autoptr(CamasProxy) remote = camas_rpc_connection_get_remote(conn);
+
+    g_autoptr(CamasValue) root = camas_service_to_value(env->client_service);
+    g_autoptr(CamasValue) cargs = camas_value_build("[v s s]", root, "client_echo", "x");
+    g_autoptr(CamasValue) cr = env_call_ok(env, remote, "callback", cargs, NULL);
+    assert_value(cr, "[s [s s]]", "cb", "client", "x");
+    g_autoptr(CamasValue) sargs = camas_value_build("[v s i]", root, "sub/twice", 21);
+    g_autoptr(CamasValue) sr = env_call_ok(env, remote, "callback", sargs, NULL);
+    assert_value(sr, "[s i]", "cb", 42);
+    g_autoptr(CamasValue) calc = env_call_ok(env, remote, "get_calc", NULL, NULL);
+    cr_assert_not_null(camas_value_get_proxy(calc));
+    g_autoptr(CamasValue) wr = env_call_ok(env, camas_value_get_proxy(calc), "whereami", NULL, NULL);
+    assert_value(wr, "s", "calc");
+
+    /* 120 calls at once, answered in reverse order of sending */
+    enum { N = 120 };
+    CamasFuture *f[N];
+    int order[N], n_done = 0;
+    for (int i = 0; i < N; i++) {
+        g_autoptr(CamasValue) a = camas_value_build("[f i]", 0.001 * (N - i), i);
+        f[i] = camas_proxy_call(remote, "sleep_echo", a, NULL);
+    }
+    gint64 deadline = g_get_monotonic_time() + 30 * G_USEC_PER_SEC;
+    gboolean seen[N] = {FALSE};
+    while (n_done < N) {
+        for (int i = 0; i < N; i++) {
+            if (!seen[i] && camas_future_is_done(f[i])) {
+                seen[i] = TRUE;
+                order[n_done++] = i;
+            }
+        }
+        if (n_done == N)
+            break;
+        if (*kind == T_LOCAL)
+            cr_assert(camas_loop_step(env->loop));
+        else {
+            cr_assert_lt(g_get_monotonic_time(), deadline);
+            g_main_context_iteration(env->ctx, TRUE);
+        }
+    }
+    for (int i = 0; i < N; i++) {
+        CamasValue *v = camas_future_get_result(f[i]);
+        cr_assert_not_null(v, "call %d failed", i);
+        cr_assert_eq(camas_value_get_int(v), i);
+        camas_future_unref(f[i]);
+    }
+    cr_assert_gt(order[0], order[N - 1], "the later-sent, shorter calls finished first");
+    camas_rpc_connection_unref(conn);
+    env_free(env);
+}
+
+ParameterizedTestParameters(rpc, conformance_big_messages)
+{
+    static TKind kinds[] = {T_LOCAL, T_TCP, T_IPC, T_TLS};
+    return cr_make_param_array(TKind, kinds, G_N_ELEMENTS(kinds));
+}
+
+/* A 10 MB message each way. */
+ParameterizedTest(TKind *kind, rpc, conformance_big_messages)
+{
+    Env *env = env_new(*kind);
+    CamasRpcConnection *conn = env_connect(env, NULL);
+    g_autoptr(CamasProxy) remote = camas_rpc_connection_get_remote(conn);
+    gsize n = 10 * 1000 * 1000;
+    guint8 *data = g_malloc(n);
+    for (gsize i = 0; i < n; i++)
+        data[i] = (guint8)(i % 251);
+    g_autoptr(CamasValue) big = camas_value_new_bytes(data, n);
+    g_free(data);
+    g_autoptr(CamasValue) args = camas_value_build("[v]", big);
+    g_autoptr(CamasValue) r = env_call_ok(env, remote, "echo", args, NULL);
+    cr_assert(camas_value_equal(r, big));
+    g_autoptr(CamasValue) len = env_call_ok(env, remote, "length", args, NULL);
+    assert_value(len, "i", (int)n);
+    camas_rpc_connection_unref(conn);
+    env_free(env);
+}
+
+ParameterizedTestParameters(rpc, conformance_connection_loss)
+{
+    static TKind kinds[] = {T_LOCAL, T_TCP, T_IPC, T_TLS};
+    return cr_make_param_array(TKind, kinds, G_N_ELEMENTS(kinds));
+}
+
+static gboolean
+reset_seen(gpointer data)
+{
+    return ((Resets *)data)->n > 0;
+}
+
+/* Losing the connection fails pending calls with CLOSED and reports the reset. */
+ParameterizedTest(TKind *kind, rpc, conformance_connection_loss)
+{
+    Env *env = env_new(*kind);
+    CamasRpcConnection *conn = env_connect(env, NULL);
+    Resets resets = {0};
+    camas_rpc_connection_set_reset_func(conn, on_reset, &resets, NULL);
+    g_autoptr(CamasProxy) remote = camas_rpc_connection_get_remote(conn);
+    g_autoptr(CamasValue) a = camas_value_build("[i s]", 60, "never");
+    g_autoptr(CamasFuture) f = camas_proxy_call(remote, "sleep_echo", a, NULL);
+    g_autoptr(CamasValue) ea = camas_value_build("[s]", "meanwhile");
+    g_autoptr(CamasValue) e1 = env_call_ok(env, remote, "echo", ea, NULL);
+    cr_assert_not(camas_future_is_done(f));
+    camas_rpc_server_close(env->server);
+    env_wait(env, f);
+    g_autoptr(GError) e = NULL;
+    cr_assert_not(camas_future_propagate(f, NULL, &e));
+    cr_assert(g_error_matches(e, CAMAS_ERROR, CAMAS_ERROR_CLOSED), "%s", e->message);
+    env_wait_until(env, reset_seen, &resets, "the reset");
+    cr_assert_eq(resets.n, 1);
+    g_clear_error(&resets.error);
+    camas_rpc_connection_unref(conn);
+    env_free(env);
+}
+
+ParameterizedTestParameters(rpc, conformance_bad_input)
+{
+    static TKind kinds[] = {T_LOCAL, T_TCP, T_IPC, T_TLS};
+    return cr_make_param_array(TKind, kinds, G_N_ELEMENTS(kinds));
+}
+
+typedef struct {
+    CamasPipe *pipe;
+    gboolean dialed;
+    gboolean closed;
+} Raw;
+
+static void
+raw_received(CamasPipe *pipe, const guint8 *data, gsize len, gpointer user_data)
+{
+}
+
+static void
+raw_closed(CamasPipe *pipe, const GError *error, gpointer user_data)
+{
+    ((Raw *)user_data)->closed = TRUE;
+}
+
+static const CamasPipeCallbacks raw_callbacks = {.received = raw_received, .closed = raw_closed};
+
+static void
+raw_dialed(CamasPipe *pipe, const GError *error, gpointer data)
+{
+    Raw *r = data;
+    r->dialed = TRUE;
+    cr_assert_not_null(pipe, "%s", error ? error->message : "");
+    r->pipe = pipe;
+    camas__pipe_start(pipe, &raw_callbacks, r);
+}
+
+static gboolean
+raw_is_dialed(gpointer data)
+{
+    return ((Raw *)data)->dialed;
+}
+
+static gboolean
+raw_is_closed(gpointer data)
+{
+    return ((Raw *)data)->closed;
+}
+
+static void
+ignore_warnings(const char *domain, GLogLevelFlags level, const char *message, gpointer data)
+{
+    (*(int *)data)++;
+}
+
+/* A peer sending garbage or half a frame is cut off (or ignored) without delaying anyone. */
+ParameterizedTest(TKind *kind, rpc, conformance_bad_input)
+{
+    int warnings = 0;
+    g_log_set_handler("camas", G_LOG_LEVEL_WARNING, ignore_warnings, &warnings);
+    Env *env = env_new(*kind);
+    CamasRpcConnection *conn = env_connect(env, NULL);
+    g_autoptr(CamasProxy) remote = camas_rpc_connection_get_remote(conn);
+    g_autoptr(CamasAddress) addr = camas_address_parse(camas_rpc_server_get_address(env->server),
+                                                       NULL);
+    Raw stall = {0}, bad = {0};
+    camas__transport_dial(env->loop, addr, &env->client_opts.transport, raw_dialed, &stall);
+    camas__transport_dial(env->loop, addr, &env->client_opts.transport, raw_dialed, &bad);
+    env_wait_until(env, raw_is_dialed, &stall, "the raw dial");
+    env_wait_until(env, raw_is_dialed, &bad, "the raw dial");
+    g_autoptr(GBytes) half = g_bytes_new_static("\x00\x00\x00\x20\x93\x00", 6);
+    cr_assert(camas__pipe_send(stall.pipe, half, NULL));
+    g_autoptr(GBytes) garbage = g_bytes_new_static("\x00\x00\x00\x02\xc1\xc1", 6);
+    cr_assert(camas__pipe_send(bad.pipe, garbage, NULL));
+    env_wait_until(env, raw_is_closed, &bad, "the server to drop the bad peer");
+    cr_assert_eq(warnings, 1);
+    g_autoptr(CamasValue) a = camas_value_build("[i i]", 1, 2);
+    g_autoptr(CamasValue) r = env_call_ok(env, remote, "add", a, NULL);
+    assert_value(r, "i", 3);
+    cr_assert_not(stall.closed);
+    camas__pipe_close(stall.pipe);
+    camas__pipe_close(bad.pipe);
+    camas_rpc_connection_unref(conn);
+    env_free(env);
+}
+
+/* 1000 clients at once on one TCP server, each with a call in flight: none is lost. */
+typedef struct {
+    guint opened;
+    guint answered;
+    guint failed;
+    CamasRpcConnection **conns;
+} Crowd;
+
+static void
+crowd_answer(CamasFuture *f, gpointer data)
+{
+    Crowd *c = data;
+    if (camas_future_is_failed(f))
+        c->failed++;
+    else
+        c->answered++;
+}
+
+static gboolean
+crowd_done(gpointer data)
+{
+    Crowd *c = data;
+    return c->answered + c->failed == 1000;
+}
+
+Test(rpc, thousand_concurrent_tcp_connections_lose_nothing, .timeout = 120)
+{
+    Env *env = env_new(T_TCP);
+    enum { N = 1000 };
+    Crowd crowd = {0};
+    crowd.conns = g_new0(CamasRpcConnection *, N);
+    CamasFuture **opens = g_new(CamasFuture *, N);
+    for (int i = 0; i < N; i++) {
+        g_autoptr(GError) error = NULL;
+        opens[i] = camas_rpc_open(env->loop, camas_rpc_server_get_address(env->server),
+                                  env->codec, NULL, NULL, &error);
+        cr_assert_not_null(opens[i]);
+    }
+    for (int i = 0; i < N; i++) {
+        env_wait(env, opens[i]);
+        g_autoptr(GError) error = NULL;
+        crowd.conns[i] = camas_rpc_open_finish(opens[i], &error);
+        cr_assert_not_null(crowd.conns[i], "connection %d: %s", i, error ? error->message : "");
+        camas_future_unref(opens[i]);
+        g_autoptr(CamasProxy) remote = camas_rpc_connection_get_remote(crowd.conns[i]);
+        g_autoptr(CamasValue) a = camas_value_build("[i i]", i, 1);
+        CamasFuture *f = camas_proxy_call(remote, "add", a, NULL);
+        camas_future_add_callback(f, crowd_answer, &crowd, NULL);
+        camas_future_unref(f);
+    }
+    g_free(opens);
+    env_wait_until(env, crowd_done, &crowd, "1000 answers");
+    cr_assert_eq(crowd.answered, N);
+    cr_assert_eq(crowd.failed, 0);
+    cr_assert_eq(camas_rpc_server_get_n_connections(env->server), N);
+    for (int i = 0; i < N; i++)
+        camas_rpc_connection_unref(crowd.conns[i]);
+    g_free(crowd.conns);
+    env_free(env);
 }
