@@ -27,6 +27,8 @@ typedef enum {
     CAMAS__LIVE_RPC_CONNECTION,
     CAMAS__LIVE_RPC_SERVER,
     CAMAS__LIVE_PROXY,
+    CAMAS__LIVE_CONTAINER,
+    CAMAS__LIVE_AGENT,
     CAMAS__LIVE_N /* append new kinds above, and their names in live.c */
 } CamasLiveKind;
 

@@ -26,6 +26,8 @@ camas__live_name(CamasLiveKind kind)
         [CAMAS__LIVE_RPC_CONNECTION] = "rpc connection",
         [CAMAS__LIVE_RPC_SERVER] = "rpc server",
         [CAMAS__LIVE_PROXY] = "proxy",
+        [CAMAS__LIVE_CONTAINER] = "container",
+        [CAMAS__LIVE_AGENT] = "agent",
     };
     return (guint)kind < CAMAS__LIVE_N && names[kind] ? names[kind] : "object";
 }

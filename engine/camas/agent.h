@@ -1,0 +1,242 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Agents: the top layer of camas (aiomas.agent; wire-protocol.md §9).  An agent is an instance
+ * of an agent type — a const class table with its name, instance size, init and finalize, the
+ * methods it exposes to other agents, and an optional proactive entry point — living in a
+ * container (camas/container.h), which gives it an id ("0", "1", ...), a URL
+ * ("tcp://host:port/0"), the container's clock and a random stream of its own.  Agents call each
+ * other through RPC proxies (camas/rpc.h) returned by camas_container_connect(); the same agent
+ * code runs in a simulation (LocalQueue, external clock) and live (TCP/Unix/TLS, real-time
+ * clock): only the container's address and clock differ.
+ *
+ * A minimal agent type (aiomas' Callee):
+ *
+ *     static void
+ *     spam(gpointer self, CamasRequest *req, const CamasValue *args, const CamasValue *kwargs)
+ *     {
+ *         gint times;
+ *         if (!camas_agent_args_or_fail(req, "times:i", &times))
+ *             return;
+ *         g_autoptr(GString) s = g_string_new(NULL);
+ *         while (times-- > 0)
+ *             g_string_append(s, "spam");
+ *         camas_request_reply_take(req, camas_value_new_str(s->str));
+ *     }
+ *     static const CamasRpcMethod callee_methods[] = {{"spam", spam}, {NULL}};
+ *     const CamasAgentClass callee_class = {.name = "Callee", .methods = callee_methods};
+ *
+ * Methods are RPC methods (CamasRpcMethod): callback style (answer the request now or from a
+ * later event, possibly after calling other agents) or task style (a coroutine that may await
+ * calls and sleeps and returns the reply).  Their first argument is the agent (the instance
+ * struct, which starts with a CamasAgent).
+ *
+ * Lifetimes: the container owns its agents; shutting it down cancels their tasks and
+ * finalizes them (an agent whose task is still unwinding is finalized when the task ends).
+ * Agents are reference counted so that running calls and tasks keep them alive.
+ *
+ * Threads: an agent is used from its container's loop thread only.
+ */
+#pragma once
+
+#include <camas/clock.h>
+#include <camas/rng.h>
+#include <camas/rpc.h>
+#include <camas/task.h>
+
+G_BEGIN_DECLS
+
+typedef struct _CamasContainer CamasContainer;
+typedef struct _CamasAgent CamasAgent;
+typedef struct _CamasAgentClass CamasAgentClass;
+
+/* The class-table layout version.  A table with abi_version 0 is taken as the current one. */
+#define CAMAS_AGENT_ABI_VERSION 1
+
+/**
+ * CamasAgentRunFunc: a proactive entry point in task style (aiomas' `async def run(self, ...)`).
+ * Runs in a coroutine task of its own (camas/task.h), so it may await calls, connects and
+ * sleeps.  @args: (transfer none) what camas_agent_start() was given (a list, maybe empty).
+ * Returns: (transfer full) (nullable) the result, or NULL with @error set.
+ */
+typedef CamasValue *(*CamasAgentRunFunc)(CamasAgent *agent, const CamasValue *args,
+                                         GError **error);
+
+/**
+ * CamasAgentStartFunc: a proactive entry point in callback style.  Called from a zero-delay
+ * event; it schedules whatever it does (clock calls, future callbacks) and completes @done
+ * (camas_future_set_result / _set_error) when it is finished, or never.
+ * @done: (transfer none): the future camas_agent_start() returned; take a reference to keep it.
+ * When the container shuts down, @done is cancelled: check camas_future_is_done() before
+ * continuing work from a callback.
+ */
+typedef void (*CamasAgentStartFunc)(CamasAgent *agent, const CamasValue *args,
+                                    CamasFuture *done);
+
+/**
+ * CamasAgentClass: an agent type, usually a static const table with designated initializers.
+ * Only @name is mandatory.
+ */
+struct _CamasAgentClass {
+    /* The class name: what validate_aid answers, what repr and the registry show. */
+    const char *name;
+    /* CAMAS_AGENT_ABI_VERSION (or 0). */
+    guint abi_version;
+    /* Bytes of the instance struct, which starts with a CamasAgent; 0 = sizeof(CamasAgent).
+     * The container allocates and zeroes it. */
+    gsize instance_size;
+    /* Called once from camas_container_spawn(), after the base fields (container, clock, rng,
+     * id, URL) are set and the agent is reachable at agents/<aid>, before spawn returns.
+     * @args (a list, maybe empty) and @kwargs (a map, maybe empty) are lent.  Returning FALSE
+     * with @error set makes spawn fail; finalize then still runs.  NULL = nothing to do. */
+    gboolean (*init)(CamasAgent *agent, const CamasValue *args, const CamasValue *kwargs,
+                     GError **error);
+    /* Frees what init and the methods allocated; called once, when the last reference goes
+     * (normally at container shutdown).  NULL = nothing to free. */
+    void (*finalize)(CamasAgent *agent);
+    /* The exposed methods, ended by an entry whose name is NULL; NULL = none (a purely
+     * proactive agent).  Reachable as agents/<aid>/<name>; the agent is the instance. */
+    const CamasRpcMethod *methods;
+    /* Names that exist but are not exposed (LookupError "... is not exposed"); NULL = none. */
+    const char *const *hidden;
+    /* The module shown in "<module>.<Class>.<name>" is not exposed; NULL = "camas". */
+    const char *module;
+    /* The proactive entry point, task style (preferred) ... */
+    CamasAgentRunFunc run;
+    /* ... or callback style.  At most one of run and start is set. */
+    CamasAgentStartFunc start;
+    /* One line for `camas container --list-types`; NULL = none. */
+    const char *summary;
+};
+
+/**
+ * CamasAgent: the first member of every agent instance.  The public fields are set by the
+ * container before init runs and never change; read them directly.
+ */
+struct _CamasAgent {
+    const CamasAgentClass *klass; /* the agent's type */
+    CamasContainer *container;    /* the container it lives in (alive as long as the agent) */
+    CamasClock *clock;            /* the container's clock (aiomas self.container.clock) */
+    CamasRng rng;                 /* the agent's own random stream, seeded from the container's
+                                   * seed and "<container name>/<aid>" (draw from it freely) */
+    /*< private >*/
+    gint ref_count;
+    guint32 aid;
+    CamasService *service; /* agents/<aid>; owned by the container's agents dict */
+    char *url;
+    guint32 aid_offset;    /* where the aid starts in url */
+    GPtrArray *tasks;      /* live tasks and start futures, created on first use */
+};
+
+CAMAS_API CamasAgent *camas_agent_ref(CamasAgent *agent);
+/* Drops a reference; the last one finalizes the agent.  NULL is ignored. */
+CAMAS_API void camas_agent_unref(CamasAgent *agent);
+
+/* (transfer none): the agent's URL, e.g. "tcp://localhost:5555/0", "local://sim/3",
+ * "ipc://[/tmp/c.sock]/1" (aiomas agent.addr). */
+CAMAS_API const char *camas_agent_get_url(const CamasAgent *agent);
+/* (transfer none): the agent id within its container: "0", "1", ... */
+CAMAS_API const char *camas_agent_get_aid(const CamasAgent *agent);
+/* (transfer none): the class name. */
+CAMAS_API const char *camas_agent_get_class_name(const CamasAgent *agent);
+/* (transfer full): aiomas' repr: "Callee('tcp://localhost:5555/0')". */
+CAMAS_API char *camas_agent_dup_repr(const CamasAgent *agent);
+/* FALSE once the agent's container has shut down. */
+CAMAS_API gboolean camas_agent_is_alive(const CamasAgent *agent);
+
+/**
+ * camas_agent_to_value:
+ * Returns: (transfer full): an object value holding the agent's service, to send the agent
+ * itself to another agent: it travels as {"__type__": [<proxy id>, "agents/<aid>"]} and arrives
+ * as a proxy whose calls come back over the same connection (aiomas: passing `self`).
+ */
+CAMAS_API CamasValue *camas_agent_to_value(CamasAgent *agent);
+
+/* --- proactive agents ---------------------------------------------------------------------- */
+
+/**
+ * camas_agent_start:
+ * @args: (transfer none) (nullable): the entry point's arguments, a list; NULL = none
+ *
+ * Starts the class's proactive entry point (run as a task, or start from a zero-delay event).
+ * The container cancels it when it shuts down.
+ * Returns: (transfer full): a future for its outcome (the task's result), or NULL with
+ * CAMAS_ERROR_INVALID when the type has no entry point, CAMAS_ERROR_CLOSED when the container
+ * is shut down, or the task-spawn error.
+ */
+CAMAS_API CamasFuture *camas_agent_start(CamasAgent *agent, const CamasValue *args,
+                                         GError **error);
+
+/**
+ * camas_agent_spawn_task:
+ * A coroutine task owned by the agent (camas_task_spawn() with @name): it holds a reference on
+ * the agent while it runs and is cancelled when the container shuts down.
+ * Returns: (transfer full): the task, or NULL with the spawn error (@func never runs then).
+ */
+CAMAS_API CamasTask *camas_agent_spawn_task(CamasAgent *agent, CamasTaskFunc func,
+                                            gpointer user_data, GDestroyNotify destroy,
+                                            const char *name, GError **error);
+
+/* --- calling other agents (task style: inside a task or a task-style method) --------------- */
+
+/**
+ * camas_agent_connect:
+ * camas_container_connect_await() on the agent's container (aiomas
+ * `await self.container.connect(url)`).  Returns: (transfer full) the proxy, or NULL with
+ * @error.
+ */
+CAMAS_API CamasProxy *camas_agent_connect(CamasAgent *agent, const char *url, GError **error);
+
+/**
+ * camas_agent_call:
+ * @format: a camas_value_build() format for the positional arguments ("[i i]"), the keyword
+ *          arguments ("{s:i}") or both ("([i] {s:i})"); NULL = no arguments
+ *
+ * Awaits @proxy's @method (aiomas `await proxy.method(...)`).  Returns: (transfer full) the
+ * result (a null value for None), or NULL with @error (CAMAS_ERROR_REMOTE for the callee's
+ * failure, CAMAS_ERROR_CLOSED when the connection went away, CAMAS_ERROR_CANCELLED).
+ */
+CAMAS_API CamasValue *camas_agent_call(CamasProxy *proxy, const char *method, GError **error,
+                                       const char *format, ...);
+
+/* The same returning a future (callback style). */
+CAMAS_API CamasFuture *camas_agent_call_async(CamasProxy *proxy, const char *method,
+                                              const char *format, ...);
+
+/* --- arguments of exposed methods ---------------------------------------------------------- */
+
+/**
+ * camas_agent_args:
+ * @request: (transfer none): the request of the method being called
+ * @spec: the method's parameters as "name:letter" words separated by spaces, a "|" word
+ *        before the optional ones: "a:i b:i", "x:v", "|n:I".  Letters as camas_value_unpack():
+ *        i gint* · I gint64* · U guint64* · f double* · b gboolean* · s const char** (borrowed)
+ *        · v CamasValue** (borrowed) · p CamasProxy** (borrowed; the argument must be a proxy) ·
+ *        d gint64* (a date, unix ns).  Optional parameters not given leave their pointer as is.
+ *
+ * Binds the request's positional and keyword arguments as Python binds a call (the method's
+ * name for messages is the last component of the request path) and converts them.
+ * Returns: FALSE with CAMAS_ERROR_TYPE and Python's text ("spam() missing 1 required
+ * positional argument: 'times'", "spam() argument 'times' must be int, not str").
+ */
+CAMAS_API gboolean camas_agent_args(CamasRequest *request, GError **error, const char *spec,
+                                    ...);
+
+/* As camas_agent_args(), but on failure answers @request with the TypeError (consuming it)
+ * and returns FALSE: `if (!camas_agent_args_or_fail(req, "times:i", &times)) return;`. */
+CAMAS_API gboolean camas_agent_args_or_fail(CamasRequest *request, const char *spec, ...);
+
+/* Answers @request with @error's failure and frees @error (callback-style methods). */
+CAMAS_API void camas_agent_fail(CamasRequest *request, GError *error);
+
+/* --- logging ------------------------------------------------------------------------------- */
+
+/**
+ * camas_agent_log:
+ * Emits a CAMAS_TRACE_LOG record (src = the agent's URL, text = the line) and hands the line to
+ * the container's log function (camas_container_set_log_func()), if any.
+ */
+CAMAS_API void camas_agent_log(CamasAgent *agent, const char *format, ...) G_GNUC_PRINTF(2, 3);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(CamasAgent, camas_agent_unref)
+
+G_END_DECLS
