@@ -1618,3 +1618,76 @@ Test(transport, tls_context_errors_name_the_file_and_the_reason)
     cr_assert_eq(g_atomic_int_get(&camas__live_counts[CAMAS__LIVE_TLS_CONTEXT]), 1);
     camas_tls_context_unref(ctx);
 }
+
+/* --- dying in every state ------------------------------------------------------------------ */
+
+static int
+raw_connect(guint16 port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    cr_assert_eq(connect(fd, (struct sockaddr *)&a, sizeof a), 0, "%s", g_strerror(errno));
+    return fd;
+}
+
+/* A peer that resets (SO_LINGER 0) while we still have bytes queued for it: `closed` with
+ * CAMAS_ERROR_CLOSED naming the reset, once; nothing leaks. */
+Test(transport, peer_reset_fails_the_pipe_with_closed)
+{
+    Env *env = env_new(K_TCP);
+    env_listen(env);
+    int fd = raw_connect(env->dial_address->port);
+    Conn *s = env_accepted(env, 0);
+    g_autofree guint8 *big = g_malloc0(8u << 20);
+    send_bytes(s, big, 8u << 20); /* more than the kernel buffers take */
+    env_settle(env);
+    struct linger lg = {.l_onoff = 1, .l_linger = 0};
+    setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+    close(fd);
+    WAIT(env, s->closed);
+    cr_assert(g_error_matches(s->closed_error, CAMAS_ERROR, CAMAS_ERROR_CLOSED), "%s",
+              s->closed_error ? s->closed_error->message : "clean end");
+    const char *m = s->closed_error->message;
+    cr_assert(strstr(m, "reset") || strstr(m, "pipe"), "%s", m);
+    env_settle(env);
+    cr_assert_eq(s->closed, 1);
+    env_free(env);
+}
+
+/* A TLS dial cancelled in the middle of its handshake, and a listener closed while an
+ * incoming connection is in its handshake: no callback, nothing leaks, the raw peer sees the
+ * end. */
+Test(transport, connections_dropped_mid_handshake_leak_nothing)
+{
+    Env *env = env_new(K_TLS);
+    env->server_opts.tls = NULL; /* a server that never answers the ClientHello */
+    g_autoptr(CamasAddress) plain = parse_ok("tcp://127.0.0.1:0");
+    env_listen_at(env, plain);
+    g_autoptr(CamasAddress) target = camas_address_copy(env->dial_address);
+    target->tls = TRUE;
+    Conn *c = env_dial_start(env, "c0", target);
+    Conn *s = env_accepted(env, 0);
+    WAIT(env, s->rx->len > 0); /* the ClientHello arrived: the client is mid-handshake */
+    camas__pipe_close(g_steal_pointer(&c->pending));
+    WAIT(env, s->closed);
+    cr_assert_not(c->dial_done);
+    g_clear_pointer(&env->listener, camas__listener_close);
+    g_clear_pointer(&env->dial_address, camas_address_free);
+
+    env->server_opts.tls = env->server_tls;
+    env_listen(env);
+    int fd = raw_connect(env->dial_address->port);
+    cr_assert_eq(write(fd, "\x16\x03\x01", 3), 3);
+    env_settle(env);
+    g_clear_pointer(&env->listener, camas__listener_close);
+    /* The dropped connection ends: the raw peer reads end of file. */
+    char buf[64];
+    WAIT(env, ({
+             ssize_t n = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+             n == 0 || (n < 0 && errno != EAGAIN);
+         }));
+    close(fd);
+    cr_assert_eq(env->listener_errors, 0, "a listener closed by its owner reports nothing");
+    env_free(env);
+}
