@@ -46,6 +46,13 @@ struct _CamasClock {
 /* Allocates klass->instance_size bytes, registers with @loop. */
 CamasClock *camas__clock_new(const CamasClockClass *klass, CamasLoop *loop, gint64 utc_start);
 
+/* Argument checks shared by the clock and task APIs: @t strictly after now; now + @dt with
+ * @dt > 0 and no overflow.  FALSE with CAMAS_ERROR_INVALID naming @what otherwise. */
+gboolean camas__clock_check_future_time(CamasClock *clock, const char *what, gint64 t,
+                                        GError **error);
+gboolean camas__clock_deadline_in(CamasClock *clock, const char *what, gint64 dt, gint64 *t,
+                                  GError **error);
+
 extern const CamasClockClass camas__clock_external;
 extern const CamasClockClass camas__clock_afap;
 extern const CamasClockClass camas__clock_realtime;

@@ -78,6 +78,13 @@ camas_clock_get_loop(CamasClock *clock)
     return clock->loop;
 }
 
+/* The current time without a call for the virtual kinds (the hot path of call_in / sleep). */
+static inline gint64
+clock_now(CamasClock *clock)
+{
+    return G_LIKELY(!clock->loop->realtime) ? clock->loop->head.now : clock->klass->now(clock);
+}
+
 /* --- time and dates ------------------------------------------------------------------------ */
 
 gint64
@@ -129,10 +136,10 @@ camas_clock_date_to_ticks(CamasClock *clock, const char *date, gint64 *ticks, GE
 
 /* --- argument checks ----------------------------------------------------------------------- */
 
-static gboolean
-check_future_time(CamasClock *clock, const char *what, gint64 t, GError **error)
+gboolean
+camas__clock_check_future_time(CamasClock *clock, const char *what, gint64 t, GError **error)
 {
-    gint64 now = camas_clock_now(clock);
+    gint64 now = clock_now(clock);
     if (t <= now) {
         g_set_error(error, CAMAS_ERROR, CAMAS_ERROR_INVALID,
                     "%s: time %.9g s is not after the current time %.9g s", what,
@@ -143,20 +150,20 @@ check_future_time(CamasClock *clock, const char *what, gint64 t, GError **error)
 }
 
 /* now + dt, or an error when dt <= 0 or the sum leaves the tick range. */
-static gboolean
-deadline_in(CamasClock *clock, const char *what, gint64 dt, gint64 *t, GError **error)
+gboolean
+camas__clock_deadline_in(CamasClock *clock, const char *what, gint64 dt, gint64 *t,
+                         GError **error)
 {
+    if (G_LIKELY(dt > 0 && !__builtin_add_overflow(clock_now(clock), dt, t)))
+        return TRUE;
     if (dt <= 0) {
         g_set_error(error, CAMAS_ERROR, CAMAS_ERROR_INVALID, "%s: dt must be > 0 (got %.9g s)",
                     what, camas_time_to_seconds(dt));
         return FALSE;
     }
-    if (__builtin_add_overflow(camas_clock_now(clock), dt, t)) {
-        g_set_error(error, CAMAS_ERROR, CAMAS_ERROR_INVALID, "%s: dt %.9g s is too large", what,
-                    camas_time_to_seconds(dt));
-        return FALSE;
-    }
-    return TRUE;
+    g_set_error(error, CAMAS_ERROR, CAMAS_ERROR_INVALID, "%s: dt %.9g s is too large", what,
+                camas_time_to_seconds(dt));
+    return FALSE;
 }
 
 static gboolean
@@ -198,7 +205,7 @@ camas_clock_sleep_ticks(CamasClock *clock, gint64 dt, GError **error)
 {
     g_return_val_if_fail(clock != NULL && clock->loop != NULL, NULL);
     gint64 t;
-    if (!deadline_in(clock, "sleep", dt, &t, error))
+    if (!camas__clock_deadline_in(clock, "sleep", dt, &t, error))
         return NULL;
     return sleep_at(clock, t);
 }
@@ -216,7 +223,7 @@ CamasFuture *
 camas_clock_sleep_until_ticks(CamasClock *clock, gint64 t, GError **error)
 {
     g_return_val_if_fail(clock != NULL && clock->loop != NULL, NULL);
-    if (!check_future_time(clock, "sleep_until", t, error))
+    if (!camas__clock_check_future_time(clock, "sleep_until", t, error))
         return NULL;
     return sleep_at(clock, t);
 }
@@ -247,7 +254,7 @@ camas_clock_call_at_ticks(CamasClock *clock, gint64 t, CamasEventFunc func, gpoi
 {
     g_return_val_if_fail(clock != NULL && clock->loop != NULL && func != NULL,
                          CAMAS_EVENT_ID_NONE);
-    if (!check_future_time(clock, "call_at", t, error))
+    if (!camas__clock_check_future_time(clock, "call_at", t, error))
         return CAMAS_EVENT_ID_NONE;
     return camas__loop_call_timer(clock->loop, t, func, user_data, destroy, "call");
 }
@@ -279,7 +286,7 @@ camas_clock_call_in_ticks(CamasClock *clock, gint64 dt, CamasEventFunc func, gpo
     g_return_val_if_fail(clock != NULL && clock->loop != NULL && func != NULL,
                          CAMAS_EVENT_ID_NONE);
     gint64 t;
-    if (!deadline_in(clock, "call_in", dt, &t, error))
+    if (!camas__clock_deadline_in(clock, "call_in", dt, &t, error))
         return CAMAS_EVENT_ID_NONE;
     return camas__loop_call_timer(clock->loop, t, func, user_data, destroy, "call");
 }
@@ -312,7 +319,7 @@ camas_clock_set_time_ticks(CamasClock *clock, gint64 t, GError **error)
                     clock->klass->name);
         return FALSE;
     }
-    if (!check_future_time(clock, "set_time", t, error))
+    if (!camas__clock_check_future_time(clock, "set_time", t, error))
         return FALSE;
     return clock->klass->set_time(clock, t, error);
 }

@@ -45,4 +45,7 @@ struct _CamasFuture {
  * Must only be called from an event function (never from user-facing completion calls). */
 void camas__future_resolve_in_event(CamasFuture *future, CamasValue *result);
 
+/* Frees this thread's cache of future structs (for leak checkers at thread or process end). */
+void camas__future_cache_clear(void);
+
 G_END_DECLS

@@ -4,14 +4,65 @@
  * first callback is stored inline because nearly every future has exactly one waiter (a task
  * or a channel); completion schedules one event that runs all callbacks in order.
  */
+#include <string.h>
+
 #include "future-private.h"
 #include "live-private.h"
+
+/* Freed futures are kept in a small per-thread cache: a sleep, an RPC reply and a task await
+ * each make one, so reusing them takes malloc and free off the hot path.  Bounded, so memory
+ * returns to the allocator after a burst. */
+#define CACHE_MAX 256
+static __thread CamasFuture *cache;
+static __thread guint cache_len;
+
+static void
+cache_clear(void)
+{
+    while (cache) {
+        CamasFuture *f = cache;
+        cache = (CamasFuture *)f->loop;
+        g_free(f);
+    }
+    cache_len = 0;
+}
+
+static inline CamasFuture *
+future_alloc(void)
+{
+    CamasFuture *f = cache;
+    if (f == NULL)
+        return g_new0(CamasFuture, 1);
+    cache = (CamasFuture *)f->loop;
+    cache_len--;
+    memset(f, 0, sizeof *f);
+    return f;
+}
+
+static inline void
+future_release(CamasFuture *f)
+{
+    if (cache_len >= CACHE_MAX) {
+        g_free(f);
+        return;
+    }
+    /* The loop field links the cache while the struct is free. */
+    f->loop = (CamasLoop *)cache;
+    cache = f;
+    cache_len++;
+}
+
+void
+camas__future_cache_clear(void)
+{
+    cache_clear();
+}
 
 CamasFuture *
 camas_future_new(CamasLoop *loop)
 {
     g_return_val_if_fail(loop != NULL, NULL);
-    CamasFuture *f = g_new0(CamasFuture, 1);
+    CamasFuture *f = future_alloc();
     f->refcount = 1;
     f->loop = loop;
     camas__live_inc(CAMAS__LIVE_FUTURE);
@@ -61,8 +112,9 @@ camas_future_unref(CamasFuture *future)
     clear_cancel_hook(future);
     if (future->result)
         camas_value_unref(future->result);
-    g_clear_error(&future->error);
-    g_free(future);
+    if (future->error)
+        g_error_free(future->error);
+    future_release(future);
     camas__live_dec(CAMAS__LIVE_FUTURE);
 }
 

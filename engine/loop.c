@@ -12,9 +12,13 @@
  */
 #include <camas/time.h>
 
+#include "future-private.h"
 #include "live-private.h"
 #include "loop-private.h"
 
+#ifndef HEAP_ARITY
+#define HEAP_ARITY 4
+#endif
 #define CHUNK_EVENTS 256
 /* Compact the heap when dead entries are more than half of it (and worth the O(n) pass). */
 #define COMPACT_MIN_DEAD 1024
@@ -29,7 +33,7 @@ entry_less(const CamasHeapEntry *a, const CamasHeapEntry *b)
     return a->time < b->time || (a->time == b->time && a->seq < b->seq);
 }
 
-static void
+static G_GNUC_NO_INLINE void
 heap_grow(CamasLoop *loop)
 {
     loop->cap = loop->cap ? loop->cap * 2 : 64;
@@ -47,7 +51,7 @@ heap_push(CamasLoop *loop, gint64 time, guint64 seq, CamasEvent *ev)
     /* A new entry has the largest seq so far: it stops at the first parent whose time is not
      * later, which keeps equal times FIFO. */
     while (i > 0) {
-        gsize p = (i - 1) / 4;
+        gsize p = (i - 1) / HEAP_ARITY;
         if (h[p].time <= time)
             break;
         h[i] = h[p];
@@ -59,12 +63,15 @@ heap_push(CamasLoop *loop, gint64 time, guint64 seq, CamasEvent *ev)
 static inline void
 heap_sift_down(CamasHeapEntry *h, gsize len, gsize i, CamasHeapEntry e)
 {
+    /* Branchy on purpose: with many events the children are cache misses, and a predicted
+     * branch lets the CPU start the next level's loads before this level's compares resolve
+     * (a branch-free min-of-four measured 2x slower at 100000 events). */
     for (;;) {
-        gsize c = 4 * i + 1;
+        gsize c = HEAP_ARITY * i + 1;
         if (c >= len)
             break;
         gsize m = c;
-        gsize end = c + 4 < len ? c + 4 : len;
+        gsize end = c + HEAP_ARITY < len ? c + HEAP_ARITY : len;
         for (gsize k = c + 1; k < end; k++)
             if (entry_less(&h[k], &h[m]))
                 m = k;
@@ -95,7 +102,7 @@ heap_compact(CamasLoop *loop)
     loop->len = n;
     loop->dead = 0;
     if (n > 1)
-        for (gsize i = (n - 2) / 4 + 1; i-- > 0;)
+        for (gsize i = (n - 2) / HEAP_ARITY + 1; i-- > 0;)
             heap_sift_down(loop->heap, n, i, loop->heap[i]);
 }
 
@@ -184,6 +191,9 @@ camas_loop_free(CamasLoop *loop)
     g_free(loop->heap);
     g_free(loop);
     camas__live_dec(CAMAS__LIVE_LOOP);
+    /* Give cached future structs back, so leak checkers see a clean process once the last
+     * loop is gone (the cache refills cheaply). */
+    camas__future_cache_clear();
 }
 
 CamasClock *
@@ -330,6 +340,10 @@ pop_due(CamasLoop *loop, gint64 limit, CamasHeapEntry *out)
             return FALSE;
         CamasHeapEntry e = *top;
         heap_pop(loop);
+        /* The next event's pool slot is read when it runs; with many pending events it is a
+         * cache miss, which the current event's work can hide. */
+        if (loop->len > 0)
+            __builtin_prefetch(loop->heap[0].ev);
         if (G_UNLIKELY(e.ev->seq != e.seq)) {
             loop->dead--;
             continue;

@@ -103,14 +103,6 @@ camas_rng_int_range(CamasRng *rng, gint64 lo, gint64 hi)
 }
 
 double
-camas_rng_exponential(CamasRng *rng, double rate)
-{
-    g_return_val_if_fail(rate > 0, 0.0);
-    /* 1 - u lies in (0, 1], so the log is finite; the subtraction is exact for 53-bit u. */
-    return -log(1.0 - camas_rng_double(rng)) / rate;
-}
-
-double
 camas_rng_normal(CamasRng *rng, double mean, double stddev)
 {
     double u, v, s;

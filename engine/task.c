@@ -8,6 +8,9 @@
  * States: not started (start event pending) -> running <-> suspended (awaiting a future, or
  * yielding with a wake event pending) -> done (function returned; stack freed at once).
  */
+#include <camas/time.h>
+
+#include "clock-private.h"
 #include "coro-private.h"
 #include "future-private.h"
 #include "live-private.h"
@@ -25,7 +28,8 @@ struct _CamasTask {
     CamasCoro *coro;        /* the coroutine while not done, then NULL */
     CamasFuture *future;    /* the result future (owned reference) */
     CamasFuture *awaiting;  /* the future the task waits for (a reference), or NULL */
-    CamasEventId wake;      /* the pending start or yield event, or none */
+    CamasEventId wake;      /* the pending start, yield or sleep event, or none */
+    gboolean sleeping;      /* suspended in camas_task_sleep*: `wake` is the sleep's timer */
     gboolean started;       /* the function has begun */
     gboolean cancel;        /* cancellation requested and not yet delivered */
     CamasValue *ret;        /* the function's return value, until handed to the future */
@@ -218,6 +222,23 @@ camas_task_current(void)
     return current_task;
 }
 
+/* Marks a started task cancelled and makes sure it will resume to see it: a pending awaited
+ * future is cancelled (which removes what it waits for, e.g. a timer, and schedules the
+ * resumption through the future's callback); a sleep's timer is replaced by a zero-delay
+ * wake-up.  A yielding task already has its wake-up; a running task sees the flag at its next
+ * await. */
+static void
+request_cancel(CamasTask *t)
+{
+    t->cancel = TRUE;
+    if (t->awaiting && !camas_future_is_done(t->awaiting)) {
+        camas_future_cancel(t->awaiting);
+    } else if (t->sleeping && camas_loop_cancel(t->loop, t->wake)) {
+        t->sleeping = FALSE;
+        t->wake = camas_loop_call_soon(t->loop, wake_event, t);
+    }
+}
+
 gboolean
 camas_task_cancel(CamasTask *task)
 {
@@ -232,11 +253,7 @@ camas_task_cancel(CamasTask *task)
         finish(task);
         return TRUE;
     }
-    task->cancel = TRUE;
-    /* Suspended on a pending future: cancelling it removes what it waits for (a sleep's
-     * timer) and schedules the task's resumption through the future's callback. */
-    if (task->awaiting && !camas_future_is_done(task->awaiting))
-        camas_future_cancel(task->awaiting);
+    request_cancel(task);
     return TRUE;
 }
 
@@ -296,44 +313,68 @@ camas_task_yield(GError **error)
     return !take_cancel(t, error);
 }
 
+/* Sleeping is the hottest await of a simulation, so it needs no future: the task's own timer
+ * event resumes it (and is the TIMER record), exactly where a sleep future's callback would. */
 static gboolean
-await_sleep(CamasFuture *sleep, GError **error)
+sleep_until(CamasTask *t, gint64 deadline, GError **error)
 {
-    if (sleep == NULL)
+    if (take_cancel(t, error))
         return FALSE;
-    gboolean ok = camas_task_await(sleep, NULL, error);
-    /* Cancelled while waiting for another reason (closing loop): do not leave the timer. */
-    camas_future_cancel(sleep);
-    camas_future_unref(sleep);
-    return ok;
+    t->wake = camas__loop_call_timer(t->loop, deadline, wake_event, t, NULL, "sleep");
+    t->sleeping = TRUE;
+    camas__coro_yield();
+    t->sleeping = FALSE;
+    return !take_cancel(t, error);
 }
 
-gboolean
-camas_task_sleep(CamasClock *clock, double dt, GError **error)
+static CamasTask *
+sleeping_task(CamasClock *clock)
 {
-    g_return_val_if_fail(current_task != NULL, FALSE);
-    return await_sleep(camas_clock_sleep(clock, dt, error), error);
+    CamasTask *t = current_task;
+    g_return_val_if_fail(t != NULL, NULL);
+    g_return_val_if_fail(clock != NULL && clock->loop == t->loop, NULL);
+    return t;
 }
 
 gboolean
 camas_task_sleep_ticks(CamasClock *clock, gint64 dt, GError **error)
 {
-    g_return_val_if_fail(current_task != NULL, FALSE);
-    return await_sleep(camas_clock_sleep_ticks(clock, dt, error), error);
+    CamasTask *t = sleeping_task(clock);
+    gint64 deadline;
+    if (t == NULL || !camas__clock_deadline_in(clock, "sleep", dt, &deadline, error))
+        return FALSE;
+    return sleep_until(t, deadline, error);
 }
 
 gboolean
-camas_task_sleep_until(CamasClock *clock, double t, GError **error)
+camas_task_sleep(CamasClock *clock, double dt, GError **error)
 {
-    g_return_val_if_fail(current_task != NULL, FALSE);
-    return await_sleep(camas_clock_sleep_until(clock, t, error), error);
+    gint64 ticks;
+    if (!camas_time_from_seconds(dt, &ticks, error)) {
+        g_prefix_error(error, "sleep: ");
+        return FALSE;
+    }
+    return camas_task_sleep_ticks(clock, ticks, error);
 }
 
 gboolean
 camas_task_sleep_until_ticks(CamasClock *clock, gint64 t, GError **error)
 {
-    g_return_val_if_fail(current_task != NULL, FALSE);
-    return await_sleep(camas_clock_sleep_until_ticks(clock, t, error), error);
+    CamasTask *task = sleeping_task(clock);
+    if (task == NULL || !camas__clock_check_future_time(clock, "sleep_until", t, error))
+        return FALSE;
+    return sleep_until(task, t, error);
+}
+
+gboolean
+camas_task_sleep_until(CamasClock *clock, double t, GError **error)
+{
+    gint64 ticks;
+    if (!camas_time_from_seconds(t, &ticks, error)) {
+        g_prefix_error(error, "sleep_until: ");
+        return FALSE;
+    }
+    return camas_task_sleep_until_ticks(clock, ticks, error);
 }
 
 /* --- closing the loop ---------------------------------------------------------------------- */
@@ -346,15 +387,13 @@ camas__task_close_all(CamasLoop *loop)
      * that still does not return after a round without progress is discarded: its stack is
      * freed without unwinding and its future fails, so nothing leaks and close terminates. */
     while (loop->tasks) {
-        for (CamasTask *t = loop->tasks; t; t = t->next)
-            t->cancel = TRUE;
         CamasTask *t = loop->tasks;
         while (t) {
             CamasTask *next = t->next;
-            if (t->coro && !t->started)
+            if (!t->started)
                 camas_task_cancel(t); /* finishes (and unlinks) it at once */
-            else if (t->awaiting && !camas_future_is_done(t->awaiting))
-                camas_future_cancel(t->awaiting);
+            else
+                request_cancel(t);
             t = next;
         }
         gsize before = 0;
@@ -374,6 +413,7 @@ camas__task_close_all(CamasLoop *loop)
                     s->awaiting = NULL;
                 }
                 camas_loop_cancel(loop, s->wake);
+                s->sleeping = FALSE;
                 s->ret_error =
                     g_error_new_literal(CAMAS_ERROR, CAMAS_ERROR_CANCELLED, "cancelled");
                 finish(s);

@@ -7,6 +7,7 @@
  * tracing, a task as a co-simulation master, and determinism.
  */
 #include <criterion/criterion.h>
+#include <math.h>
 
 #include <camas/clock.h>
 #include <camas/rng.h>
@@ -621,4 +622,39 @@ Test(task, the_same_seeded_task_workload_gives_the_same_log)
     g_autofree char *c = run_agents(2);
     cr_assert_str_eq(a, b);
     cr_assert_str_neq(a, c);
+}
+
+static CamasValue *
+bad_sleeps_task(CamasTask *task, gpointer data, GError **error)
+{
+    Ctx *c = data;
+    GError *local = NULL;
+    cr_assert_not(camas_task_sleep(c->clock, 0, &local));
+    cr_assert(g_error_matches(local, CAMAS_ERROR, CAMAS_ERROR_INVALID));
+    cr_assert(strstr(local->message, "sleep"), "%s", local->message);
+    g_clear_error(&local);
+    cr_assert_not(camas_task_sleep(c->clock, NAN, &local));
+    cr_assert(g_error_matches(local, CAMAS_ERROR, CAMAS_ERROR_INVALID));
+    g_clear_error(&local);
+    cr_assert_not(camas_task_sleep_until(c->clock, camas_clock_time(c->clock), &local));
+    cr_assert(g_error_matches(local, CAMAS_ERROR, CAMAS_ERROR_INVALID));
+    g_clear_error(&local);
+    cr_assert_eq(camas_loop_get_pending(camas_clock_get_loop(c->clock)), 0,
+                 "a refused sleep schedules nothing");
+    /* And a good absolute sleep lands exactly. */
+    if (!camas_task_sleep_until_ticks(c->clock, 1234, error))
+        return NULL;
+    cr_assert_eq(camas_clock_now(c->clock), 1234);
+    return NULL;
+}
+
+Test(task, bad_sleep_arguments_fail_at_once_and_schedule_nothing)
+{
+    g_autoptr(CamasLoop) loop = camas_loop_new();
+    g_autoptr(CamasClock) clock = camas_clock_new_afap(loop, 0, 0);
+    Ctx c = {clock, NULL, "t"};
+    g_autoptr(CamasTask) task = camas_task_spawn(loop, bad_sleeps_task, &c, NULL, NULL);
+    cr_assert(camas_clock_run_until(clock, G_MAXINT64));
+    cr_assert(camas_task_is_done(task));
+    cr_assert_not(camas_future_is_failed(camas_task_get_future(task)));
 }

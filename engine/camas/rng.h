@@ -15,6 +15,8 @@
  */
 #pragma once
 
+#include <math.h>
+
 #include <camas/error.h>
 
 G_BEGIN_DECLS
@@ -84,8 +86,14 @@ CAMAS_API guint64 camas_rng_below(CamasRng *rng, guint64 n);
 /* A uniform integer in [@lo, @hi], both included (Python's randint), unbiased; @lo <= @hi. */
 CAMAS_API gint64 camas_rng_int_range(CamasRng *rng, gint64 lo, gint64 hi);
 
-/* An exponentially distributed double with rate @rate > 0 (mean 1/@rate); never infinite. */
-CAMAS_API double camas_rng_exponential(CamasRng *rng, double rate);
+/* An exponentially distributed double with rate @rate > 0 (mean 1/@rate); never infinite.
+ * Inline: simulation models draw one per event. */
+static inline double
+camas_rng_exponential(CamasRng *rng, double rate)
+{
+    /* 1 - u lies in (0, 1], so the log is finite; the subtraction is exact for 53-bit u. */
+    return -log(1.0 - camas_rng_double(rng)) / rate;
+}
 
 /* A normally distributed double (Marsaglia's polar method; no cached spare, so the stream's
  * position depends only on the calls made). */

@@ -104,8 +104,11 @@ CAMAS_API gboolean camas_task_await(CamasFuture *future, CamasValue **result, GE
 
 /**
  * camas_task_sleep / _sleep_ticks / _sleep_until / _sleep_until_ticks:
- * await camas_clock_sleep*(): FALSE with CAMAS_ERROR_INVALID for a bad argument (as the clock
- * functions) or CAMAS_ERROR_CANCELLED.
+ * Suspends the running task until the clock's time reaches now + @dt (or @t): the same as
+ * awaiting camas_clock_sleep*() — same argument rules, same place in the (time, seq) order,
+ * same TIMER record — but without a future (the task's own timer resumes it).  FALSE with
+ * CAMAS_ERROR_INVALID for a bad argument (nothing is scheduled) or CAMAS_ERROR_CANCELLED
+ * (the timer is removed).  @clock must drive the task's loop.
  */
 CAMAS_API gboolean camas_task_sleep(CamasClock *clock, double dt, GError **error);
 CAMAS_API gboolean camas_task_sleep_ticks(CamasClock *clock, gint64 dt, GError **error);
