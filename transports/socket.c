@@ -592,7 +592,8 @@ handshake_step(CamasSocket *s)
     else
         g_clear_error(&werror);
     if (error) {
-        g_prefix_error(&error, "%s with %s: ", s->owner ? "accepting" : "connecting", peer(s));
+        g_prefix_error(&error, "%s %s: ", s->owner ? "accepting from" : "connecting to",
+                       peer(s));
         socket_fail(s, error);
         g_error_free(error);
         return;
@@ -734,8 +735,8 @@ read_handshake(CamasSocket *s)
     if (n == 0) {
         g_autoptr(GError) error =
             g_error_new(CAMAS_ERROR, CAMAS_ERROR_PROTOCOL,
-                        "%s with %s: TLS handshake failed: the peer closed the connection",
-                        s->owner ? "accepting" : "connecting", peer(s));
+                        "%s %s: TLS handshake failed: the peer closed the connection",
+                        s->owner ? "accepting from" : "connecting to", peer(s));
         socket_fail(s, error);
         return;
     }
