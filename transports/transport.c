@@ -489,7 +489,11 @@ camas__pipe_deliver(CamasPipe *pipe, const guint8 *data, gsize len)
      * while the owner is not reading, so this stays small. */
     if (pipe->held == NULL)
         pipe->held = g_byte_array_new();
-    g_byte_array_append(pipe->held, data, (guint)len);
+    for (gsize off = 0; off < len;) { /* GByteArray takes guint lengths */
+        guint n = (guint)MIN(len - off, (gsize)G_MAXUINT / 2);
+        g_byte_array_append(pipe->held, data + off, n);
+        off += n;
+    }
 }
 
 void
