@@ -14,6 +14,33 @@
 #include "container-private.h"
 #include "live-private.h"
 
+/* --- class tables ---------------------------------------------------------------------------- */
+
+gboolean
+camas_agent_class_check(const CamasAgentClass *klass, GError **error)
+{
+    g_return_val_if_fail(klass != NULL, FALSE);
+    const CamasAgentClass *k = klass;
+    const char *why = NULL;
+    if (!k->name || !k->name[0])
+        why = "it has no name";
+    else if (k->abi_version > CAMAS_AGENT_ABI_VERSION)
+        why = "its abi_version is newer than this library";
+    else if (k->instance_size != 0 && k->instance_size < sizeof(CamasAgent))
+        why = "its instance_size is smaller than a CamasAgent";
+    else if (k->run && k->start)
+        why = "it has both a run and a start entry point";
+    for (const CamasRpcMethod *m = k->methods; !why && m && m->name; m++)
+        if ((m->func != NULL) == (m->task_func != NULL))
+            why = "a method must have exactly one of func and task_func";
+    if (why) {
+        g_set_error(error, CAMAS_ERROR, CAMAS_ERROR_INVALID, "Invalid agent type %s: %s",
+                    k->name ? k->name : "(unnamed)", why);
+        return FALSE;
+    }
+    return TRUE;
+}
+
 /* --- life cycle ------------------------------------------------------------------------------ */
 
 CamasAgent *

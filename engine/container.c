@@ -397,29 +397,6 @@ service_class_for(CamasContainer *c, const CamasAgentClass *klass)
     return &sc->klass;
 }
 
-static gboolean
-check_class(const CamasAgentClass *k, GError **error)
-{
-    const char *why = NULL;
-    if (!k->name || !k->name[0])
-        why = "it has no name";
-    else if (k->abi_version > CAMAS_AGENT_ABI_VERSION)
-        why = "its abi_version is newer than this library";
-    else if (k->instance_size != 0 && k->instance_size < sizeof(CamasAgent))
-        why = "its instance_size is smaller than a CamasAgent";
-    else if (k->run && k->start)
-        why = "it has both a run and a start entry point";
-    for (const CamasRpcMethod *m = k->methods; !why && m && m->name; m++)
-        if ((m->func != NULL) == (m->task_func != NULL))
-            why = "a method must have exactly one of func and task_func";
-    if (why) {
-        g_set_error(error, CAMAS_ERROR, CAMAS_ERROR_INVALID, "Invalid agent type %s: %s",
-                    k->name ? k->name : "(unnamed)", why);
-        return FALSE;
-    }
-    return TRUE;
-}
-
 static void
 agent_service_destroy(gpointer instance)
 {
@@ -442,7 +419,7 @@ camas_container_spawn(CamasContainer *container, const CamasAgentClass *klass,
                     "Cannot spawn %s: Container(%s) was shut down", klass->name, c->address);
         return NULL;
     }
-    if (!check_class(klass, error))
+    if (!camas_agent_class_check(klass, error))
         return NULL;
     if (c->agent_list->len >= 999999999u) {
         g_set_error(error, CAMAS_ERROR, CAMAS_ERROR_TOO_LARGE, "Container(%s) is full",

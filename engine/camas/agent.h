@@ -109,6 +109,15 @@ struct _CamasAgentClass {
 };
 
 /**
+ * camas_agent_class_check:
+ * Returns: FALSE with CAMAS_ERROR_INVALID saying what is wrong when @klass is not a usable
+ * agent type (no name, a newer ABI, an instance_size below sizeof(CamasAgent), both run and
+ * start, a method with both or neither of func and task_func).  Spawning and the registry
+ * check every table with it.
+ */
+CAMAS_API gboolean camas_agent_class_check(const CamasAgentClass *klass, GError **error);
+
+/**
  * CamasAgent: the first member of every agent instance.  The public fields are set by the
  * container before init runs and never change; read them directly.
  */
