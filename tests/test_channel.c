@@ -680,6 +680,7 @@ Test(channel, unencodable_reply_becomes_a_serialization_failure)
     g_autoptr(CamasValue) ohai = camas_value_new_str("ohai");
     g_autoptr(CamasFuture) f2 = camas_channel_send(ch, ohai);
     g_autoptr(CamasValue) v = await_ok(loop, f2);
+    cr_assert_not_null(v);
     camas_channel_unref(ch);
     echo_server_free(es);
 }
@@ -699,6 +700,7 @@ Test(channel, unencodable_request_fails_its_future_and_uses_up_its_id)
     g_autoptr(CamasFuture) f2 = camas_channel_send(ch, ohai);
     camas_loop_run(loop);
     assert_rx_text(rs->peer.rx, "\x00\x00\x00\x0e[0, 1, \"ohai\"]");
+    cr_assert_not(camas_future_is_done(f2), "request 1 waits for its reply");
     camas_channel_unref(ch);
     raw_server_free(rs);
 }
@@ -721,6 +723,7 @@ Test(channel, too_large_messages_fail_the_send_and_the_connection_goes_on)
     g_autoptr(CamasValue) ohai = camas_value_new_str("ohai");
     g_autoptr(CamasFuture) f2 = camas_channel_send(ch, ohai);
     g_autoptr(CamasValue) r = await_ok(loop, f2);
+    cr_assert_not_null(r);
     camas_channel_unref(ch);
     echo_server_free(es);
 }
@@ -861,6 +864,7 @@ Test(channel, a_stalled_half_frame_delays_nobody)
     g_autoptr(CamasValue) ohai = camas_value_new_str("ohai");
     g_autoptr(CamasFuture) f = camas_channel_send(ch, ohai);
     g_autoptr(CamasValue) v = await_ok(loop, f);
+    cr_assert_not_null(v);
     cr_assert_eq(p->rx->len, 0);
     cr_assert_not(p->closed);
     raw_free(p);
@@ -921,6 +925,7 @@ Test(channel, open_retries_until_the_server_appears)
     g_autoptr(CamasValue) ohai = camas_value_new_str("ohai");
     g_autoptr(CamasFuture) f2 = camas_channel_send(ch, ohai);
     g_autoptr(CamasValue) v = await_ok(loop, f2);
+    cr_assert_not_null(v);
     camas_channel_unref(ch);
     echo_server_free(ls.es);
 }

@@ -570,13 +570,17 @@ Test(rpc, c4_rpc_lines_match_captured_msgpack_frames)
     Capture cap;
     capture_start(&fx, &cap, TRUE);
     g_autoptr(CamasValue) r1 = call_ok(&fx, fx.remote, "add", "[i i]", 3, 4);
+    cr_assert_not_null(r1);
     for (int i = 0; i < 5; i++) {
         g_autoptr(CamasValue) r = call_ok(&fx, fx.remote, "calc/deep/pow", "[i i]", 2, 10);
+        cr_assert_not_null(r);
     }
     g_autoptr(CamasValue) r6 = call_ok(&fx, fx.remote, "get_calc", "[]");
+    cr_assert_not_null(r6);
     g_autoptr(CamasValue) root_value = camas_service_to_value(fx.client_service);
     g_autoptr(CamasValue) r7 = call_ok(&fx, fx.remote, "callback", "[v s s]", root_value,
                                        "client_echo", "x");
+    cr_assert_not_null(r7);
     cr_assert_str_eq(g_ptr_array_index(cap.client, 0), "93000093a361646492030480");
     cr_assert_str_eq(g_ptr_array_index(cap.server, 0), "93010007");
     cr_assert_str_eq(g_ptr_array_index(cap.server, 2), "930102cd0400");
@@ -801,6 +805,7 @@ Test(rpc, services_travel_as_proxies_and_call_back_over_the_same_connection)
     cr_assert(strstr(e2->message, "not part of the service tree"), "%s", e2->message);
     /* the connection goes on */
     g_autoptr(CamasValue) ok = call_ok(&fx, fx.remote, "echo", "[i]", 1);
+    cr_assert_not_null(ok);
     fx_clear(&fx);
 }
 
@@ -834,6 +839,7 @@ Test(rpc, task_style_methods_answer_later_without_blocking_others)
     g_autoptr(CamasFuture) fast = camas_proxy_call_build(fx.remote, "sleep_echo", "[f s]", 0.5, "fast");
     g_autoptr(CamasFuture) now = camas_proxy_call_build(fx.remote, "echo", "[s]", "now");
     g_autoptr(CamasValue) r = await_ok(fx.loop, now);
+    assert_value(r, "s", "now");
     cr_assert_eq(camas_loop_now(fx.loop), 0);
     g_autoptr(CamasValue) rf = await_ok(fx.loop, fast);
     assert_value(rf, "s", "fast");
@@ -1392,6 +1398,7 @@ ParameterizedTest(TKind *kind, rpc, conformance_connection_loss)
     g_autoptr(CamasFuture) f = camas_proxy_call(remote, "sleep_echo", a, NULL);
     g_autoptr(CamasValue) ea = camas_value_build("[s]", "meanwhile");
     g_autoptr(CamasValue) e1 = env_call_ok(env, remote, "echo", ea, NULL);
+    assert_value(e1, "s", "meanwhile");
     cr_assert_not(camas_future_is_done(f));
     camas_rpc_server_close(env->server);
     env_wait(env, f);
