@@ -21,7 +21,8 @@ usage(FILE *out)
     fprintf(out,
             "usage: camas interop serve|probe --codec json|msgpack|msgpack-blosc\n"
             "           [--channel ADDR] [--rpc ADDR] [--agent ADDR]\n"
-            "           [--tls CAFILE,CERTFILE,KEYFILE] [--timeout SECONDS] [--verbose]\n"
+            "           [--tls CAFILE,CERTFILE,KEYFILE]\n"
+            "           [--timeout SECONDS] [--only GLOB,...] [--verbose]   (probe)\n"
             "\n"
             "serve   runs the conformance service on every layer given, prints one line\n"
             "        '<layer> <address>' per server, then READY, and runs until SIGINT/SIGTERM.\n"
@@ -34,6 +35,8 @@ usage(FILE *out)
             "--tls     aiomas' SSLCerts: TLS 1.2+, ECDHE + AES-GCM, certificates on both sides\n"
             "          checked against CAFILE (TCP addresses only; Unix sockets stay plain).\n"
             "--timeout probe: seconds each check may take (default 10).\n"
+            "--only    probe: run only the checks whose names match one of the globs\n"
+            "          (e.g. 'rpc.*,channel.raw.*').\n"
             "--verbose probe: print the values that failed a check in full.\n"
             "--agent   the agent-container layer (needs the container engine).\n");
 }
@@ -61,6 +64,7 @@ camas__interop_options_clear(CamasInteropOptions *opts)
     g_clear_pointer(&opts->tls_ca, g_free);
     g_clear_pointer(&opts->tls_cert, g_free);
     g_clear_pointer(&opts->tls_key, g_free);
+    g_clear_pointer(&opts->only, g_strfreev);
 }
 
 /* A server or peer address: any camas_address_parse() form except the in-process LocalQueue. */
@@ -172,10 +176,10 @@ camas__interop_parse(int argc, char **argv, gboolean probe, CamasInteropOptions 
         }
         static const char *const known_serve[] = {"--codec", "--channel", "--rpc", "--agent",
                                                   "--tls", NULL};
-        gboolean known = g_strv_contains(known_serve, flag) ||
-                         (probe && !strcmp(flag, "--timeout"));
+        gboolean probe_only = !strcmp(flag, "--timeout") || !strcmp(flag, "--only");
+        gboolean known = g_strv_contains(known_serve, flag) || (probe && probe_only);
         if (!known) {
-            if (!probe && (!strcmp(flag, "--timeout") || !strcmp(flag, "--verbose")))
+            if (!probe && (probe_only || !strcmp(flag, "--verbose")))
                 rc = bad(opts, "%s applies only to `camas interop probe`", flag);
             else
                 rc = bad(opts, "unknown option '%s' (see `camas interop --help`)", flag);
@@ -201,6 +205,16 @@ camas__interop_parse(int argc, char **argv, gboolean probe, CamasInteropOptions 
             }
             if (!parse_tls(opts, value, &rc))
                 goto fail;
+        } else if (!strcmp(flag, "--only")) {
+            if (opts->only) {
+                rc = bad(opts, "--only given twice");
+                goto fail;
+            }
+            opts->only = g_strsplit(value, ",", -1);
+            if (!*value) {
+                rc = bad(opts, "--only: expected comma-separated check names or globs");
+                goto fail;
+            }
         } else if (!strcmp(flag, "--timeout")) {
             if (seen_timeout) {
                 rc = bad(opts, "--timeout given twice");

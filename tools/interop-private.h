@@ -25,6 +25,7 @@ typedef struct {
     char *tls_key;
     double timeout;     /* probe: seconds each check may take (--timeout), default 10 */
     gboolean verbose;   /* probe: print the value that failed a check in full (--verbose) */
+    char **only;        /* probe: run only checks matching one of these globs (--only), or NULL */
 } CamasInteropOptions;
 
 /* Ticks per second (the loop's time unit is the nanosecond). */
@@ -33,7 +34,7 @@ typedef struct {
 /**
  * camas__interop_parse:
  * @argv: the arguments after `interop serve` / `interop probe`
- * @probe: TRUE for probe (accepts --timeout and --verbose)
+ * @probe: TRUE for probe (accepts --timeout, --only and --verbose)
  *
  * Fills @opts.  Returns: CAMAS_EXIT_OK, or CAMAS_EXIT_USAGE after printing one line naming the
  * bad flag or value on stderr (and then @opts holds nothing to free).

@@ -62,6 +62,7 @@ struct _Probe {
     CamasService *client_root;   /* what we serve to the server on the RPC connection */
     CamasService *client_sub;    /* its sub-service "sub" (owned by client_root) */
     gint64 deadline_us;          /* the running check's deadline, monotonic µs */
+    gboolean retry_connect;      /* the running check retries refused connections */
     guint passed, failed;
 };
 
@@ -203,6 +204,20 @@ append_error(Probe *p, GString *why, const GError *error)
     }
 }
 
+/* append_error() for a call on @ch: a lost connection also says why it was lost. */
+static void
+append_call_error(Probe *p, GString *why, const GError *error, CamasChannel *ch)
+{
+    append_error(p, why, error);
+    const GError *reason = ch ? camas_channel_get_close_error(ch) : NULL;
+    if (g_error_matches(error, CAMAS_ERROR, CAMAS_ERROR_CLOSED) && reason &&
+        strcmp(reason->message, error->message) != 0) {
+        g_string_append(why, " (");
+        append_quoted(p, why, reason->message, -1);
+        g_string_append(why, ")");
+    }
+}
+
 /* The last non-empty line of a failure text. */
 static char *
 last_line(const char *text)
@@ -224,9 +239,12 @@ channel_options(Probe *p, const char *address)
     CamasChannelOptions o = {0};
     if (p->tls && camas__interop_address_is_tcp(address))
         o.transport.tls = p->tls;
-    /* A server that is still starting gets until the check's deadline. */
-    gint64 left = (p->deadline_us - g_get_monotonic_time()) * 1000;
-    o.connect_deadline = camas_clock_now(p->clock) + MAX(left, 0);
+    /* The connect checks give a server that is still starting until their deadline; every
+     * other check makes one attempt, so a server that is gone fails them fast. */
+    if (p->retry_connect) {
+        gint64 left = (p->deadline_us - g_get_monotonic_time()) * 1000;
+        o.connect_deadline = camas_clock_now(p->clock) + MAX(left, 0);
+    }
     return o;
 }
 
@@ -314,7 +332,7 @@ send_ok(Probe *p, CamasValue *content, GString *why)
     g_autoptr(GError) error = NULL;
     CamasValue *r = camas_channel_send_await(ch, c, &error);
     if (!r)
-        append_error(p, why, error);
+        append_call_error(p, why, error, ch);
     return r;
 }
 
@@ -340,7 +358,7 @@ call_ok(Probe *p, const char *method, CamasValue *args, CamasValue *kwargs, GStr
     CamasValue *v = camas_proxy_call_await(r, method, a, k, &error);
     if (!v) {
         g_string_append_printf(why, "%s(): ", method);
-        append_error(p, why, error);
+        append_call_error(p, why, error, camas_rpc_connection_get_channel(p->rpc));
     }
     return v;
 }
@@ -364,7 +382,7 @@ call_fail(Probe *p, const char *method, CamasValue *args, CamasValue *kwargs, GS
     }
     if (!g_error_matches(error, CAMAS_ERROR, CAMAS_ERROR_REMOTE)) {
         g_string_append_printf(why, "%s(): no failure reply: ", method);
-        append_error(p, why, error);
+        append_call_error(p, why, error, camas_rpc_connection_get_channel(p->rpc));
         return NULL;
     }
     return g_strdup(camas_error_get_remote_text(error));
@@ -998,7 +1016,10 @@ check_tls_client_cert_required(Probe *p, gconstpointer arg, GString *why)
 static gboolean
 check_channel_connect(Probe *p, gconstpointer arg, GString *why)
 {
-    return channel(p, why) != NULL;
+    p->retry_connect = TRUE;
+    gboolean ok = channel(p, why) != NULL;
+    p->retry_connect = FALSE;
+    return ok;
 }
 
 static gboolean
@@ -1027,7 +1048,7 @@ check_channel_failure(Probe *p, gconstpointer arg, GString *why)
     }
     const char *text = camas_error_get_remote_text(error);
     if (!text) {
-        append_error(p, why, error);
+        append_call_error(p, why, error, ch);
         return FALSE;
     }
     if (strcmp(text, "ValueError: boom\n") != 0) {
@@ -1126,7 +1147,7 @@ check_concurrent(Probe *p, gconstpointer arg, GString *why)
     gboolean ok = camas_task_await(all, &results, &error);
     double elapsed = (double)(g_get_monotonic_time() - start) / G_USEC_PER_SEC;
     if (!ok) {
-        append_error(p, why, error);
+        append_call_error(p, why, error, is_rpc ? camas_rpc_connection_get_channel(p->rpc) : ch);
     } else {
         for (guint i = 0; ok && i < N_CONCURRENT; i++) {
             g_autoptr(CamasValue) want =
@@ -1194,7 +1215,10 @@ check_channel_large(Probe *p, gconstpointer arg, GString *why)
 static gboolean
 check_rpc_connect(Probe *p, gconstpointer arg, GString *why)
 {
-    return remote(p, why) != NULL;
+    p->retry_connect = TRUE;
+    gboolean ok = remote(p, why) != NULL;
+    p->retry_connect = FALSE;
+    return ok;
 }
 
 static gboolean
@@ -1448,7 +1472,7 @@ check_server_proxy(Probe *p, gconstpointer arg, GString *why)
     g_autoptr(CamasValue) want_a = camas_value_new_int(42);
     if (!a) {
         g_string_append(why, "proxy.mul(): ");
-        append_error(p, why, error);
+        append_call_error(p, why, error, camas_rpc_connection_get_channel(p->rpc));
         return FALSE;
     }
     if (!expect_value(p, why, a, want_a))
@@ -1457,7 +1481,7 @@ check_server_proxy(Probe *p, gconstpointer arg, GString *why)
     g_autoptr(CamasValue) want_b = camas_value_new_str("calc");
     if (!b) {
         g_string_append(why, "proxy.whereami(): ");
-        append_error(p, why, error);
+        append_call_error(p, why, error, camas_rpc_connection_get_channel(p->rpc));
         return FALSE;
     }
     if (!expect_value(p, why, b, want_b))
@@ -1467,7 +1491,7 @@ check_server_proxy(Probe *p, gconstpointer arg, GString *why)
     g_autoptr(CamasValue) want_c = camas_value_new_int(27);
     if (!c) {
         g_string_append(why, "proxy.deep.pow(): ");
-        append_error(p, why, error);
+        append_call_error(p, why, error, camas_rpc_connection_get_channel(p->rpc));
         return FALSE;
     }
     return expect_value(p, why, c, want_c);
@@ -1587,9 +1611,23 @@ report(Probe *p, const char *name, gboolean ok, const char *why)
     fflush(stdout);
 }
 
+/* --only: comma-separated glob patterns; NULL runs everything. */
+static gboolean
+selected(Probe *p, const char *name)
+{
+    if (!p->opts->only)
+        return TRUE;
+    for (char *const *pat = p->opts->only; *pat; pat++)
+        if (g_pattern_match_simple(*pat, name))
+            return TRUE;
+    return FALSE;
+}
+
 static void
 run_check(Probe *p, const char *name, CheckFunc func, gconstpointer arg)
 {
+    if (!selected(p, name))
+        return;
     Run run = {.probe = p, .func = func, .arg = arg, .why = g_string_new(NULL)};
     p->deadline_us = g_get_monotonic_time() + (gint64)(p->opts->timeout * G_USEC_PER_SEC);
     /* Big values are built on the task's stack frames only, but sanitizers grow frames. */
@@ -1712,7 +1750,11 @@ camas__interop_probe(const CamasInteropOptions *opts)
         probe_channel(p);
     if (opts->rpc)
         probe_rpc(p);
-    printf("%u passed, %u failed\n", p->passed, p->failed);
+    gboolean none = p->passed + p->failed == 0;
+    if (none)
+        camas_cmd_fail(opts->cmd, "--only: no check matches");
+    else
+        printf("%u passed, %u failed\n", p->passed, p->failed);
     fflush(stdout);
 
     drop_channel(p);
@@ -1730,5 +1772,7 @@ camas__interop_probe(const CamasInteropOptions *opts)
     if (!settled)
         fprintf(stderr, "camas %s: connections did not finish closing within 10 s\n",
                 opts->cmd);
+    if (none)
+        return CAMAS_EXIT_USAGE;
     return p->failed == 0 && settled && clean ? CAMAS_EXIT_OK : CAMAS_EXIT_FAILED;
 }
