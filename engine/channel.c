@@ -74,8 +74,14 @@ pending_insert(PendingTable *t, guint64 id, CamasFuture *future)
     if ((t->used + 1) * 2 > t->mask + 1) {
         PendingSlot *old = t->slots;
         gsize old_cap = t->mask + 1;
-        /* grow when live entries need it, else just sweep the tombstones away */
-        gsize cap = (t->n + 1) * 4 > old_cap ? old_cap * 2 : old_cap;
+        /* grow when live entries need it, shrink after a burst, else just sweep the
+         * tombstones away */
+        gsize cap = old_cap;
+        if ((t->n + 1) * 4 > old_cap)
+            cap = old_cap * 2;
+        else
+            while (cap > 16 && (t->n + 1) * 8 < cap)
+                cap /= 2;
         t->mask = cap - 1;
         t->slots = g_new0(PendingSlot, cap);
         t->used = 0;

@@ -1026,3 +1026,78 @@ Test(channel, hundred_thousand_outstanding_requests_on_one_connection)
     camas_channel_unref(ch);
     echo_server_free(es);
 }
+
+Test(channel, a_cancelled_request_drops_its_late_reply_quietly)
+{
+    capture_warnings();
+    g_autoptr(CamasLoop) loop = camas_loop_new();
+    g_autoptr(CamasCodec) c = codec("json");
+    EchoServer *es = echo_server_new(loop, "local://cancel", c, NULL);
+    CamasChannel *ch = open_channel(loop, "local://cancel", c, NULL);
+    CamasFuture *f[3];
+    for (int i = 0; i < 3; i++) {
+        g_autoptr(CamasValue) hold = camas_value_build("[s i]", "__hold__", i);
+        f[i] = camas_channel_send(ch, hold);
+    }
+    camas_loop_run(loop);
+    cr_assert(camas_future_cancel(f[1]));
+    guint before = warnings->len;
+    for (int i = 2; i >= 0; i--)
+        camas_request_reply_take(g_ptr_array_steal_index(es->held, (guint)i),
+                                 camas_value_new_int(i));
+    camas_loop_run(loop);
+    cr_assert_eq(warnings->len, before, "no protocol error");
+    cr_assert_not(camas_channel_is_closed(ch));
+    cr_assert(camas_future_is_cancelled(f[1]));
+    cr_assert_eq(camas_value_get_int(camas_future_get_result(f[0])), 0);
+    cr_assert_eq(camas_value_get_int(camas_future_get_result(f[2])), 2);
+    cr_assert_eq(camas_channel_get_n_pending(ch), 0);
+    for (int i = 0; i < 3; i++)
+        camas_future_unref(f[i]);
+    camas_channel_unref(ch);
+    echo_server_free(es);
+}
+
+Test(channel, replies_in_shuffled_order_all_find_their_requests)
+{
+    g_autoptr(CamasLoop) loop = camas_loop_new();
+    g_autoptr(CamasCodec) c = codec("msgpack");
+    EchoServer *es = echo_server_new(loop, "local://shuffle", c, NULL);
+    CamasChannel *ch = open_channel(loop, "local://shuffle", c, NULL);
+    enum { N = 5000 };
+    CamasFuture **f = g_new(CamasFuture *, N);
+    for (int round = 0; round < 3; round++) {
+        for (int i = 0; i < N; i++) {
+            g_autoptr(CamasValue) hold = camas_value_build("[s i]", "__hold__", i);
+            f[i] = camas_channel_send(ch, hold);
+        }
+        camas_loop_run(loop);
+        cr_assert_eq(es->held->len, N);
+        /* answer in a fixed pseudo-random order (a full-period LCG permutation) */
+        guint32 x = 12345 + (guint32)round;
+        for (int k = 0; k < N; k++) {
+            x = (x * 1103515245u + 12345u) % 8192u;
+            while (x >= N)
+                x = (x * 1103515245u + 12345u) % 8192u;
+            CamasRequest *req = g_ptr_array_index(es->held, x);
+            if (!req) {
+                k--;
+                continue;
+            }
+            g_ptr_array_index(es->held, x) = NULL;
+            camas_request_reply_take(req, camas_value_new_int((gint64)x));
+        }
+        g_ptr_array_set_size(es->held, 0);
+        camas_loop_run(loop);
+        for (int i = 0; i < N; i++) {
+            CamasValue *r = camas_future_get_result(f[i]);
+            cr_assert_not_null(r, "request %d of round %d", i, round);
+            cr_assert_eq(camas_value_get_int(r), i);
+            camas_future_unref(f[i]);
+        }
+        cr_assert_eq(camas_channel_get_n_pending(ch), 0);
+    }
+    g_free(f);
+    camas_channel_unref(ch);
+    echo_server_free(es);
+}
