@@ -25,6 +25,8 @@ static CamasValue *
 run(CamasAgent *self, const CamasValue *args, GError **error)
 {
     const char *addr;
+    if (camas_value_get_length(args) == 0) /* run(addr=None): nobody to call */
+        return camas_value_new_null();
     if (!camas_value_unpack(args, error, "[s]", &addr))
         return NULL;
     g_autoptr(CamasProxy) remote = camas_agent_connect(self, addr, error);
