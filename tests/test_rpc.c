@@ -1556,3 +1556,55 @@ Test(rpc, thousand_concurrent_tcp_connections_lose_nothing, .timeout = 120)
     g_free(crowd.conns);
     env_free(env);
 }
+
+ParameterizedTestParameters(rpc, clients_may_start_before_their_server)
+{
+    static TKind kinds[] = {T_LOCAL, T_TCP, T_IPC};
+    return cr_make_param_array(TKind, kinds, G_N_ELEMENTS(kinds));
+}
+
+typedef struct {
+    Env *env;
+    char *address;
+    CamasRpcServer *server;
+} LateServer;
+
+static void
+start_late(CamasLoop *loop, gpointer data)
+{
+    LateServer *ls = data;
+    g_autoptr(GError) error = NULL;
+    ls->server = camas_rpc_server_new(loop, ls->address, ls->env->codec, ls->env->math, NULL,
+                                      NULL, NULL, NULL, &error);
+    cr_assert_not_null(ls->server, "%s", error ? error->message : "");
+}
+
+/* The client retries refused connections until its deadline; the server appears meanwhile. */
+ParameterizedTest(TKind *kind, rpc, clients_may_start_before_their_server)
+{
+    Env *env = env_new(*kind);
+    /* take the fixture server's address, then free the address for the late server */
+    LateServer ls = {env, g_strdup(camas_rpc_server_get_address(env->server)), NULL};
+    camas_rpc_server_close(env->server);
+    if (*kind != T_LOCAL)
+        env_wait_until(env, no_pipes_left, NULL, "the first server to go");
+    gint64 now = camas_loop_now(env->loop);
+    CamasChannelOptions opts = {.connect_deadline = now + 5 * CAMAS_TICKS_PER_SECOND};
+    g_autoptr(GError) error = NULL;
+    g_autoptr(CamasFuture) f = camas_rpc_open(env->loop, ls.address, env->codec, NULL, &opts,
+                                              &error);
+    cr_assert_not_null(f, "%s", error ? error->message : "");
+    camas_loop_call_at(env->loop, now + 120 * CAMAS_TICKS_PER_MS, start_late, &ls);
+    env_wait(env, f);
+    g_autoptr(CamasRpcConnection) conn = camas_rpc_open_finish(f, &error);
+    cr_assert_not_null(conn, "%s", error ? error->message : "");
+    cr_assert_geq(camas_loop_now(env->loop), now + 120 * CAMAS_TICKS_PER_MS);
+    g_autoptr(CamasProxy) remote = camas_rpc_connection_get_remote(conn);
+    g_autoptr(CamasValue) a = camas_value_build("[i i]", 2, 3);
+    g_autoptr(CamasValue) r = env_call_ok(env, remote, "add", a, NULL);
+    assert_value(r, "i", 5);
+    camas_rpc_connection_close(conn);
+    camas_rpc_server_free(ls.server);
+    g_free(ls.address);
+    env_free(env);
+}
