@@ -242,10 +242,13 @@ camas_loop_call_at_full(CamasLoop *loop, gint64 time, CamasEventFunc func, gpoin
     return schedule(loop, time, func, user_data, destroy, NULL);
 }
 
+/* Real time: work handed over from a socket callback is "now" as of the monotonic clock, not
+ * as of the last batch (so it does not jump ahead of timers that fell due in between). */
 CamasEventId
 camas_loop_call_soon(CamasLoop *loop, CamasEventFunc func, gpointer user_data)
 {
     g_return_val_if_fail(loop != NULL && func != NULL, CAMAS_EVENT_ID_NONE);
+    camas__loop_refresh(loop);
     return schedule(loop, loop->head.now, func, user_data, NULL, NULL);
 }
 
@@ -254,6 +257,7 @@ camas_loop_call_soon_full(CamasLoop *loop, CamasEventFunc func, gpointer user_da
                           GDestroyNotify destroy)
 {
     g_return_val_if_fail(loop != NULL && func != NULL, CAMAS_EVENT_ID_NONE);
+    camas__loop_refresh(loop);
     return schedule(loop, loop->head.now, func, user_data, destroy, NULL);
 }
 
