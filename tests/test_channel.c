@@ -1101,3 +1101,26 @@ Test(channel, replies_in_shuffled_order_all_find_their_requests)
     camas_channel_unref(ch);
     echo_server_free(es);
 }
+
+Test(channel, replies_echo_any_request_id_value_as_python_does)
+{
+    g_autoptr(CamasLoop) loop = camas_loop_new();
+    g_autoptr(CamasCodec) c = codec("json");
+    EchoServer *es = echo_server_new(loop, "local://ids", c, NULL);
+    RawPeer *p = raw_connect(loop, "local://ids");
+    g_autoptr(GByteArray) a = frame_text("[0, 1.5, \"x\"]");
+    g_autoptr(GByteArray) b = frame_text("[0, \"abc\", \"y\"]");
+    g_autoptr(GByteArray) big = frame_text("[0, 18446744073709551615, \"z\"]");
+    raw_send(p, a->data, a->len);
+    raw_send(p, b->data, b->len);
+    raw_send(p, big->data, big->len);
+    camas_loop_run(loop);
+    g_autoptr(GByteArray) expect = frame_text("[1, 1.5, [\"reply\", \"x\"]]");
+    g_autoptr(GByteArray) e2 = frame_text("[1, \"abc\", [\"reply\", \"y\"]]");
+    g_autoptr(GByteArray) e3 = frame_text("[1, 18446744073709551615, [\"reply\", \"z\"]]");
+    g_byte_array_append(expect, e2->data, e2->len);
+    g_byte_array_append(expect, e3->data, e3->len);
+    assert_rx_len(p->rx, (const char *)expect->data, expect->len);
+    raw_free(p);
+    echo_server_free(es);
+}
