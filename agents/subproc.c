@@ -302,6 +302,12 @@ on_connected(CamasFuture *f, gpointer data)
     CamasSubproc *s = data;
     GError *error = NULL;
     CamasProxy *p = camas_container_connect_finish(f, &error);
+    if (!s->start) { /* the start ended meanwhile (the child died or timed out) */
+        if (p)
+            camas_proxy_unref(p);
+        g_clear_error(&error);
+        return;
+    }
     if (!p) {
         g_prefix_error(&error, "Cannot connect to the manager of camas container (pid %d): ",
                        (int)s->pid);
@@ -335,7 +341,8 @@ handle_line(CamasSubproc *s, const char *line)
             start_done(s, error);
             return;
         }
-        camas_future_add_callback(f, on_connected, s, NULL);
+        camas_future_add_callback(f, on_connected, camas_subproc_ref(s),
+                                  (GDestroyNotify)camas_subproc_unref);
         camas_future_unref(f);
         return;
     }
@@ -344,10 +351,21 @@ handle_line(CamasSubproc *s, const char *line)
         s->url = g_strdup(line);
 }
 
+static gboolean read_output(CamasSubproc *s, gint fd);
+
+/* Source callbacks hold a reference while they run: ending the start may drop the last one. */
 static gboolean
 on_output(gint fd, GIOCondition condition, gpointer data)
 {
-    CamasSubproc *s = data;
+    CamasSubproc *s = camas_subproc_ref(data);
+    gboolean keep = read_output(s, fd);
+    camas_subproc_unref(s);
+    return keep;
+}
+
+static gboolean
+read_output(CamasSubproc *s, gint fd)
+{
     char chunk[4096];
     for (;;) {
         ssize_t n = read(fd, chunk, sizeof chunk);
@@ -360,7 +378,7 @@ on_output(gint fd, GIOCondition condition, gpointer data)
         gboolean eof = n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK);
         /* complete lines, in order */
         char *nl;
-        while (s->buf && (nl = memchr(s->buf->str, '\n', s->buf->len))) {
+        while ((nl = memchr(s->buf->str, '\n', s->buf->len))) {
             *nl = '\0';
             g_autofree char *line = g_strdup(s->buf->str);
             g_string_erase(s->buf, 0, (gssize)(nl - s->buf->str) + 1);
@@ -380,7 +398,7 @@ on_output(gint fd, GIOCondition condition, gpointer data)
 static void
 on_child_exit(GPid pid, gint status, gpointer data)
 {
-    CamasSubproc *s = data;
+    CamasSubproc *s = camas_subproc_ref(data);
     g_source_unref(s->watch_source);
     s->watch_source = NULL;
     s->running = FALSE;
@@ -412,17 +430,19 @@ on_child_exit(GPid pid, gint status, gpointer data)
         camas_future_set_error(s->exit, error);
     else
         camas_future_set_result(s->exit, NULL);
+    camas_subproc_unref(s);
 }
 
 static gboolean
 on_timeout(gpointer data)
 {
-    CamasSubproc *s = data;
+    CamasSubproc *s = camas_subproc_ref(data);
     g_source_unref(s->timeout_source);
     s->timeout_source = NULL;
     start_done(s, g_error_new(CAMAS_ERROR, CAMAS_ERROR_TIMED_OUT,
                               "camas container (pid %d) did not print READY in time; killed it",
                               (int)s->pid));
+    camas_subproc_unref(s);
     return G_SOURCE_REMOVE;
 }
 
