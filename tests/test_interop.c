@@ -95,6 +95,14 @@ proc_read(Proc *p, gint64 deadline)
     return TRUE;
 }
 
+/* Sanitizer builds: UBSan reports without changing the exit status, so look for reports. */
+static void
+assert_no_sanitizer_report(const char *what, const char *err)
+{
+    cr_assert_null(strstr(err, "runtime error:"), "%s: UBSan report:\n%s", what, err);
+    cr_assert_null(strstr(err, "Sanitizer"), "%s: sanitizer report:\n%s", what, err);
+}
+
 /* Reads stdout to its end and reaps the child (which has exited or is exiting). */
 static void
 proc_finish(Proc *p, const char *what)
@@ -138,6 +146,7 @@ typedef struct {
     Proc proc;
     char *channel; /* the addresses it printed before READY */
     char *rpc;
+    char *agent;
 } Server;
 
 static void
@@ -159,6 +168,8 @@ server_start(Server *s, const char *const *args)
             s->channel = g_strdup(*l + 8);
         else if (g_str_has_prefix(*l, "rpc "))
             s->rpc = g_strdup(*l + 4);
+        else if (g_str_has_prefix(*l, "agent "))
+            s->agent = g_strdup(*l + 6);
     }
 }
 
@@ -169,11 +180,13 @@ server_stop(Server *s, int signum)
     kill(s->proc.pid, signum);
     proc_finish(&s->proc, "the server after a stop signal");
     g_autofree char *err = proc_stderr(&s->proc);
+    assert_no_sanitizer_report("the server", err);
     cr_assert(WIFEXITED(s->proc.status) && WEXITSTATUS(s->proc.status) == 0,
               "the server did not exit cleanly (status 0x%x); stderr:\n%s", s->proc.status, err);
     proc_clear(&s->proc);
     g_free(s->channel);
     g_free(s->rpc);
+    g_free(s->agent);
     memset(s, 0, sizeof *s);
 }
 
@@ -205,6 +218,7 @@ run_probe(ProbeResult *r, const char *const *args)
     r->out = g_strdup(p.out->str);
     r->err = proc_stderr(&p);
     proc_clear(&p);
+    assert_no_sanitizer_report("the probe", r->err);
     /* the summary is the last line */
     g_auto(GStrv) lines = g_strsplit(r->out, "\n", -1);
     guint n = g_strv_length(lines);
@@ -225,8 +239,8 @@ fail_lines(const char *out)
 }
 
 /* How many checks a full probe runs at least: every basic value on both layers plus the
- * rest (counted from the checklist; more is fine). */
-#define MIN_CHECKS 80
+ * rest, on all three layers (counted from the checklist; more is fine). */
+#define MIN_CHECKS 110
 
 static void
 assert_all_pass(const ProbeResult *r, guint min_checks)
@@ -251,22 +265,25 @@ assert_line(const ProbeResult *r, const char *line)
 /* --- whole runs ------------------------------------------------------------------------------- */
 
 static void
-serve_and_probe(const char *codec, const char *channel, const char *rpc, const CamasTestCerts *certs,
-                int stop_signal)
+serve_and_probe(const char *codec, const char *channel, const char *rpc, const char *agent,
+                const CamasTestCerts *certs, int stop_signal)
 {
     g_autofree char *server_tls = NULL, *client_tls = NULL;
     if (certs) {
         server_tls = g_strdup_printf("%s,%s,%s", certs->ca, certs->server_cert, certs->server_key);
         client_tls = g_strdup_printf("%s,%s,%s", certs->ca, certs->client_cert, certs->client_key);
     }
-    const char *sargs[] = {"interop", "serve", "--codec", codec, "--channel", channel, "--rpc", rpc,
-                           certs ? "--tls" : NULL, server_tls, NULL};
+    const char *sargs[] = {"interop", "serve", "--codec", codec,  "--channel",
+                           channel,   "--rpc",   rpc,     "--agent", agent,
+                           certs ? "--tls" : NULL,        server_tls, NULL};
     Server s;
     server_start(&s, sargs);
     cr_assert_not_null(s.channel, "no 'channel ADDR' line before READY:\n%s", s.proc.out->str);
     cr_assert_not_null(s.rpc, "no 'rpc ADDR' line before READY:\n%s", s.proc.out->str);
-    const char *pargs[] = {"interop", "probe", "--codec", codec, "--channel", s.channel, "--rpc",
-                           s.rpc, "--timeout", "30", certs ? "--tls" : NULL, client_tls, NULL};
+    cr_assert_not_null(s.agent, "no 'agent ADDR' line before READY:\n%s", s.proc.out->str);
+    const char *pargs[] = {"interop", "probe", "--codec", codec,    "--channel",
+                           s.channel, "--rpc",  s.rpc,   "--agent", s.agent,
+                           "--timeout", "30",   certs ? "--tls" : NULL,        client_tls, NULL};
     ProbeResult r;
     run_probe(&r, pargs);
     assert_all_pass(&r, MIN_CHECKS);
@@ -274,7 +291,12 @@ serve_and_probe(const char *codec, const char *channel, const char *rpc, const C
     assert_line(&r, "PASS rpc.raw.frames-in-one-write");
     assert_line(&r, "PASS rpc.concurrent-out-of-order");
     assert_line(&r, "PASS rpc.10mb-from-server");
+    assert_line(&r, "PASS agent.validate-aid");
+    assert_line(&r, "PASS agent.shift-date");
+    assert_line(&r, "PASS agent.ping-back");
+    assert_line(&r, "PASS agent.call-peer.to-probe");
     if (certs) {
+        assert_line(&r, "PASS agent.tls.negotiated");
         assert_line(&r, "PASS channel.tls.negotiated");
         assert_line(&r, "PASS rpc.tls.negotiated");
         assert_line(&r, "PASS rpc.tls.python-client");
@@ -288,17 +310,18 @@ serve_and_probe(const char *codec, const char *channel, const char *rpc, const C
 
 Test(interop, every_check_passes_over_tcp_with_json)
 {
-    serve_and_probe("json", "127.0.0.1:0", "127.0.0.1:0", NULL, SIGTERM);
+    serve_and_probe("json", "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", NULL, SIGTERM);
 }
 
 Test(interop, every_check_passes_over_tcp_with_msgpack)
 {
-    serve_and_probe("msgpack", "127.0.0.1:0", "127.0.0.1:0", NULL, SIGINT);
+    serve_and_probe("msgpack", "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", NULL, SIGINT);
 }
 
 Test(interop, every_check_passes_over_tcp_with_msgpack_blosc)
 {
-    serve_and_probe("msgpack-blosc", "127.0.0.1:0", "127.0.0.1:0", NULL, SIGTERM);
+    serve_and_probe("msgpack-blosc", "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", NULL,
+                    SIGTERM);
 }
 
 Test(interop, every_check_passes_over_unix_sockets_with_every_codec)
@@ -310,7 +333,8 @@ Test(interop, every_check_passes_over_unix_sockets_with_every_codec)
     for (gsize i = 0; i < G_N_ELEMENTS(codecs); i++) {
         g_autofree char *ch = g_strdup_printf("unix:%s/channel-%s.sock", dir, codecs[i]);
         g_autofree char *rpc = g_strdup_printf("unix:%s/rpc-%s.sock", dir, codecs[i]);
-        serve_and_probe(codecs[i], ch, rpc, NULL, SIGINT);
+        g_autofree char *agent = g_strdup_printf("unix:%s/agent-%s.sock", dir, codecs[i]);
+        serve_and_probe(codecs[i], ch, rpc, agent, NULL, SIGINT);
     }
     /* the servers removed their socket files */
     cr_assert_eq(g_rmdir(dir), 0, "%s: %s", dir, g_strerror(errno));
@@ -323,7 +347,7 @@ Test(interop, every_check_passes_over_tls_with_every_codec)
     g_autoptr(CamasTestCerts) certs = camas_test_certs_new(&error);
     cr_assert_not_null(certs, "%s", error ? error->message : "");
     for (gsize i = 0; i < G_N_ELEMENTS(codecs); i++)
-        serve_and_probe(codecs[i], "127.0.0.1:0", "127.0.0.1:0", certs, SIGTERM);
+        serve_and_probe(codecs[i], "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", certs, SIGTERM);
 }
 
 Test(interop, every_check_passes_over_ipv6_loopback)
@@ -339,7 +363,7 @@ Test(interop, every_check_passes_over_ipv6_loopback)
         cr_log_warn("no IPv6 loopback on this host; IPv4 and Unix sockets are covered above");
         return;
     }
-    serve_and_probe("msgpack", "[::1]:0", "[::1]:0", NULL, SIGTERM);
+    serve_and_probe("msgpack", "[::1]:0", "[::1]:0", "[::1]:0", NULL, SIGTERM);
 }
 
 /* --- a misbehaving server --------------------------------------------------------------------- */
@@ -474,15 +498,22 @@ Test(interop, probe_fails_against_a_server_that_answers_wrongly)
     bad_server_start(&bs, BAD_WRONG_ANSWERS, "json");
     g_autofree char *addr = g_strdup_printf("127.0.0.1:%u", bs.port);
     const char *args[] = {"interop", "probe", "--codec", "json", "--channel", addr, "--rpc",
-                          addr, "--timeout", "10", NULL};
+                          addr, "--agent", addr, "--timeout", "10", NULL};
     ProbeResult r;
     run_probe(&r, args);
     bad_server_stop(&bs);
     cr_assert(r.have_summary, "no summary line:\n%s\n%s", r.out, r.err);
     cr_assert_eq(r.exit_code, 1, "exit code %d:\n%s", r.exit_code, r.out);
-    /* Only connecting works; every answer is wrong. */
-    cr_assert_eq(r.passed, 2, "expected only the two connect checks to pass:\n%s", r.out);
-    cr_assert_geq(r.failed, MIN_CHECKS - 2);
+    /* Only connecting works (aiomas accepts any validate_aid answer but null); every answer
+     * is wrong. */
+    cr_assert_eq(r.passed, 3, "expected only the three connect checks to pass:\n%s", r.out);
+    cr_assert_geq(r.failed, MIN_CHECKS - 3);
+    assert_line(&r, "PASS agent.connect");
+    assert_line(&r, "FAIL agent.validate-aid: validate_aid['0']: got 'wrong', expected "
+                    "'EchoAgent'");
+    g_autofree char *unknown = g_strdup_printf(
+        "FAIL agent.unknown-agent: connecting to tcp://127.0.0.1:%u/42 succeeded", bs.port);
+    assert_line(&r, unknown);
     assert_line(&r, "PASS channel.connect");
     assert_line(&r, "FAIL channel.roundtrip.int.small: got 'wrong', expected ['reply', 42]");
     assert_line(&r, "FAIL rpc.echo.null: got 'wrong', expected None");
@@ -640,8 +671,7 @@ Test(interop, bad_command_lines_exit_2_with_one_line_naming_the_flag)
         {{"interop", "probe", "--codec", "json", "--rpc", "127.0.0.1:1", "--only", "nothing.*",
           NULL},
          "--only: no check matches"},
-        {{"interop", "serve", "--codec", "json", "--agent", "127.0.0.1:0", NULL},
-         "--agent: the agent-container layer is not available"},
+        {{"interop", "serve", "--codec", "json", "--agent", "unix:", NULL}, "--agent: bad address"},
     };
     for (gsize i = 0; i < G_N_ELEMENTS(cases); i++) {
         ProbeResult r;

@@ -46,6 +46,10 @@ void camas__interop_options_clear(CamasInteropOptions *opts);
  * aiomas).  @address was validated by camas__interop_parse(). */
 gboolean camas__interop_address_is_tcp(const char *address);
 
+/* (transfer full): @address (validated by camas__interop_parse()) in its canonical form:
+ * "tcp://HOST:PORT", "tcp://[V6]:PORT", "ipc://[PATH]" (agent URLs are built from it). */
+char *camas__interop_canonical_address(const char *address);
+
 /**
  * camas__interop_wait_pipes:
  * Iterates the loop's context until every socket of the process has finished lingering (closed

@@ -32,6 +32,10 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
+#include <glib/gstdio.h>
+
+#include <camas/container.h>
+
 #include "interop-private.h"
 
 /* How many calls the concurrency checks keep in flight, and the delay step between them: call
@@ -61,6 +65,11 @@ struct _Probe {
     CamasProxy *remote;          /* the server's root */
     CamasService *client_root;   /* what we serve to the server on the RPC connection */
     CamasService *client_sub;    /* its sub-service "sub" (owned by client_root) */
+    CamasContainer *container;   /* --agent: our own container, made on first use */
+    CamasAgent *probe_agent;     /* its agent "0", which the server's agents call back */
+    char *container_dir;         /* the temporary directory of its socket (unix: agents) */
+    char *agent_base;            /* the server container's address, canonical */
+    CamasProxy *agents[2];       /* the server's agents "0" and "1" */
     gint64 deadline_us;          /* the running check's deadline, monotonic µs */
     gboolean retry_connect;      /* the running check retries refused connections */
     guint passed, failed;
@@ -161,8 +170,14 @@ same(const CamasValue *got, const CamasValue *want)
     case CAMAS_VALUE_EXT:
         return camas_value_ext_get_type_id(got) == camas_value_ext_get_type_id(want) &&
                same(camas_value_ext_get_data(got), camas_value_ext_get_data(want));
-    default:
+    default: {
+        /* dates: the same instant shown with the same offset */
+        gint64 ng, nw;
+        gint32 og, ow;
+        if (camas_date_value_get(got, &ng, &og) && camas_date_value_get(want, &nw, &ow))
+            return ng == nw && og == ow;
         return camas_value_equal(got, want);
+    }
     }
 }
 
@@ -1570,6 +1585,399 @@ static const CamasRpcMethod client_sub_methods[] = {{"twice", client_twice}, {NU
 static const CamasServiceClass client_sub_class = {
     .name = "ProbeSub", .module = "camas.interop", .methods = client_sub_methods};
 
+/* --- the agent container ------------------------------------------------------------------------ */
+
+/* Our agent "0": the server's agents call pong(x) back on it (ping_back, call_peer). */
+static void
+probe_agent_pong(gpointer self, CamasRequest *req, const CamasValue *args,
+                 const CamasValue *kwargs)
+{
+    CamasValue *x;
+    if (camas_agent_args_or_fail(req, "x:v", &x))
+        camas_request_reply_take(req, build("[s v]", "pong", x));
+}
+
+static const CamasRpcMethod probe_agent_methods[] = {{"pong", probe_agent_pong}, {NULL}};
+static const CamasAgentClass probe_agent_class = {
+    .name = "ProbeAgent",
+    .module = "camas.interop",
+    .methods = probe_agent_methods,
+};
+
+/* Where our container listens: next to the server (the same host, any port; a temporary
+ * socket for a Unix-socket server), so that the server can connect back. */
+static char *
+probe_container_address(Probe *p, const char *host_override)
+{
+    g_autoptr(CamasAddress) a = camas_address_parse(p->opts->agent, NULL);
+    if (a->kind == CAMAS_ADDRESS_IPC) {
+        if (!p->container_dir)
+            p->container_dir = g_dir_make_tmp("camas-probe-XXXXXX", NULL);
+        return p->container_dir ? g_strdup_printf("ipc://[%s/probe.sock]", p->container_dir)
+                                : NULL;
+    }
+    const char *host = host_override ? host_override : a->host;
+    return strchr(host, ':') ? g_strdup_printf("tcp://[%s]:0", host)
+                             : g_strdup_printf("tcp://%s:0", host);
+}
+
+static CamasContainer *
+probe_container(Probe *p, GString *why)
+{
+    if (p->container)
+        return p->container;
+    CamasTlsCerts certs = {p->opts->tls_ca, p->opts->tls_cert, p->opts->tls_key};
+    CamasContainerOptions co = {.codec = p->opts->codec};
+    if (p->tls && camas__interop_address_is_tcp(p->opts->agent))
+        co.tls = &certs;
+    g_autoptr(GError) error = NULL;
+    g_autofree char *address = probe_container_address(p, NULL);
+    if (address)
+        p->container = camas_container_new(p->clock, address, &co, &error);
+    if (!p->container && camas__interop_address_is_tcp(p->opts->agent)) {
+        /* the server's host is not one of ours: listen on the loopback (a remote server then
+         * cannot call back, and the checks that need it say so) */
+        g_clear_error(&error);
+        g_free(address);
+        address = probe_container_address(p, "127.0.0.1");
+        p->container = camas_container_new(p->clock, address, &co, &error);
+    }
+    if (!p->container) {
+        g_string_append_printf(why, "cannot start the probe's own container at %s: ",
+                               address ? address : "a temporary directory");
+        if (error)
+            append_error(p, why, error);
+        return NULL;
+    }
+    p->probe_agent = camas_container_spawn(p->container, &probe_agent_class, NULL, NULL, &error);
+    g_assert(p->probe_agent != NULL); /* a fresh container and a valid static type */
+    return p->container;
+}
+
+static char *
+agent_url(Probe *p, const char *aid)
+{
+    return g_strdup_printf("%s/%s", p->agent_base, aid);
+}
+
+/* (inside a check) The proxy of the server's agent @aid (0 or 1), connecting anew if needed. */
+static CamasProxy *
+agent(Probe *p, guint aid, GString *why)
+{
+    CamasProxy *px = p->agents[aid];
+    if (px && !camas_rpc_connection_is_closed(camas_proxy_get_connection(px)))
+        return px;
+    g_clear_pointer(&p->agents[aid], camas_proxy_unref);
+    if (!probe_container(p, why))
+        return NULL;
+    g_autofree char *url = g_strdup_printf("%s/%u", p->agent_base, aid);
+    for (;;) {
+        g_autoptr(GError) error = NULL;
+        p->agents[aid] = camas_container_connect_await(p->container, url, &error);
+        if (p->agents[aid])
+            return p->agents[aid];
+        /* the connect check gives a server that is still starting until its deadline */
+        if (p->retry_connect &&
+            g_error_matches(error, CAMAS_ERROR, CAMAS_ERROR_CONNECTION_REFUSED) &&
+            g_get_monotonic_time() < p->deadline_us && camas_task_sleep(p->clock, 0.05, NULL))
+            continue;
+        g_string_append_printf(why, "cannot connect to %s: ", url);
+        append_error(p, why, error);
+        return NULL;
+    }
+}
+
+static CamasChannel *
+agent_channel(Probe *p, guint aid)
+{
+    return p->agents[aid] ? camas_rpc_connection_get_channel(
+                                camas_proxy_get_connection(p->agents[aid]))
+                          : NULL;
+}
+
+/* A call on agent @aid; @args and @kwargs are stolen.  The result, or NULL with @why. */
+static CamasValue *
+agent_call_ok(Probe *p, guint aid, const char *method, CamasValue *args, CamasValue *kwargs,
+              GString *why)
+{
+    g_autoptr(CamasValue) a = args;
+    g_autoptr(CamasValue) k = kwargs;
+    CamasProxy *px = agent(p, aid, why);
+    if (!px)
+        return NULL;
+    g_autoptr(GError) error = NULL;
+    CamasValue *v = camas_proxy_call_await(px, method, a, k, &error);
+    if (!v) {
+        g_string_append_printf(why, "agent %u: %s(): ", aid, method);
+        append_call_error(p, why, error, agent_channel(p, aid));
+    }
+    return v;
+}
+
+static gboolean
+expect_agent_call(Probe *p, GString *why, guint aid, const char *method, CamasValue *args,
+                  CamasValue *kwargs, CamasValue *want)
+{
+    g_autoptr(CamasValue) w = want;
+    g_autoptr(CamasValue) got = agent_call_ok(p, aid, method, args, kwargs, why);
+    if (!got)
+        return FALSE;
+    if (!expect_value(p, why, got, w)) {
+        prepend_printf(why, "agent %u: %s(): ", aid, method);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+/* A call on agent @aid that must fail: the failure text, or NULL with @why. */
+static char *
+agent_call_fail(Probe *p, guint aid, const char *method, CamasValue *args, GString *why)
+{
+    g_autoptr(CamasValue) a = args;
+    CamasProxy *px = agent(p, aid, why);
+    if (!px)
+        return NULL;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(CamasValue) v = camas_proxy_call_await(px, method, a, NULL, &error);
+    if (v) {
+        g_string_append_printf(why, "agent %u: %s() succeeded with ", aid, method);
+        append_repr(p, why, v);
+        return NULL;
+    }
+    if (!g_error_matches(error, CAMAS_ERROR, CAMAS_ERROR_REMOTE)) {
+        g_string_append_printf(why, "agent %u: %s(): no failure reply: ", aid, method);
+        append_call_error(p, why, error, agent_channel(p, aid));
+        return NULL;
+    }
+    return g_strdup(camas_error_get_remote_text(error));
+}
+
+static gboolean
+check_agent_connect(Probe *p, gconstpointer arg, GString *why)
+{
+    p->retry_connect = TRUE;
+    gboolean ok = agent(p, 0, why) && agent(p, 1, why);
+    p->retry_connect = FALSE;
+    return ok;
+}
+
+static gboolean
+check_validate_aid(Probe *p, gconstpointer arg, GString *why)
+{
+    CamasProxy *px = agent(p, 0, why);
+    if (!px)
+        return FALSE;
+    /* the container's root, on the connection the agent proxy uses */
+    g_autoptr(CamasProxy) root = camas_rpc_connection_get_remote(camas_proxy_get_connection(px));
+    static const struct {
+        const char *aid_format;
+        const char *want; /* NULL = null */
+    } cases[] = {
+        {"[s]", "EchoAgent"}, {"[s]", "CounterAgent"}, {"[s]", NULL}, {"[i]", NULL},
+    };
+    static const char *const aids[] = {"0", "1", "42", NULL};
+    for (gsize i = 0; i < G_N_ELEMENTS(cases); i++) {
+        g_autoptr(CamasValue) args =
+            i < 3 ? build(cases[i].aid_format, aids[i]) : build(cases[i].aid_format, 0);
+        g_autoptr(GError) error = NULL;
+        g_autoptr(CamasValue) got = camas_proxy_call_await(root, "validate_aid", args, NULL, &error);
+        g_autoptr(CamasValue) want =
+            cases[i].want ? camas_value_new_str(cases[i].want) : camas_value_new_null();
+        if (!got) {
+            g_string_append(why, "validate_aid(): ");
+            append_call_error(p, why, error, agent_channel(p, 0));
+            return FALSE;
+        }
+        if (!expect_value(p, why, got, want)) {
+            g_autofree char *a = camas_value_repr(args);
+            prepend_printf(why, "validate_aid%s: ", a);
+            return FALSE;
+        }
+    }
+    return TRUE;
+}
+
+static gboolean
+check_unknown_agent(Probe *p, gconstpointer arg, GString *why)
+{
+    if (!probe_container(p, why))
+        return FALSE;
+    g_autofree char *url = agent_url(p, "42");
+    g_autoptr(GError) error = NULL;
+    g_autoptr(CamasProxy) px = camas_container_connect_await(p->container, url, &error);
+    if (px) {
+        g_string_append_printf(why, "connecting to %s succeeded", url);
+        return FALSE;
+    }
+    if (!g_error_matches(error, CAMAS_ERROR, CAMAS_ERROR_LOOKUP) ||
+        !strstr(error->message, "\"42\"")) {
+        g_string_append(why, "expected 'Agent \"42\" does not exist ...', got: ");
+        append_error(p, why, error);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+static gboolean
+check_whoami(Probe *p, gconstpointer arg, GString *why)
+{
+    static const char *const names[] = {"EchoAgent", "CounterAgent"};
+    for (guint aid = 0; aid < 2; aid++) {
+        g_autoptr(CamasValue) got = agent_call_ok(p, aid, "whoami", build("[]"), NULL, why);
+        if (!got)
+            return FALSE;
+        const char *cls = NULL, *url = NULL;
+        g_autoptr(GError) error = NULL;
+        if (!camas_value_unpack(got, &error, "[s s]", &cls, &url)) {
+            g_string_append_printf(why, "agent %u: whoami() returned ", aid);
+            append_repr(p, why, got);
+            return FALSE;
+        }
+        g_autofree char *aid_got = NULL;
+        g_autofree char *aid_want = g_strdup_printf("%u", aid);
+        /* the host in the URL is the server's to choose (aiomas uses the name it was given) */
+        if (strcmp(cls, names[aid]) != 0 || !camas_agent_url_parse(url, NULL, &aid_got, NULL) ||
+            strcmp(aid_got, aid_want) != 0) {
+            g_string_append_printf(why, "agent %u: whoami() returned ", aid);
+            append_repr(p, why, got);
+            g_string_append_printf(why, ", expected ['%s', '<container URL>/%u']", names[aid],
+                                   aid);
+            return FALSE;
+        }
+    }
+    return TRUE;
+}
+
+static gboolean
+check_agent_echo(Probe *p, gconstpointer arg, GString *why)
+{
+    const ValueCase *vc = arg;
+    g_autoptr(CamasValue) v = value_case_build(vc->name);
+    return expect_agent_call(p, why, 0, "echo", build("[v]", v), NULL,
+                             camas_value_ref(v));
+}
+
+static gboolean
+check_agent_add(Probe *p, gconstpointer arg, GString *why)
+{
+    return expect_agent_call(p, why, 0, "add", build("[i i]", 1, 2), NULL,
+                             camas_value_new_int(3)) &&
+           expect_agent_call(p, why, 0, "add", build("[]"), build("{s:i s:i}", "b", 2, "a", 40),
+                             camas_value_new_int(42)) &&
+           expect_agent_call(p, why, 0, "add", build("[s s]", "foo", "bar"), NULL,
+                             camas_value_new_str("foobar"));
+}
+
+static gboolean
+check_agent_failure(Probe *p, gconstpointer arg, GString *why)
+{
+    for (guint aid = 0; aid < 2; aid++) {
+        g_autofree char *t = agent_call_fail(p, aid, "fail", build("[s]", "boom"), why);
+        if (!expect_failure(p, why, t, "ValueError", "boom", TRUE))
+            return FALSE;
+    }
+    g_autofree char *t = agent_call_fail(p, 0, "nope", build("[]"), why);
+    if (!expect_failure(p, why, t, "LookupError", "nope", TRUE))
+        return FALSE;
+    g_autofree char *t2 = agent_call_fail(p, 0, "add", build("[i]", 1), why);
+    if (!expect_failure(p, why, t2, "TypeError", NULL, TRUE))
+        return FALSE;
+    /* the connection stays usable */
+    return expect_agent_call(p, why, 0, "echo", build("[s]", "still here"), NULL,
+                             camas_value_new_str("still here"));
+}
+
+static gboolean
+check_shift_date(Probe *p, gconstpointer arg, GString *why)
+{
+    static const struct {
+        const char *date;
+        double seconds;
+        const char *want;
+    } cases[] = {
+        {"2016-01-01T00:00:00+00:00", 3600, "2016-01-01T01:00:00+00:00"},
+        {"2016-03-27T01:59:59.250000+01:00", 0.5, "2016-03-27T01:59:59.750000+01:00"},
+        {"2015-12-31T23:59:59-05:30", 1, "2016-01-01T00:00:00-05:30"},
+    };
+    for (gsize i = 0; i < G_N_ELEMENTS(cases); i++) {
+        g_autoptr(CamasValue) d = camas_date_value_parse(cases[i].date, NULL);
+        g_autoptr(CamasValue) w = camas_date_value_parse(cases[i].want, NULL);
+        g_assert(d && w);
+        if (!expect_agent_call(p, why, 0, "shift_date", build("[v f]", d, cases[i].seconds),
+                               NULL, camas_value_ref(w)))
+            return FALSE;
+    }
+    return TRUE;
+}
+
+static gboolean
+check_ping_back(Probe *p, gconstpointer arg, GString *why)
+{
+    if (!probe_container(p, why))
+        return FALSE;
+    g_autoptr(CamasValue) me = camas_agent_to_value(p->probe_agent);
+    return expect_agent_call(p, why, 0, "ping_back", build("[v i]", me, 7), NULL,
+                             build("[s [s i]]", "pong-reply", "pong", 7));
+}
+
+static gboolean
+check_counter(Probe *p, gconstpointer arg, GString *why)
+{
+    /* The count is the server's state: other clients may have counted before. */
+    g_autoptr(CamasValue) start = agent_call_ok(p, 1, "get", build("[]"), NULL, why);
+    gint64 c;
+    if (!start)
+        return FALSE;
+    if (!camas_value_to_int64(start, &c, NULL) || c > G_MAXINT64 - 100) {
+        g_string_append(why, "get() returned ");
+        append_repr(p, why, start);
+        return FALSE;
+    }
+    return expect_agent_call(p, why, 1, "incr", build("[]"), NULL, camas_value_new_int(c + 1)) &&
+           expect_agent_call(p, why, 1, "incr", build("[]"), build("{s:i}", "n", 5),
+                             camas_value_new_int(c + 6)) &&
+           expect_agent_call(p, why, 1, "incr", build("[i]", 2), NULL,
+                             camas_value_new_int(c + 8)) &&
+           expect_agent_call(p, why, 1, "get", build("[]"), NULL, camas_value_new_int(c + 8));
+}
+
+static gboolean
+check_call_peer_same_container(Probe *p, gconstpointer arg, GString *why)
+{
+    g_autofree char *url0 = agent_url(p, "0");
+    g_autofree char *url1 = agent_url(p, "1");
+    return expect_agent_call(p, why, 0, "call_peer", build("[s s s]", url1, "echo", "x"), NULL,
+                             camas_value_new_str("x")) &&
+           expect_agent_call(p, why, 1, "call_peer", build("[s s i i]", url0, "add", 2, 3), NULL,
+                             camas_value_new_int(5));
+}
+
+static gboolean
+check_call_peer_to_probe(Probe *p, gconstpointer arg, GString *why)
+{
+    if (!probe_container(p, why))
+        return FALSE;
+    return expect_agent_call(p, why, 0, "call_peer",
+                             build("[s s i]", camas_agent_get_url(p->probe_agent), "pong", 9),
+                             NULL, build("[s i]", "pong", 9));
+}
+
+static gboolean
+check_agent_tls(Probe *p, gconstpointer arg, GString *why)
+{
+    if (!agent(p, 0, why))
+        return FALSE;
+    CamasChannel *ch = agent_channel(p, 0);
+    return expect_tls(p, why, camas_channel_get_tls_version(ch), camas_channel_get_tls_cipher(ch));
+}
+
+static void
+drop_agents(Probe *p)
+{
+    for (guint i = 0; i < G_N_ELEMENTS(p->agents); i++)
+        g_clear_pointer(&p->agents[i], camas_proxy_unref);
+}
+
 /* --- running checks ------------------------------------------------------------------------------ */
 
 typedef struct {
@@ -1650,6 +2058,7 @@ run_check(Probe *p, const char *name, CheckFunc func, gconstpointer arg)
         /* Replies still owed on these connections would only confuse later checks. */
         drop_channel(p);
         drop_rpc(p);
+        drop_agents(p);
     }
     report(p, name, run.ok, run.why->str);
     g_string_free(run.why, TRUE);
@@ -1722,6 +2131,30 @@ probe_rpc(Probe *p)
     }
 }
 
+static void
+probe_agent_layer(Probe *p)
+{
+    run_check(p, "agent.connect", check_agent_connect, NULL);
+    run_check(p, "agent.validate-aid", check_validate_aid, NULL);
+    run_check(p, "agent.unknown-agent", check_unknown_agent, NULL);
+    run_check(p, "agent.whoami", check_whoami, NULL);
+    for (const ValueCase *vc = value_cases; vc->name; vc++) {
+        if (vc->bytes && !p->bytes_ok)
+            continue;
+        g_autofree char *name = g_strdup_printf("agent.echo.%s", vc->name);
+        run_check(p, name, check_agent_echo, vc);
+    }
+    run_check(p, "agent.add", check_agent_add, NULL);
+    run_check(p, "agent.failures", check_agent_failure, NULL);
+    run_check(p, "agent.shift-date", check_shift_date, NULL);
+    run_check(p, "agent.ping-back", check_ping_back, NULL);
+    run_check(p, "agent.counter", check_counter, NULL);
+    run_check(p, "agent.call-peer.same-container", check_call_peer_same_container, NULL);
+    run_check(p, "agent.call-peer.to-probe", check_call_peer_to_probe, NULL);
+    if (p->tls && camas__interop_address_is_tcp(p->opts->agent))
+        run_check(p, "agent.tls.negotiated", check_agent_tls, NULL);
+}
+
 int
 camas__interop_probe(const CamasInteropOptions *opts)
 {
@@ -1750,6 +2183,10 @@ camas__interop_probe(const CamasInteropOptions *opts)
         probe_channel(p);
     if (opts->rpc)
         probe_rpc(p);
+    if (opts->agent) {
+        p->agent_base = camas__interop_canonical_address(opts->agent);
+        probe_agent_layer(p);
+    }
     gboolean none = p->passed + p->failed == 0;
     if (none)
         camas_cmd_fail(opts->cmd, "--only: no check matches");
@@ -1759,6 +2196,13 @@ camas__interop_probe(const CamasInteropOptions *opts)
 
     drop_channel(p);
     drop_rpc(p);
+    drop_agents(p);
+    g_clear_pointer(&p->container, camas_container_free);
+    if (p->container_dir) {
+        g_rmdir(p->container_dir); /* the container removed its socket */
+        g_free(p->container_dir);
+    }
+    g_free(p->agent_base);
     gboolean settled =
         camas__interop_wait_pipes(p->clock, g_get_monotonic_time() + 10 * G_USEC_PER_SEC);
     camas_service_unref(p->client_root);

@@ -14,6 +14,9 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <camas/container.h>
+#include <camas/registry.h>
+
 #include "interop-private.h"
 
 /* Longest sleep (seconds) a client may ask for: far beyond any check, and small enough that
@@ -32,6 +35,7 @@ typedef struct {
     CamasRpcServer *rpc_server;
     CamasService *root;
     CamasService *calc; /* owned by root */
+    CamasContainer *container; /* --agent: agents "0" EchoAgent and "1" CounterAgent */
     GQueue sleeps;      /* Sleep, in start order */
     guint n_waiting;    /* requests waiting for a callback's answer */
     gboolean stop;
@@ -763,6 +767,39 @@ watch_signal(Serve *serve, int signum)
     return src;
 }
 
+/* The agent container of conformance-service.md: the library's EchoAgent and CounterAgent
+ * (agents/library/) as agents "0" and "1". */
+static gboolean
+start_container(Serve *serve, int *rc)
+{
+    const CamasInteropOptions *opts = serve->opts;
+    g_autoptr(GError) error = NULL;
+    CamasTlsCerts certs = {opts->tls_ca, opts->tls_cert, opts->tls_key};
+    CamasContainerOptions co = {.codec = opts->codec};
+    if (opts->tls_ca && camas__interop_address_is_tcp(opts->agent))
+        co.tls = &certs;
+    g_autofree char *address = camas__interop_canonical_address(opts->agent);
+    serve->container = camas_container_new(serve->clock, address, &co, &error);
+    if (!serve->container) {
+        fprintf(stderr, "camas %s: --agent: cannot listen on '%s': %s\n", opts->cmd,
+                opts->agent, error->message);
+        *rc = CAMAS_EXIT_FAILED;
+        return FALSE;
+    }
+    static const char *const types[] = {"EchoAgent", "CounterAgent"};
+    for (gsize i = 0; i < G_N_ELEMENTS(types); i++) {
+        const CamasAgentClass *klass = camas_agent_registry_lookup(types[i], &error);
+        if (!klass || !camas_container_spawn(serve->container, klass, NULL, NULL, &error)) {
+            fprintf(stderr, "camas %s: --agent: cannot start %s: %s\n", opts->cmd, types[i],
+                    error->message);
+            *rc = CAMAS_EXIT_FAILED;
+            return FALSE;
+        }
+    }
+    printf("agent %s\n", camas_container_get_address(serve->container));
+    return TRUE;
+}
+
 static gboolean
 start(Serve *serve, int *rc)
 {
@@ -808,6 +845,8 @@ start(Serve *serve, int *rc)
         }
         printf("rpc %s\n", camas_rpc_server_get_address(serve->rpc_server));
     }
+    if (opts->agent && !start_container(serve, rc))
+        return FALSE;
     return TRUE;
 }
 
@@ -819,6 +858,8 @@ shut_down(Serve *serve)
         camas_channel_server_close(serve->channel_server);
     if (serve->rpc_server)
         camas_rpc_server_close(serve->rpc_server);
+    /* The container closes its server and connections and cancels its agents' tasks. */
+    g_clear_pointer(&serve->container, camas_container_free);
     /* Pending sleeps answer nobody now: cancelling runs their destroy notify, which drops the
      * request (its connection is closed, so nothing is sent). */
     while (serve->sleeps.head) {
