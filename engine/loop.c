@@ -16,9 +16,7 @@
 #include "live-private.h"
 #include "loop-private.h"
 
-#ifndef HEAP_ARITY
-#define HEAP_ARITY 4
-#endif
+#define HEAP_ARITY 4 /* heap_sift_down's tournament assumes four */
 #define CHUNK_EVENTS 256
 /* Compact the heap when dead entries are more than half of it (and worth the O(n) pass). */
 #define COMPACT_MIN_DEAD 1024
@@ -68,13 +66,20 @@ heap_sift_down(CamasHeapEntry *h, gsize len, gsize i, CamasHeapEntry e)
      * (a branch-free min-of-four measured 2x slower at 100000 events). */
     for (;;) {
         gsize c = HEAP_ARITY * i + 1;
-        if (c >= len)
+        gsize m;
+        if (G_LIKELY(c + 3 < len)) {
+            /* All four children: a tournament, two independent compares then one. */
+            gsize a = entry_less(&h[c + 1], &h[c]) ? c + 1 : c;
+            gsize b = entry_less(&h[c + 3], &h[c + 2]) ? c + 3 : c + 2;
+            m = entry_less(&h[b], &h[a]) ? b : a;
+        } else if (c < len) {
+            m = c;
+            for (gsize k = c + 1; k < len; k++)
+                if (entry_less(&h[k], &h[m]))
+                    m = k;
+        } else {
             break;
-        gsize m = c;
-        gsize end = c + HEAP_ARITY < len ? c + HEAP_ARITY : len;
-        for (gsize k = c + 1; k < end; k++)
-            if (entry_less(&h[k], &h[m]))
-                m = k;
+        }
         if (!entry_less(&h[m], &e))
             break;
         h[i] = h[m];

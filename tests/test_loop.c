@@ -345,6 +345,64 @@ Test(loop, mass_cancellation_compacts_and_keeps_order)
     g_free(ids);
 }
 
+/* --- a reference model --------------------------------------------------------------------- */
+
+typedef struct {
+    gint64 time;
+    int id;
+} RefEvent;
+
+static int
+ref_cmp(const void *a, const void *b)
+{
+    const RefEvent *x = a, *y = b;
+    if (x->time != y->time)
+        return x->time < y->time ? -1 : 1;
+    return x->id - y->id; /* ids are in scheduling order: FIFO */
+}
+
+Test(loop, random_schedules_and_cancels_run_in_sorted_time_seq_order)
+{
+    for (guint64 seed = 1; seed <= 5; seed++) {
+        g_autoptr(CamasLoop) loop = camas_loop_new();
+        CamasRng rng;
+        camas_rng_init(&rng, seed);
+        enum { N = 5000 };
+        int *order = g_new0(int, N);
+        int n = 0;
+        Rec *recs = g_new(Rec, N);
+        CamasEventId *ids = g_new(CamasEventId, N);
+        RefEvent *ref = g_new(RefEvent, N);
+        gboolean *cancelled = g_new0(gboolean, N);
+        for (int i = 0; i < N; i++) {
+            recs[i] = (Rec){order, &n, i};
+            ref[i] = (RefEvent){(gint64)camas_rng_below(&rng, 100), i};
+            ids[i] = camas_loop_call_at(loop, ref[i].time, record_event, &recs[i]);
+            /* cancel some earlier event now and then, interleaved with scheduling */
+            if (camas_rng_below(&rng, 3) == 0) {
+                int victim = (int)camas_rng_below(&rng, (guint64)i + 1);
+                cr_assert_eq(camas_loop_cancel(loop, ids[victim]), !cancelled[victim]);
+                cancelled[victim] = TRUE;
+            }
+        }
+        int live = 0;
+        for (int i = 0; i < N; i++)
+            if (!cancelled[i])
+                ref[live++] = ref[i];
+        qsort(ref, live, sizeof *ref, ref_cmp);
+        cr_assert_eq(camas_loop_get_pending(loop), (gsize)live);
+        camas_loop_run(loop);
+        cr_assert_eq(n, live);
+        for (int k = 0; k < live; k++)
+            cr_assert_eq(order[k], ref[k].id, "seed %d position %d", (int)seed, k);
+        g_free(order);
+        g_free(recs);
+        g_free(ids);
+        g_free(ref);
+        g_free(cancelled);
+    }
+}
+
 /* --- determinism --------------------------------------------------------------------------- */
 
 typedef struct {
