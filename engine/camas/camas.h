@@ -16,3 +16,7 @@
 #include <camas/transport.h>
 #include <camas/channel.h>
 #include <camas/rpc.h>
+#include <camas/agent.h>
+#include <camas/container.h>
+#include <camas/registry.h>
+#include <camas/subproc.h>
