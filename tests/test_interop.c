@@ -31,7 +31,7 @@ TestSuite(interop, .fini = camas_test_check_leaks);
  * process hangs. */
 #define WAIT_SECONDS 120
 
-/* --- child processes ------------------------------------------------------------------------- */
+/* --- child processes -------------------------------------------------------------------------- */
 
 typedef struct {
     GPid pid;
@@ -190,7 +190,7 @@ server_stop(Server *s, int signum)
     memset(s, 0, sizeof *s);
 }
 
-/* --- the probe ------------------------------------------------------------------------------ */
+/* --- the probe -------------------------------------------------------------------------------- */
 
 typedef struct {
     int exit_code; /* -1 when killed by a signal */
@@ -629,7 +629,7 @@ Test(interop, probe_fails_with_a_certificate_the_server_does_not_trust)
     server_stop(&s, SIGTERM);
 }
 
-/* --- command lines ------------------------------------------------------------------------------ */
+/* --- command lines ---------------------------------------------------------------------------- */
 
 typedef struct {
     const char *args[12];

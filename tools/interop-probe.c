@@ -75,7 +75,7 @@ struct _Probe {
     guint passed, failed;
 };
 
-/* --- small helpers ------------------------------------------------------------------------------ */
+/* --- small helpers ---------------------------------------------------------------------------- */
 
 static CamasValue *
 build(const char *format, ...)
@@ -246,7 +246,7 @@ last_line(const char *text)
     return g_strndup(text + start, n - start);
 }
 
-/* --- connections -------------------------------------------------------------------------------- */
+/* --- connections ------------------------------------------------------------------------------ */
 
 static CamasChannelOptions
 channel_options(Probe *p, const char *address)
@@ -334,7 +334,7 @@ remote(Probe *p, GString *why)
     return p->remote;
 }
 
-/* --- calls -------------------------------------------------------------------------------------- */
+/* --- calls ------------------------------------------------------------------------------------ */
 
 /* (inside a check) Sends @content (stolen) on the channel; the reply, or NULL with @why. */
 static CamasValue *
@@ -428,7 +428,7 @@ expect_failure(Probe *p, GString *why, const char *text, const char *name, const
     return ok;
 }
 
-/* --- the basic values --------------------------------------------------------------------------- */
+/* --- the basic values ------------------------------------------------------------------------- */
 
 typedef struct {
     const char *name;
@@ -494,7 +494,7 @@ value_case_build(const char *name)
     g_assert_not_reached();
 }
 
-/* --- raw sockets: the bytes exactly as written ---------------------------------------------------- */
+/* --- raw sockets: the bytes exactly as written ------------------------------------------------ */
 
 typedef struct {
     int fd;
@@ -930,7 +930,7 @@ check_raw_coalesced(Probe *p, gconstpointer arg, GString *why)
     return ok;
 }
 
-/* --- TLS ---------------------------------------------------------------------------------------- */
+/* --- TLS -------------------------------------------------------------------------------------- */
 
 static gboolean
 expect_tls(Probe *p, GString *why, const char *version, const char *cipher)
@@ -1026,7 +1026,7 @@ check_tls_client_cert_required(Probe *p, gconstpointer arg, GString *why)
     return refused;
 }
 
-/* --- channel checks ----------------------------------------------------------------------------- */
+/* --- channel checks --------------------------------------------------------------------------- */
 
 static gboolean
 check_channel_connect(Probe *p, gconstpointer arg, GString *why)
@@ -1225,7 +1225,7 @@ check_channel_large(Probe *p, gconstpointer arg, GString *why)
     return got && expect_value(p, why, got, want);
 }
 
-/* --- RPC checks --------------------------------------------------------------------------------- */
+/* --- RPC checks ------------------------------------------------------------------------------- */
 
 static gboolean
 check_rpc_connect(Probe *p, gconstpointer arg, GString *why)
@@ -1530,7 +1530,7 @@ check_rpc_large_from_server(Probe *p, gconstpointer arg, GString *why)
     return expect_call(p, why, "echo", build("[v]", big), NULL, camas_value_ref(big));
 }
 
-/* --- our service for callbacks ------------------------------------------------------------------ */
+/* --- our service for callbacks ---------------------------------------------------------------- */
 
 static void
 client_echo(gpointer inst, CamasRequest *req, const CamasValue *args, const CamasValue *kwargs)
@@ -1585,7 +1585,7 @@ static const CamasRpcMethod client_sub_methods[] = {{"twice", client_twice}, {NU
 static const CamasServiceClass client_sub_class = {
     .name = "ProbeSub", .module = "camas.interop", .methods = client_sub_methods};
 
-/* --- the agent container ------------------------------------------------------------------------ */
+/* --- the agent container ---------------------------------------------------------------------- */
 
 /* Our agent "0": the server's agents call pong(x) back on it (ping_back, call_peer). */
 static void
@@ -1769,32 +1769,33 @@ check_validate_aid(Probe *p, gconstpointer arg, GString *why)
         return FALSE;
     /* the container's root, on the connection the agent proxy uses */
     g_autoptr(CamasProxy) root = camas_rpc_connection_get_remote(camas_proxy_get_connection(px));
-    static const struct {
-        const char *aid_format;
-        const char *want; /* NULL = null */
-    } cases[] = {
-        {"[s]", "EchoAgent"}, {"[s]", "CounterAgent"}, {"[s]", NULL}, {"[i]", NULL},
+    /* ids are strings: the integer 0 is not agent "0" */
+    CamasValue *cases[][2] = {
+        {build("[s]", "0"), camas_value_new_str("EchoAgent")},
+        {build("[s]", "1"), camas_value_new_str("CounterAgent")},
+        {build("[s]", "42"), camas_value_new_null()},
+        {build("[i]", 0), camas_value_new_null()},
     };
-    static const char *const aids[] = {"0", "1", "42", NULL};
-    for (gsize i = 0; i < G_N_ELEMENTS(cases); i++) {
-        g_autoptr(CamasValue) args =
-            i < 3 ? build(cases[i].aid_format, aids[i]) : build(cases[i].aid_format, 0);
+    gboolean ok = TRUE;
+    for (gsize i = 0; ok && i < G_N_ELEMENTS(cases); i++) {
         g_autoptr(GError) error = NULL;
-        g_autoptr(CamasValue) got = camas_proxy_call_await(root, "validate_aid", args, NULL, &error);
-        g_autoptr(CamasValue) want =
-            cases[i].want ? camas_value_new_str(cases[i].want) : camas_value_new_null();
+        g_autoptr(CamasValue) got =
+            camas_proxy_call_await(root, "validate_aid", cases[i][0], NULL, &error);
         if (!got) {
             g_string_append(why, "validate_aid(): ");
             append_call_error(p, why, error, agent_channel(p, 0));
-            return FALSE;
-        }
-        if (!expect_value(p, why, got, want)) {
-            g_autofree char *a = camas_value_repr(args);
+            ok = FALSE;
+        } else if (!expect_value(p, why, got, cases[i][1])) {
+            g_autofree char *a = camas_value_repr(cases[i][0]);
             prepend_printf(why, "validate_aid%s: ", a);
-            return FALSE;
+            ok = FALSE;
         }
     }
-    return TRUE;
+    for (gsize i = 0; i < G_N_ELEMENTS(cases); i++) {
+        camas_value_unref(cases[i][0]);
+        camas_value_unref(cases[i][1]);
+    }
+    return ok;
 }
 
 static gboolean
@@ -1978,7 +1979,7 @@ drop_agents(Probe *p)
         g_clear_pointer(&p->agents[i], camas_proxy_unref);
 }
 
-/* --- running checks ------------------------------------------------------------------------------ */
+/* --- running checks --------------------------------------------------------------------------- */
 
 typedef struct {
     Probe *probe;

@@ -264,7 +264,7 @@ svc_fail(gpointer inst, CamasRequest *req, const CamasValue *args, const CamasVa
     camas_request_fail_text(req, "ValueError", m);
 }
 
-/* --- sleeps --------------------------------------------------------------------------------- */
+/* --- sleeps ----------------------------------------------------------------------------------- */
 
 typedef struct {
     Serve *serve;
@@ -348,7 +348,7 @@ svc_sleep_echo(gpointer inst, CamasRequest *req, const CamasValue *args, const C
     reply_later(serve, req, dt, camas_value_ref(v[1]));
 }
 
-/* --- callbacks over the same connection -------------------------------------------------------- */
+/* --- callbacks over the same connection ------------------------------------------------------- */
 
 typedef struct {
     Serve *serve;
@@ -499,7 +499,7 @@ svc_length(gpointer inst, CamasRequest *req, const CamasValue *args, const Camas
     camas_request_reply_take(req, camas_value_new_int((gint64)n));
 }
 
-/* --- calc and calc/deep ------------------------------------------------------------------------ */
+/* --- calc and calc/deep ----------------------------------------------------------------------- */
 
 static gboolean
 two_args(CamasRequest *req, const char *func, const CamasValue *args, const CamasValue *kwargs,
@@ -645,7 +645,7 @@ deep_pow(gpointer inst, CamasRequest *req, const CamasValue *args, const CamasVa
     camas_request_reply_take(req, camas_value_new_float(r));
 }
 
-/* --- the service tree --------------------------------------------------------------------------- */
+/* --- the service tree ------------------------------------------------------------------------- */
 
 static const CamasRpcMethod root_methods[] = {
     {"add", svc_add},
@@ -726,7 +726,8 @@ channel_request(CamasChannel *channel, CamasRequest *req, gpointer data)
         return;
     }
     if (is_command(c, "__callback__", 2)) {
-        g_autoptr(CamasValue) content = camas_value_build("[s v]", "cb", camas_value_get_item(c, 1));
+        g_autoptr(CamasValue) content =
+            camas_value_build("[s v]", "cb", camas_value_get_item(c, 1));
         g_autoptr(CamasFuture) f = camas_channel_send(channel, content);
         wait_for(serve, req, f, "reply-cb", FALSE);
         return;
@@ -735,7 +736,8 @@ channel_request(CamasChannel *channel, CamasRequest *req, gpointer data)
         double dt;
         if (!sleep_length(req, camas_value_get_item(c, 1), &dt))
             return;
-        reply_later(serve, req, dt, camas_value_build("[s v]", "reply", camas_value_get_item(c, 2)));
+        reply_later(serve, req, dt,
+                    camas_value_build("[s v]", "reply", camas_value_get_item(c, 2)));
         return;
     }
     camas_request_reply_take(req, camas_value_build("[s v]", "reply", c));
