@@ -413,6 +413,7 @@ Test(clock, timers_emit_timer_records_when_they_fire)
     camas_loop_call_at(loop, 4 * CAMAS_TICKS_PER_SECOND, count_call, &n); /* not a timer */
     camas_clock_run_until(clock, G_MAXINT64);
     cr_assert_str_eq(trace->str, "timer:call@1 timer:sleep@2 ");
+    cr_assert(camas_future_is_done(f));
     camas_loop_set_tracer(loop, NULL, NULL, NULL);
     g_string_free(trace, TRUE);
 }

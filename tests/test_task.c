@@ -382,6 +382,7 @@ Test(task, yielding_tasks_interleave_fifo)
     camas_loop_run(loop);
     cr_assert_str_eq(log->str, "a0 b0 a1 b1 a2 b2 ");
     cr_assert_eq(camas_loop_now(loop), 0);
+    cr_assert(camas_task_is_done(ta) && camas_task_is_done(tb));
     g_string_free(log, TRUE);
 }
 
@@ -494,6 +495,7 @@ Test(task, spawning_emits_a_spawn_record_with_the_name)
     g_autoptr(CamasTask) task = camas_task_spawn(loop, hello_task, &c, &opts, NULL);
     camas_clock_run_until(clock, G_MAXINT64);
     cr_assert_str_eq(trace->str, "spawn:hello timer:sleep timer:sleep timer:sleep ");
+    cr_assert(camas_task_is_done(task));
     camas_loop_set_tracer(loop, NULL, NULL, NULL);
     g_string_free(trace, TRUE);
     g_string_free(c.log, TRUE);
