@@ -214,8 +214,9 @@ static gboolean
 check_alive(CamasAgent *agent, const char *what, GError **error)
 {
     if (agent->container->closed) {
-        g_set_error(error, CAMAS_ERROR, CAMAS_ERROR_CLOSED, "Cannot %s %s('%s'): its container was shut down",
-                    what, agent->klass->name, agent->url);
+        g_set_error(error, CAMAS_ERROR, CAMAS_ERROR_CLOSED,
+                    "Cannot %s %s('%s'): its container was shut down", what, agent->klass->name,
+                    agent->url);
         return FALSE;
     }
     return TRUE;
@@ -254,9 +255,9 @@ camas_agent_spawn_task(CamasAgent *agent, CamasTaskFunc func, gpointer user_data
 /* --- task-style methods ----------------------------------------------------------------------- */
 
 typedef struct {
-    CamasAgent *agent;            /* the AgentTask holds the reference */
+    CamasAgent *agent; /* the AgentTask holds the reference */
     const CamasRpcMethod *method;
-    CamasRequest *request;        /* until answered */
+    CamasRequest *request; /* until answered */
 } MethodCall;
 
 static CamasValue *
@@ -265,9 +266,9 @@ method_task_run(CamasTask *task, gpointer data, GError **error)
     MethodCall *mc = data;
     CamasValue *content = camas_request_get_content(mc->request);
     GError *failure = NULL;
-    CamasValue *result = mc->method->task_func(mc->agent, mc->request,
-                                               camas_value_get_item(content, 1),
-                                               camas_value_get_item(content, 2), &failure);
+    CamasValue *result =
+        mc->method->task_func(mc->agent, mc->request, camas_value_get_item(content, 1),
+                              camas_value_get_item(content, 2), &failure);
     CamasRequest *req = g_steal_pointer(&mc->request);
     if (failure) {
         if (result)
@@ -329,9 +330,9 @@ camas__agent_task_method(gpointer instance, CamasRequest *request, const CamasVa
 /* --- proactive entry points ----------------------------------------------------------------- */
 
 typedef struct {
-    CamasAgent *agent;  /* reference */
-    CamasValue *args;   /* owned */
-    CamasFuture *done;  /* owned */
+    CamasAgent *agent; /* reference */
+    CamasValue *args;  /* owned */
+    CamasFuture *done; /* owned */
 } StartCall;
 
 static void
@@ -455,16 +456,26 @@ static const char *
 py_type_name(const CamasValue *v)
 {
     switch (camas_value_get_type(v)) {
-    case CAMAS_VALUE_NULL: return "NoneType";
-    case CAMAS_VALUE_BOOL: return "bool";
-    case CAMAS_VALUE_INT: return "int";
-    case CAMAS_VALUE_FLOAT: return "float";
-    case CAMAS_VALUE_STR: return "str";
-    case CAMAS_VALUE_BYTES: return "bytes";
-    case CAMAS_VALUE_LIST: return "list";
-    case CAMAS_VALUE_TUPLE: return "tuple";
-    case CAMAS_VALUE_MAP: return "dict";
-    case CAMAS_VALUE_EXT: return "ext";
+    case CAMAS_VALUE_NULL:
+        return "NoneType";
+    case CAMAS_VALUE_BOOL:
+        return "bool";
+    case CAMAS_VALUE_INT:
+        return "int";
+    case CAMAS_VALUE_FLOAT:
+        return "float";
+    case CAMAS_VALUE_STR:
+        return "str";
+    case CAMAS_VALUE_BYTES:
+        return "bytes";
+    case CAMAS_VALUE_LIST:
+        return "list";
+    case CAMAS_VALUE_TUPLE:
+        return "tuple";
+    case CAMAS_VALUE_MAP:
+        return "dict";
+    case CAMAS_VALUE_EXT:
+        return "ext";
     case CAMAS_VALUE_OBJECT: {
         const CamasObjectType *t = camas_value_object_get_type(v);
         return t && t->name ? t->name : "object";
@@ -477,8 +488,8 @@ static gboolean
 wrong_type(GError **error, const char *func, const char *name, const char *want,
            const CamasValue *got)
 {
-    g_set_error(error, CAMAS_ERROR, CAMAS_ERROR_TYPE, "%s() argument '%s' must be %s, not %s",
-                func, name, want, py_type_name(got));
+    g_set_error(error, CAMAS_ERROR, CAMAS_ERROR_TYPE, "%s() argument '%s' must be %s, not %s", func,
+                name, want, py_type_name(got));
     return FALSE;
 }
 
@@ -494,9 +505,10 @@ convert(const char *func, const char *name, char letter, CamasValue *v, gpointer
         if (t != CAMAS_VALUE_INT)
             return wrong_type(error, func, name, "int", v);
         if (camas_value_int_is_unsigned(v) ||
-            (letter == 'i' && (camas_value_get_int(v) < G_MININT || camas_value_get_int(v) > G_MAXINT))) {
-            g_set_error(error, CAMAS_ERROR, CAMAS_ERROR_TYPE,
-                        "%s() argument '%s' is out of range", func, name);
+            (letter == 'i' &&
+             (camas_value_get_int(v) < G_MININT || camas_value_get_int(v) > G_MAXINT))) {
+            g_set_error(error, CAMAS_ERROR, CAMAS_ERROR_TYPE, "%s() argument '%s' is out of range",
+                        func, name);
             return FALSE;
         }
         if (letter == 'i')

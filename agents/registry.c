@@ -60,8 +60,8 @@ camas_agent_registry_lookup(const char *name, GError **error)
             const CamasAgentClass *t = g_ptr_array_index(types, i);
             g_string_append_printf(known, "%s%s", i ? ", " : "", t->name);
         }
-        g_set_error(error, CAMAS_ERROR, CAMAS_ERROR_LOOKUP,
-                    "Unknown agent type \"%s\" (known: %s)", name, known->str);
+        g_set_error(error, CAMAS_ERROR, CAMAS_ERROR_LOOKUP, "Unknown agent type \"%s\" (known: %s)",
+                    name, known->str);
     }
     g_mutex_unlock(&lock);
     return k;

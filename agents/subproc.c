@@ -59,20 +59,17 @@ manager_spawn(gpointer self, CamasRequest *req, const CamasValue *args, const Ca
         g_ptr_array_add(rest, camas_value_get_item(args, i));
     g_autoptr(CamasValue) init_args =
         camas_value_new_list((CamasValue *const *)rest->pdata, rest->len);
-    CamasAgent *spawned =
-        camas_container_spawn(agent->container, klass, init_args, kwargs, &error);
+    CamasAgent *spawned = camas_container_spawn(agent->container, klass, init_args, kwargs, &error);
     if (!spawned) {
         camas_agent_fail(req, error);
         return;
     }
     g_autoptr(CamasValue) proxy = camas_agent_to_value(spawned);
-    camas_request_reply_take(req,
-                             camas_value_build("[v s]", proxy, camas_agent_get_url(spawned)));
+    camas_request_reply_take(req, camas_value_build("[v s]", proxy, camas_agent_get_url(spawned)));
 }
 
 static void
-manager_set_time(gpointer self, CamasRequest *req, const CamasValue *args,
-                 const CamasValue *kwargs)
+manager_set_time(gpointer self, CamasRequest *req, const CamasValue *args, const CamasValue *kwargs)
 {
     Manager *m = self;
     CamasAgent *agent = self;
@@ -149,8 +146,7 @@ const CamasAgentClass camas_subproc_manager_class = {
 gboolean
 camas_subproc_manager_run_pending(CamasAgent *manager, gboolean *stop)
 {
-    g_return_val_if_fail(manager != NULL && manager->klass == &camas_subproc_manager_class,
-                         FALSE);
+    g_return_val_if_fail(manager != NULL && manager->klass == &camas_subproc_manager_class, FALSE);
     Manager *m = (Manager *)manager;
     gboolean did = FALSE;
     if (m->pending) {
@@ -178,15 +174,15 @@ struct _CamasSubproc {
     gboolean running;
     int stdin_fd, stdout_fd; /* -1 when closed */
     GSource *out_source, *watch_source, *timeout_source;
-    GString *buf;             /* stdout bytes not yet split into lines */
-    char *url;                /* the manager's URL (the first URL line) */
+    GString *buf; /* stdout bytes not yet split into lines */
+    char *url;    /* the manager's URL (the first URL line) */
     gboolean ready;
-    CamasFuture *start;       /* the start future while starting (owned) */
-    CamasFuture *exit;        /* owned */
+    CamasFuture *start; /* the start future while starting (owned) */
+    CamasFuture *exit;  /* owned */
     CamasProxy *manager;
     CamasSubprocOutputFunc output;
     gpointer output_data;
-    gboolean start_ref;       /* the start operation holds a reference */
+    gboolean start_ref; /* the start operation holds a reference */
 };
 
 static gpointer
@@ -256,11 +252,10 @@ camas_subproc_unref(CamasSubproc *subproc)
             ;
         g_spawn_close_pid(s->pid);
         s->running = FALSE;
-        camas_future_set_error(s->exit,
-                               g_error_new(CAMAS_ERROR, CAMAS_ERROR_CLOSED,
-                                           "camas container (pid %d) was killed: its last "
-                                           "reference was dropped",
-                                           (int)s->pid));
+        camas_future_set_error(s->exit, g_error_new(CAMAS_ERROR, CAMAS_ERROR_CLOSED,
+                                                    "camas container (pid %d) was killed: its last "
+                                                    "reference was dropped",
+                                                    (int)s->pid));
     }
     g_clear_pointer(&s->manager, camas_proxy_unref);
     g_clear_pointer(&s->start, camas_future_unref);
@@ -309,8 +304,8 @@ on_connected(CamasFuture *f, gpointer data)
         return;
     }
     if (!p) {
-        g_prefix_error(&error, "Cannot connect to the manager of camas container (pid %d): ",
-                       (int)s->pid);
+        g_prefix_error(&error,
+                       "Cannot connect to the manager of camas container (pid %d): ", (int)s->pid);
         start_done(s, error);
         return;
     }
@@ -498,9 +493,9 @@ camas_subproc_start(CamasContainer *parent, const CamasSubprocOptions *options, 
     g_ptr_array_add(argv, g_strdup("--listen"));
     g_ptr_array_add(argv, g_strdup(o->listen ? o->listen : "tcp://127.0.0.1:0"));
     g_ptr_array_add(argv, g_strdup("--codec"));
-    g_ptr_array_add(argv, g_strdup(o->codec ? o->codec
-                                            : camas_codec_get_name(
-                                                  camas_container_get_codec(parent))));
+    g_ptr_array_add(
+        argv,
+        g_strdup(o->codec ? o->codec : camas_codec_get_name(camas_container_get_codec(parent))));
     g_ptr_array_add(argv, g_strdup("--clock"));
     g_ptr_array_add(argv, g_strdup(clock));
     g_ptr_array_add(argv, g_strdup("--seed"));
@@ -511,8 +506,8 @@ camas_subproc_start(CamasContainer *parent, const CamasSubprocOptions *options, 
     }
     if (o->tls) {
         g_ptr_array_add(argv, g_strdup("--tls"));
-        g_ptr_array_add(argv, g_strdup_printf("%s,%s,%s", o->tls->cafile, o->tls->certfile,
-                                              o->tls->keyfile));
+        g_ptr_array_add(
+            argv, g_strdup_printf("%s,%s,%s", o->tls->cafile, o->tls->certfile, o->tls->keyfile));
     }
     g_ptr_array_add(argv, NULL);
 
@@ -522,8 +517,8 @@ camas_subproc_start(CamasContainer *parent, const CamasSubprocOptions *options, 
     if (!strchr(program, '/'))
         flags |= G_SPAWN_SEARCH_PATH;
     GError *spawn_error = NULL;
-    if (!g_spawn_async_with_pipes(NULL, (char **)argv->pdata, NULL, flags, NULL, NULL, &pid,
-                                  &in_fd, &out_fd, NULL, &spawn_error)) {
+    if (!g_spawn_async_with_pipes(NULL, (char **)argv->pdata, NULL, flags, NULL, NULL, &pid, &in_fd,
+                                  &out_fd, NULL, &spawn_error)) {
         g_set_error(error, CAMAS_ERROR, CAMAS_ERROR_FAILED, "Cannot run %s: %s", program,
                     spawn_error->message);
         g_error_free(spawn_error);

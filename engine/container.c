@@ -83,8 +83,7 @@ camas_agent_url_parse(const char *url, char **address, char **aid, GError **erro
     g_return_val_if_fail(error == NULL || *error == NULL, FALSE);
     const char *sep = strstr(url, "://");
     if (!sep) {
-        return url_error(error, url,
-                         "it must start with a scheme (tcp://, ipc:// or local://)");
+        return url_error(error, url, "it must start with a scheme (tcp://, ipc:// or local://)");
     }
     gsize scheme_len = (gsize)(sep - url);
     guint scheme = G_N_ELEMENTS(url_schemes);
@@ -92,8 +91,8 @@ camas_agent_url_parse(const char *url, char **address, char **aid, GError **erro
         if (strlen(url_schemes[i]) == scheme_len && strncmp(url, url_schemes[i], scheme_len) == 0)
             scheme = i;
     if (scheme == G_N_ELEMENTS(url_schemes)) {
-        g_autofree char *why = g_strdup_printf(
-            "unknown scheme \"%.*s\" (known: tcp, ipc, local)", (int)scheme_len, url);
+        g_autofree char *why = g_strdup_printf("unknown scheme \"%.*s\" (known: tcp, ipc, local)",
+                                               (int)scheme_len, url);
         return url_error(error, url, why);
     }
     const char *rest = sep + 3;
@@ -101,7 +100,8 @@ camas_agent_url_parse(const char *url, char **address, char **aid, GError **erro
     g_autofree char *addr = NULL;
     if (scheme == 1) { /* ipc://[path]/aid: the brackets are mandatory (paths contain '/') */
         if (rest[0] != '[')
-            return url_error(error, url, "a Unix socket path must be in brackets: ipc://[PATH]/AID");
+            return url_error(error, url,
+                             "a Unix socket path must be in brackets: ipc://[PATH]/AID");
         const char *close = strstr(rest, "]/");
         if (!close) {
             if (strchr(rest, ']'))
@@ -422,8 +422,7 @@ camas_container_spawn(CamasContainer *container, const CamasAgentClass *klass,
     if (!camas_agent_class_check(klass, error))
         return NULL;
     if (c->agent_list->len >= 999999999u) {
-        g_set_error(error, CAMAS_ERROR, CAMAS_ERROR_TOO_LARGE, "Container(%s) is full",
-                    c->address);
+        g_set_error(error, CAMAS_ERROR, CAMAS_ERROR_TOO_LARGE, "Container(%s) is full", c->address);
         return NULL;
     }
 
@@ -431,8 +430,8 @@ camas_container_spawn(CamasContainer *container, const CamasAgentClass *klass,
     char *url = g_strdup_printf("%s%u", c->base_url, aid);
     guint32 offset = (guint32)strlen(c->base_url);
     CamasAgent *agent = camas__agent_new(c, klass, aid, url, offset);
-    CamasService *service = camas_service_new(service_class_for(c, klass), agent,
-                                              agent_service_destroy);
+    CamasService *service =
+        camas_service_new(service_class_for(c, klass), agent, agent_service_destroy);
     agent->service = service;
     camas_service_set_sub(c->agents, url + offset, service, NULL);
     camas_service_unref(service); /* the dict holds it, and the service holds the agent */
@@ -491,8 +490,8 @@ camas_container_lookup(const CamasContainer *container, const char *aid)
 }
 
 void
-camas_container_set_log_func(CamasContainer *container, CamasAgentLogFunc func,
-                             gpointer user_data, GDestroyNotify destroy)
+camas_container_set_log_func(CamasContainer *container, CamasAgentLogFunc func, gpointer user_data,
+                             GDestroyNotify destroy)
 {
     g_return_if_fail(container != NULL);
     GDestroyNotify old = container->log_destroy;
@@ -529,7 +528,7 @@ typedef struct {
     CamasContainer *container; /* internal reference */
     ConnEntry *entry;          /* reference */
     char *aid;
-    CamasFuture *result;       /* owned */
+    CamasFuture *result; /* owned */
 } ConnectOp;
 
 static ConnEntry *
@@ -631,8 +630,8 @@ on_validated(CamasFuture *f, gpointer data)
     if (!value || camas_value_is_null(value)) {
         camas_future_set_error(op->result,
                                g_error_new(CAMAS_ERROR, CAMAS_ERROR_LOOKUP,
-                                           "Agent \"%s\" does not exist in Container(%s)",
-                                           op->aid, op->entry->key));
+                                           "Agent \"%s\" does not exist in Container(%s)", op->aid,
+                                           op->entry->key));
         return;
     }
     g_autofree char *repr = camas_value_repr(value);
@@ -727,8 +726,7 @@ camas_container_connect(CamasContainer *container, const char *url, GError **err
             options.connect_deadline = camas_loop_now(c->loop) + c->connect_timeout;
         if (c->tls_client && g_str_has_prefix(key, "tcp://"))
             options.transport.tls = c->tls_client;
-        CamasFuture *opening =
-            camas_rpc_open(c->loop, key, c->codec, c->root, &options, error);
+        CamasFuture *opening = camas_rpc_open(c->loop, key, c->codec, c->root, &options, error);
         if (!opening)
             return NULL;
         e = g_new0(ConnEntry, 1);
@@ -809,8 +807,8 @@ camas_container_shutdown(CamasContainer *container)
     /* 2. The server and every accepted connection close; their pending calls fail. */
     g_clear_pointer(&c->server, camas_rpc_server_free);
     /* 3. Outgoing connections close in creation order; pending connects fail. */
-    g_autoptr(GError) closed = g_error_new(CAMAS_ERROR, CAMAS_ERROR_CLOSED,
-                                           "Container(%s) was shut down", c->address);
+    g_autoptr(GError) closed =
+        g_error_new(CAMAS_ERROR, CAMAS_ERROR_CLOSED, "Container(%s) was shut down", c->address);
     g_autoptr(GPtrArray) conns = c->conn_list;
     c->conn_list = g_ptr_array_new();
     g_hash_table_remove_all(c->conns);

@@ -37,8 +37,8 @@ static void
 world_init(World *w, gboolean external)
 {
     w->loop = camas_loop_new();
-    w->clock = external ? camas_clock_new_external(w->loop, 0, 0)
-                        : camas_clock_new_afap(w->loop, 0, 0);
+    w->clock =
+        external ? camas_clock_new_external(w->loop, 0, 0) : camas_clock_new_afap(w->loop, 0, 0);
     w->log = g_string_new(NULL);
 }
 
@@ -189,11 +189,10 @@ Test(agent, test_agents_call_each_other_as_on_aiomas_front_page)
     g_autoptr(CamasFuture) f = start(a0, "[s]", camas_agent_get_url(a1));
     g_autoptr(CamasValue) r = await_ok(&w, f);
     assert_value(r, "i", 42);
-    cr_assert_str_eq(w.log->str,
-                     "0.000 local://front/0 Ohai, I am TestAgent('local://front/0')\n"
-                     "0.000 local://front/1 Ohai, I am TestAgent('local://front/1')\n"
-                     "0.000 local://front/0 TestAgent('local://front/0') got 42 from "
-                     "TestAgentProxy('local://front/1')\n");
+    cr_assert_str_eq(w.log->str, "0.000 local://front/0 Ohai, I am TestAgent('local://front/0')\n"
+                                 "0.000 local://front/1 Ohai, I am TestAgent('local://front/1')\n"
+                                 "0.000 local://front/0 TestAgent('local://front/0') got 42 from "
+                                 "TestAgentProxy('local://front/1')\n");
     camas_container_free(c);
     world_clear(&w);
 }
@@ -380,8 +379,8 @@ kinds(gpointer self, CamasRequest *req, const CamasValue *args, const CamasValue
     const char *s = "unset";
     CamasValue *v = NULL;
     gint64 date = 0;
-    if (!camas_agent_args_or_fail(req, "i:i f:f | b:b s:s v:v big:I d:d", &i, &f, &b, &s, &v,
-                                  &big, &date))
+    if (!camas_agent_args_or_fail(req, "i:i f:f | b:b s:s v:v big:I d:d", &i, &f, &b, &s, &v, &big,
+                                  &date))
         return;
     camas_request_reply_take(req, camas_value_build("[i f b s v I I]", i, f, b, s,
                                                     v ? v : camas_value_new_null(), big, date));
@@ -400,9 +399,9 @@ Test(agent, method_arguments_bind_like_python_and_convert_by_letter)
     g_autoptr(CamasValue) r1 = call_ok(&w, p, "kinds", "[i i]", 3, 4);
     assert_value(r1, "[i f b s n I I]", 3, 4.0, FALSE, "unset", (gint64)-1, (gint64)0);
     g_autoptr(CamasValue) date = camas_date_value_parse("1970-01-01T00:00:01Z", NULL);
-    g_autoptr(CamasValue) r2 = call_ok(&w, p, "kinds", "{s:i s:f s:b s:s s:[i] s:I s:v}", "i", 1,
-                                       "f", 2.5, "b", TRUE, "s", "x", "v", 9, "big",
-                                       G_MAXINT64, "d", date);
+    g_autoptr(CamasValue) r2 =
+        call_ok(&w, p, "kinds", "{s:i s:f s:b s:s s:[i] s:I s:v}", "i", 1, "f", 2.5, "b", TRUE, "s",
+                "x", "v", 9, "big", G_MAXINT64, "d", date);
     assert_value(r2, "[i f b s [i] I I]", 1, 2.5, TRUE, "x", 9, G_MAXINT64,
                  G_GINT64_CONSTANT(1000000000));
     static const struct {
@@ -418,13 +417,13 @@ Test(agent, method_arguments_bind_like_python_and_convert_by_letter)
                               "were given\n"},
     };
     for (gsize k = 0; k < G_N_ELEMENTS(bad); k++) {
-        g_autoptr(GError) e = k == 4 ? call_error(&w, p, "kinds", bad[k].format, G_MAXINT64, 1.0)
-                              : k == 1 ? call_error(&w, p, "kinds", bad[k].format, "x", 1.0)
-                              : k == 2 ? call_error(&w, p, "kinds", bad[k].format, 1, "x")
-                              : k == 3 ? call_error(&w, p, "kinds", bad[k].format, 1, 1.0, 1)
-                              : k == 5 ? call_error(&w, p, "kinds", bad[k].format, 1, 1.0, TRUE,
-                                                    "s", 1, 2, 3)
-                                       : call_error(&w, p, "kinds", bad[k].format);
+        g_autoptr(GError) e =
+            k == 4   ? call_error(&w, p, "kinds", bad[k].format, G_MAXINT64, 1.0)
+            : k == 1 ? call_error(&w, p, "kinds", bad[k].format, "x", 1.0)
+            : k == 2 ? call_error(&w, p, "kinds", bad[k].format, 1, "x")
+            : k == 3 ? call_error(&w, p, "kinds", bad[k].format, 1, 1.0, 1)
+            : k == 5 ? call_error(&w, p, "kinds", bad[k].format, 1, 1.0, TRUE, "s", 1, 2, 3)
+                     : call_error(&w, p, "kinds", bad[k].format);
         cr_assert(g_error_matches(e, CAMAS_ERROR, CAMAS_ERROR_REMOTE), "%s", e->message);
         cr_assert(g_str_has_suffix(camas_error_get_remote_text(e), bad[k].last_line), "%s",
                   camas_error_get_remote_text(e));
@@ -495,14 +494,14 @@ Test(agent, echo_and_counter_agents_answer_the_conformance_calls)
     assert_value(c3, "i", 6);
     g_autoptr(GError) f = call_error(&w, echo, "fail", "[s]", "boom");
     cr_assert(g_str_has_suffix(camas_error_get_remote_text(f), "\nValueError: boom\n"));
-    cr_assert(g_str_has_prefix(camas_error_get_remote_text(f),
-                               "Traceback (most recent call last):\n"));
+    cr_assert(
+        g_str_has_prefix(camas_error_get_remote_text(f), "Traceback (most recent call last):\n"));
     /* call_peer: the server's agent connects back to the client container's Callee */
-    g_autoptr(CamasValue) cp = call_ok(&w, counter, "call_peer", "[s s i]", "local://conf-cli/0",
-                                       "spam", 2);
+    g_autoptr(CamasValue) cp =
+        call_ok(&w, counter, "call_peer", "[s s i]", "local://conf-cli/0", "spam", 2);
     assert_value(cp, "s", "spamspam");
-    g_autoptr(GError) cpe = call_error(&w, counter, "call_peer", "[s s]", "local://conf-cli/9",
-                                       "spam");
+    g_autoptr(GError) cpe =
+        call_error(&w, counter, "call_peer", "[s s]", "local://conf-cli/9", "spam");
     cr_assert(strstr(camas_error_get_remote_text(cpe),
                      "Agent \"9\" does not exist in Container(local://conf-cli)"),
               "%s", camas_error_get_remote_text(cpe));
@@ -540,7 +539,8 @@ contract_net_once(CamasValue **outcome)
         CamasContainerOptions o = {.seed = 42, .name = name};
         cs[i] = container(&w, addr, &o);
         for (int j = 0; j < 2; j++)
-            items[2 * i + j] = camas_value_new_str(camas_agent_get_url(spawn(cs[i], "Contractor", NULL)));
+            items[2 * i + j] =
+                camas_value_new_str(camas_agent_get_url(spawn(cs[i], "Contractor", NULL)));
     }
     urls = camas_value_new_list_take(items, 6);
     CamasAgent *manager = spawn(m, "ContractNetManager", NULL);
@@ -594,12 +594,12 @@ Test(agent, a_contract_net_round_is_reproducible_on_localqueue)
 
 static const CamasAgentClass plugin_class = {.name = "PluginAgent"};
 static const CamasAgentClass duplicate_class = {.name = "Callee"};
-static const CamasAgentClass invalid_class = {.name = "Broken", .run = (CamasAgentRunFunc)1,
-                                              .start = (CamasAgentStartFunc)1};
+static const CamasAgentClass invalid_class = {
+    .name = "Broken", .run = (CamasAgentRunFunc)1, .start = (CamasAgentStartFunc)1};
 
 Test(agent, the_registry_knows_the_built_in_types_and_accepts_plugins)
 {
-    static const char *const builtins[] = {"Callee", "Caller", "ContractNetManager",
+    static const char *const builtins[] = {"Callee",     "Caller",       "ContractNetManager",
                                            "Contractor", "CounterAgent", "EchoAgent",
                                            "HelloWorld", "TestAgent"};
     for (gsize i = 0; i < G_N_ELEMENTS(builtins); i++)

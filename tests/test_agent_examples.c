@@ -32,8 +32,8 @@ run_example(const char *name, const char *const *args)
     cr_assert(g_spawn_sync(NULL, (char **)argv->pdata, NULL, G_SPAWN_DEFAULT, NULL, NULL, &out,
                            &err, &status, &error),
               "%s: %s", exe, error ? error->message : "");
-    cr_assert(g_spawn_check_wait_status(status, &error), "%s: %s\nstderr: %s", name,
-              error->message, err);
+    cr_assert(g_spawn_check_wait_status(status, &error), "%s: %s\nstderr: %s", name, error->message,
+              err);
     g_autoptr(GRegex) port = g_regex_new(":[0-9]+", 0, 0, NULL);
     return g_regex_replace_literal(port, out, -1, 0, ":PORT", 0, NULL);
 }
@@ -61,11 +61,10 @@ Test(agent_examples, hello_world_agent_says_hello_three_times)
 Test(agent_examples, caller_gets_spam_from_callee)
 {
     g_autofree char *out = run_example("agent-caller-callee", any_port);
-    cr_assert_str_eq(out,
-                     "Caller('tcp://127.0.0.1:PORT/1') connecting to tcp://127.0.0.1:PORT/0\n"
-                     "Caller('tcp://127.0.0.1:PORT/1') connected to "
-                     "CalleeProxy('tcp://127.0.0.1:PORT/0')\n"
-                     "Caller('tcp://127.0.0.1:PORT/1') got spamspamspam\n");
+    cr_assert_str_eq(out, "Caller('tcp://127.0.0.1:PORT/1') connecting to tcp://127.0.0.1:PORT/0\n"
+                          "Caller('tcp://127.0.0.1:PORT/1') connected to "
+                          "CalleeProxy('tcp://127.0.0.1:PORT/0')\n"
+                          "Caller('tcp://127.0.0.1:PORT/1') got spamspamspam\n");
 }
 
 Test(agent_examples, test_agents_greet_and_call_each_other)
@@ -82,8 +81,8 @@ Test(agent_examples, tls_containers_talk_over_tls)
     g_autoptr(GError) error = NULL;
     g_autoptr(CamasTestCerts) certs = camas_test_certs_new(&error);
     cr_assert_not_null(certs, "%s", error ? error->message : "");
-    const char *args[] = {certs->ca, certs->server_cert, certs->server_key, "tcp://127.0.0.1:0",
-                          "tcp://127.0.0.1:0", NULL};
+    const char *args[] = {certs->ca,           certs->server_cert,  certs->server_key,
+                          "tcp://127.0.0.1:0", "tcp://127.0.0.1:0", NULL};
     g_autofree char *out = run_example("agent-tls", args);
     cr_assert_str_eq(out, "Pinger('tcp://127.0.0.1:PORT/0') got 'pong' from "
                           "tcp://127.0.0.1:PORT/0 over TLS\n");

@@ -177,8 +177,7 @@ echo_add(gpointer self, CamasRequest *req, const CamasValue *args, const CamasVa
 }
 
 static void
-echo_shift_date(gpointer self, CamasRequest *req, const CamasValue *args,
-                const CamasValue *kwargs)
+echo_shift_date(gpointer self, CamasRequest *req, const CamasValue *args, const CamasValue *kwargs)
 {
     CamasValue *date;
     double seconds;
@@ -192,8 +191,8 @@ echo_shift_date(gpointer self, CamasRequest *req, const CamasValue *args,
 }
 
 static CamasValue *
-echo_ping_back(gpointer self, CamasRequest *req, const CamasValue *args,
-               const CamasValue *kwargs, GError **error)
+echo_ping_back(gpointer self, CamasRequest *req, const CamasValue *args, const CamasValue *kwargs,
+               GError **error)
 {
     CamasProxy *proxy;
     gint64 x;
@@ -206,8 +205,8 @@ echo_ping_back(gpointer self, CamasRequest *req, const CamasValue *args,
 }
 
 static CamasValue *
-echo_sleep_echo(gpointer self, CamasRequest *req, const CamasValue *args,
-                const CamasValue *kwargs, GError **error)
+echo_sleep_echo(gpointer self, CamasRequest *req, const CamasValue *args, const CamasValue *kwargs,
+                GError **error)
 {
     CamasAgent *agent = self;
     double dt;
@@ -563,7 +562,8 @@ Test(container, msgpack_containers_send_the_c4_agent_frames)
     camas_loop_set_tracer(w.loop, NULL, NULL, NULL);
     static const char *const client_expect[] = {
         "93000093ac76616c69646174655f61696491a13080",
-        "93000193ac6167656e74732f302f6164649201028" "0",
+        "93000193ac6167656e74732f302f6164649201028"
+        "0",
         "93000293b36167656e74732f302f73686966745f646174659281a85f5f747970655f5f9200b9323031362d30"
         "312d30315430303a30303a30302b30303a3030cd0e1080",
         "93000393ac76616c69646174655f61696491a2343280",
@@ -738,8 +738,7 @@ Test(container, connecting_to_a_missing_agent_names_the_container)
     cr_assert_str_eq(e2->message, "Agent \"x\" does not exist in Container(local://missing)");
     /* nobody listens: the connection's error */
     g_autoptr(GError) e3 = connect_error(&w, cli, "local://nobody/0");
-    cr_assert(g_error_matches(e3, CAMAS_ERROR, CAMAS_ERROR_CONNECTION_REFUSED), "%s",
-              e3->message);
+    cr_assert(g_error_matches(e3, CAMAS_ERROR, CAMAS_ERROR_CONNECTION_REFUSED), "%s", e3->message);
     cr_assert_eq(camas_container_get_n_connections(cli), 1, "the failed connection is forgotten");
     camas_container_free(cli);
     camas_container_free(srv);
@@ -931,8 +930,7 @@ send_self(gpointer self, CamasRequest *req, const CamasValue *args, const CamasV
     camas_request_reply_take(req, camas_agent_to_value(self));
 }
 
-static const CamasRpcMethod value_methods[] = {
-    {"echo", echo_value}, {"me", send_self}, {NULL}};
+static const CamasRpcMethod value_methods[] = {{"echo", echo_value}, {"me", send_self}, {NULL}};
 static const CamasAgentClass value_class = {.name = "ValueAgent", .methods = value_methods};
 
 static void
@@ -1000,7 +998,8 @@ Test(container, a_malformed_date_closes_the_connection)
     world_clear(&w);
 }
 
-/* --- TLS ---------------------------------------------------------------------------------------- */
+/* --- TLS ----------------------------------------------------------------------------------------
+ */
 
 Test(container, a_tls_container_pair_talks_over_tcp)
 {

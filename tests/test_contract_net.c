@@ -45,10 +45,10 @@ typedef struct {
 static void
 trace_event(const CamasTraceRecord *r, gpointer data)
 {
-    g_string_append_printf(data, "%" G_GINT64_FORMAT " %" G_GUINT64_FORMAT " %s %s>%s %s %" G_GINT64_FORMAT " %s\n",
-                           r->time, r->seq, camas_trace_kind_name(r->kind), r->src ? r->src : "",
-                           r->dst ? r->dst : "", r->method ? r->method : "", r->msg_id,
-                           r->text ? r->text : "");
+    g_string_append_printf(
+        data, "%" G_GINT64_FORMAT " %" G_GUINT64_FORMAT " %s %s>%s %s %" G_GINT64_FORMAT " %s\n",
+        r->time, r->seq, camas_trace_kind_name(r->kind), r->src ? r->src : "", r->dst ? r->dst : "",
+        r->method ? r->method : "", r->msg_id, r->text ? r->text : "");
 }
 
 static void
@@ -115,8 +115,8 @@ program(World *w, CamasContainer *home, const char *const *manager_urls)
             g_ptr_array_add(urls, camas_value_ref(camas_value_get_item(r, 1)));
         }
     }
-    g_autoptr(CamasValue) url_list = camas_value_new_list((CamasValue *const *)urls->pdata,
-                                                          urls->len);
+    g_autoptr(CamasValue) url_list =
+        camas_value_new_list((CamasValue *const *)urls->pdata, urls->len);
     g_autoptr(GError) error = NULL;
     const CamasAgentClass *klass = camas_agent_registry_lookup("ContractNetManager", &error);
     cr_assert_not_null(klass);
@@ -152,8 +152,8 @@ simulate(char **events, char **log)
         hosts[h] = camas_container_new(w.clock, addr, &o, NULL);
         cr_assert_not_null(hosts[h]);
         camas_container_set_log_func(hosts[h], log_line, &w, NULL);
-        CamasAgent *m = camas_container_spawn(hosts[h], &camas_subproc_manager_class, NULL, NULL,
-                                              NULL);
+        CamasAgent *m =
+            camas_container_spawn(hosts[h], &camas_subproc_manager_class, NULL, NULL, NULL);
         manager_urls[h] = g_strdup(camas_agent_get_url(m));
     }
     CamasValue *outcome = program(&w, home, (const char *const *)manager_urls);
@@ -230,7 +230,8 @@ live(char **log)
     return outcome;
 }
 
-/* --- the tests --------------------------------------------------------------------------------- */
+/* --- the tests ---------------------------------------------------------------------------------
+ */
 
 Test(contract_net, simulation_is_identical_on_every_run)
 {
@@ -262,8 +263,7 @@ Test(contract_net, simulation_and_live_system_reach_the_same_outcome)
     cr_assert(camas_value_equal(simulated, observed), "simulation: %s\nlive: %s", a, b);
     const char *winner;
     double price;
-    cr_assert(camas_value_unpack(observed, NULL, "{s:s s:f}", "winner", &winner, "price",
-                                 &price));
+    cr_assert(camas_value_unpack(observed, NULL, "{s:s s:f}", "winner", &winner, "price", &price));
     cr_assert(g_str_has_prefix(winner, "c"), "%s", winner);
     /* the manager's own lines (the only ones printed in this process) say the same */
     g_autofree char *award = g_strdup_printf("award build-a-house to %s at %.2f", winner, price);

@@ -115,8 +115,7 @@ parse_json(const char *flag, const char *text, GError **error)
     g_autoptr(GError) e = NULL;
     CamasValue *v = camas_codec_decode(codec, (const guint8 *)text, strlen(text), &e);
     if (!v)
-        g_set_error(error, CAMAS_ERROR, CAMAS_ERROR_INVALID, "%s: not JSON: %s", flag,
-                    e->message);
+        g_set_error(error, CAMAS_ERROR, CAMAS_ERROR_INVALID, "%s: not JSON: %s", flag, e->message);
     return v;
 }
 
@@ -136,8 +135,9 @@ parse(int argc, char **argv, Options *o)
         } else {
             flag = g_strdup(arg);
         }
-        static const char *const boolean[] = {"--manager", "--until-done", "--exit-on-stdin-eof",
-                                               "--list-types", "--help", "-h", NULL};
+        static const char *const boolean[] = {
+            "--manager", "--until-done", "--exit-on-stdin-eof", "--list-types", "--help", "-h",
+            NULL};
         if (g_strv_contains(boolean, flag)) {
             if (value)
                 return camas_cmd_fail(CMD, "%s takes no value", flag);
@@ -155,10 +155,9 @@ parse(int argc, char **argv, Options *o)
             }
             continue;
         }
-        static const char *const valued[] = {"--listen", "--codec", "--tls", "--clock",
-                                             "--utc-start", "--seed", "--name",
-                                             "--connect-timeout", "--agent", "--init", "--run",
-                                             NULL};
+        static const char *const valued[] = {
+            "--listen", "--codec",           "--tls",   "--clock", "--utc-start", "--seed",
+            "--name",   "--connect-timeout", "--agent", "--init",  "--run",       NULL};
         if (!g_strv_contains(valued, flag))
             return camas_cmd_fail(CMD, "unknown option '%s' (see camas container --help)", arg);
         if (!value) {
@@ -175,8 +174,7 @@ parse(int argc, char **argv, Options *o)
         } else if (!strcmp(flag, "--tls")) {
             g_auto(GStrv) parts = g_strsplit(value, ",", -1);
             if (g_strv_length(parts) != 3 || !parts[0][0] || !parts[1][0] || !parts[2][0])
-                return camas_cmd_fail(CMD, "--tls needs CAFILE,CERTFILE,KEYFILE, not '%s'",
-                                      value);
+                return camas_cmd_fail(CMD, "--tls needs CAFILE,CERTFILE,KEYFILE, not '%s'", value);
             for (int k = 0; k < 3; k++) {
                 g_free(o->tls[k]);
                 o->tls[k] = g_strdup(parts[k]);
@@ -246,8 +244,7 @@ parse(int argc, char **argv, Options *o)
                 g_clear_pointer(&spec->init_kwargs, camas_value_unref);
                 spec->init_kwargs = g_steal_pointer(&v);
             } else {
-                return camas_cmd_fail(CMD, "--init needs a JSON array or object, not '%s'",
-                                      value);
+                return camas_cmd_fail(CMD, "--init needs a JSON array or object, not '%s'", value);
             }
         }
     }
@@ -264,7 +261,7 @@ parse(int argc, char **argv, Options *o)
 
 typedef struct {
     gboolean quit;
-    guint running;  /* started agents whose entry point has not finished */
+    guint running; /* started agents whose entry point has not finished */
     gboolean failed;
 } State;
 
@@ -389,8 +386,8 @@ container_main(int argc, char **argv)
 
     CamasAgent *manager = NULL;
     if (o.manager)
-        manager = camas_container_spawn(container, &camas_subproc_manager_class, NULL, NULL,
-                                        &error);
+        manager =
+            camas_container_spawn(container, &camas_subproc_manager_class, NULL, NULL, &error);
     if (o.manager && !manager) {
         rc = camas_cmd_fail(CMD, "%s", error->message);
         goto out_container;

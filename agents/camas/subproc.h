@@ -48,8 +48,7 @@ CAMAS_API gboolean camas_subproc_manager_run_pending(CamasAgent *manager, gboole
 typedef struct _CamasSubproc CamasSubproc;
 
 /* A line the child printed after READY (its agents' log lines), lent. */
-typedef void (*CamasSubprocOutputFunc)(CamasSubproc *subproc, const char *line,
-                                       gpointer user_data);
+typedef void (*CamasSubprocOutputFunc)(CamasSubproc *subproc, const char *line, gpointer user_data);
 
 typedef struct {
     /* The child container's address; NULL = "tcp://127.0.0.1:0" (a free port). */

@@ -14,8 +14,7 @@ camas__lib_whoami(gpointer self, CamasRequest *req, const CamasValue *args,
 }
 
 void
-camas__lib_echo(gpointer self, CamasRequest *req, const CamasValue *args,
-                const CamasValue *kwargs)
+camas__lib_echo(gpointer self, CamasRequest *req, const CamasValue *args, const CamasValue *kwargs)
 {
     CamasValue *x;
     if (camas_agent_args_or_fail(req, "x:v", &x))
@@ -23,8 +22,7 @@ camas__lib_echo(gpointer self, CamasRequest *req, const CamasValue *args,
 }
 
 void
-camas__lib_fail(gpointer self, CamasRequest *req, const CamasValue *args,
-                const CamasValue *kwargs)
+camas__lib_fail(gpointer self, CamasRequest *req, const CamasValue *args, const CamasValue *kwargs)
 {
     CamasValue *m;
     if (!camas_agent_args_or_fail(req, "m:v", &m))

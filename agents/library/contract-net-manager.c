@@ -22,7 +22,8 @@ run(CamasAgent *self, const CamasValue *args, GError **error)
         return NULL;
     }
     gsize n = camas_value_get_length(urls);
-    g_autoptr(GPtrArray) proxies = g_ptr_array_new_with_free_func((GDestroyNotify)camas_proxy_unref);
+    g_autoptr(GPtrArray) proxies =
+        g_ptr_array_new_with_free_func((GDestroyNotify)camas_proxy_unref);
     for (gsize i = 0; i < n; i++) {
         const char *url = camas_value_to_str(camas_value_get_item(urls, i), NULL, error);
         if (!url)
@@ -36,11 +37,10 @@ run(CamasAgent *self, const CamasValue *args, GError **error)
 
     g_autoptr(GPtrArray) calls = g_ptr_array_new_with_free_func((GDestroyNotify)camas_future_unref);
     for (gsize i = 0; i < n; i++)
-        g_ptr_array_add(calls, camas_agent_call_async(g_ptr_array_index(proxies, i), "cfp", "[s]",
-                                                      task));
+        g_ptr_array_add(calls,
+                        camas_agent_call_async(g_ptr_array_index(proxies, i), "cfp", "[s]", task));
     CamasLoop *loop = camas_container_get_loop(self->container);
-    g_autoptr(CamasFuture) all_bids =
-        camas_future_all(loop, (CamasFuture *const *)calls->pdata, n);
+    g_autoptr(CamasFuture) all_bids = camas_future_all(loop, (CamasFuture *const *)calls->pdata, n);
     g_autoptr(CamasValue) bids = NULL;
     if (!camas_task_await(all_bids, &bids, error))
         return NULL;
@@ -65,11 +65,10 @@ run(CamasAgent *self, const CamasValue *args, GError **error)
 
     g_ptr_array_set_size(calls, 0);
     for (gsize i = 0; i < n; i++)
-        g_ptr_array_add(calls, camas_agent_call_async(g_ptr_array_index(proxies, i),
-                                                      i == best ? "accept" : "reject", "[s]",
-                                                      task));
-    g_autoptr(CamasFuture) all_done =
-        camas_future_all(loop, (CamasFuture *const *)calls->pdata, n);
+        g_ptr_array_add(calls,
+                        camas_agent_call_async(g_ptr_array_index(proxies, i),
+                                               i == best ? "accept" : "reject", "[s]", task));
+    g_autoptr(CamasFuture) all_done = camas_future_all(loop, (CamasFuture *const *)calls->pdata, n);
     g_autoptr(CamasValue) done = NULL;
     if (!camas_task_await(all_done, &done, error))
         return NULL;

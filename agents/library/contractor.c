@@ -54,7 +54,7 @@ cfp(gpointer instance, CamasRequest *req, const CamasValue *args, const CamasVal
 
 static CamasValue *
 cn_accept(gpointer instance, CamasRequest *req, const CamasValue *args, const CamasValue *kwargs,
-       GError **error)
+          GError **error)
 {
     Contractor *self = instance;
     CamasAgent *agent = instance;

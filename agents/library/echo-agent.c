@@ -17,8 +17,8 @@ add(gpointer self, CamasRequest *req, const CamasValue *args, const CamasValue *
         return;
     CamasValueType ta = camas_value_get_type(a), tb = camas_value_get_type(b);
     if (ta == CAMAS_VALUE_STR && tb == CAMAS_VALUE_STR) {
-        g_autofree char *s = g_strconcat(camas_value_get_str(a, NULL), camas_value_get_str(b, NULL),
-                                         NULL);
+        g_autofree char *s =
+            g_strconcat(camas_value_get_str(a, NULL), camas_value_get_str(b, NULL), NULL);
         camas_request_reply_take(req, camas_value_new_str(s));
         return;
     }
@@ -81,11 +81,8 @@ ping_back(gpointer self, CamasRequest *req, const CamasValue *args, const CamasV
 }
 
 static const CamasRpcMethod methods[] = {
-    CAMAS__LIB_COMMON_METHODS,
-    {"add", add},
-    {"shift_date", shift_date},
-    {"ping_back", NULL, ping_back},
-    {NULL},
+    CAMAS__LIB_COMMON_METHODS,      {"add", add}, {"shift_date", shift_date},
+    {"ping_back", NULL, ping_back}, {NULL},
 };
 
 const CamasAgentClass camas__agent_echo_agent = {

@@ -16,8 +16,7 @@ init(CamasAgent *agent, const CamasValue *args, const CamasValue *kwargs, GError
 {
     HelloWorld *self = (HelloWorld *)agent;
     const char *name = "HelloWorld";
-    if (camas_value_get_length(args) > 0 &&
-        !camas_value_unpack(args, error, "[s]", &name))
+    if (camas_value_get_length(args) > 0 && !camas_value_unpack(args, error, "[s]", &name))
         return FALSE;
     self->name = g_strdup(name);
     return TRUE;

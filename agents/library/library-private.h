@@ -23,8 +23,10 @@ CamasValue *camas__lib_call_peer(gpointer self, CamasRequest *req, const CamasVa
                                  const CamasValue *kwargs, GError **error);
 
 /* The methods above as table entries. */
-#define CAMAS__LIB_COMMON_METHODS                                                               \
-    {"whoami", camas__lib_whoami}, {"echo", camas__lib_echo}, {"fail", camas__lib_fail},        \
-        {"call_peer", NULL, camas__lib_call_peer}
+/* clang-format off */
+#define CAMAS__LIB_COMMON_METHODS                                                              \
+    {"whoami", camas__lib_whoami}, {"echo", camas__lib_echo}, {"fail", camas__lib_fail},       \
+    {"call_peer", NULL, camas__lib_call_peer}
+/* clang-format on */
 
 G_END_DECLS

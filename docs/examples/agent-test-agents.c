@@ -43,8 +43,8 @@ run(CamasAgent *self, const CamasValue *args, GError **error)
     if (!ret)
         return NULL;
     g_autofree char *me = camas_agent_dup_repr(self);
-    printf("%s got %" G_GINT64_FORMAT " from TestAgentProxy('%s')\n", me,
-           camas_value_get_int(ret), addr);
+    printf("%s got %" G_GINT64_FORMAT " from TestAgentProxy('%s')\n", me, camas_value_get_int(ret),
+           addr);
     return NULL;
 }
 

@@ -37,7 +37,8 @@ static CamasValue *
 client(CamasTask *task, gpointer data, GError **error)
 {
     Client *c = data;
-    g_autoptr(CamasChannel) channel = camas_channel_open_await(c->loop, c->addr, c->codec, NULL, error);
+    g_autoptr(CamasChannel) channel =
+        camas_channel_open_await(c->loop, c->addr, c->codec, NULL, error);
     if (!channel)
         return NULL;
     g_autoptr(CamasValue) ohai = camas_value_new_str("ohai");

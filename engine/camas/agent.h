@@ -58,8 +58,7 @@ typedef struct _CamasAgentClass CamasAgentClass;
  * sleeps.  @args: (transfer none) what camas_agent_start() was given (a list, maybe empty).
  * Returns: (transfer full) (nullable) the result, or NULL with @error set.
  */
-typedef CamasValue *(*CamasAgentRunFunc)(CamasAgent *agent, const CamasValue *args,
-                                         GError **error);
+typedef CamasValue *(*CamasAgentRunFunc)(CamasAgent *agent, const CamasValue *args, GError **error);
 
 /**
  * CamasAgentStartFunc: a proactive entry point in callback style.  Called from a zero-delay
@@ -69,8 +68,7 @@ typedef CamasValue *(*CamasAgentRunFunc)(CamasAgent *agent, const CamasValue *ar
  * When the container shuts down, @done is cancelled: check camas_future_is_done() before
  * continuing work from a callback.
  */
-typedef void (*CamasAgentStartFunc)(CamasAgent *agent, const CamasValue *args,
-                                    CamasFuture *done);
+typedef void (*CamasAgentStartFunc)(CamasAgent *agent, const CamasValue *args, CamasFuture *done);
 
 /**
  * CamasAgentClass: an agent type, usually a static const table with designated initializers.
@@ -132,8 +130,8 @@ struct _CamasAgent {
     guint32 aid;
     CamasService *service; /* agents/<aid>; owned by the container's agents dict */
     char *url;
-    guint32 aid_offset;    /* where the aid starts in url */
-    GPtrArray *tasks;      /* live tasks and start futures, created on first use */
+    guint32 aid_offset; /* where the aid starts in url */
+    GPtrArray *tasks;   /* live tasks and start futures, created on first use */
 };
 
 CAMAS_API CamasAgent *camas_agent_ref(CamasAgent *agent);
@@ -172,8 +170,7 @@ CAMAS_API CamasValue *camas_agent_to_value(CamasAgent *agent);
  * CAMAS_ERROR_INVALID when the type has no entry point, CAMAS_ERROR_CLOSED when the container
  * is shut down, or the task-spawn error.
  */
-CAMAS_API CamasFuture *camas_agent_start(CamasAgent *agent, const CamasValue *args,
-                                         GError **error);
+CAMAS_API CamasFuture *camas_agent_start(CamasAgent *agent, const CamasValue *args, GError **error);
 
 /**
  * camas_agent_spawn_task:
@@ -227,8 +224,7 @@ CAMAS_API CamasFuture *camas_agent_call_async(CamasProxy *proxy, const char *met
  * Returns: FALSE with CAMAS_ERROR_TYPE and Python's text ("spam() missing 1 required
  * positional argument: 'times'", "spam() argument 'times' must be int, not str").
  */
-CAMAS_API gboolean camas_agent_args(CamasRequest *request, GError **error, const char *spec,
-                                    ...);
+CAMAS_API gboolean camas_agent_args(CamasRequest *request, GError **error, const char *spec, ...);
 
 /* As camas_agent_args(), but on failure answers @request with the TypeError (consuming it)
  * and returns FALSE: `if (!camas_agent_args_or_fail(req, "times:i", &times)) return;`. */

@@ -90,8 +90,7 @@ typedef void (*CamasAgentLogFunc)(CamasAgent *agent, const char *line, gpointer 
  * (bad address or scheme, address already in use, TLS files or settings, unknown codec).
  */
 CAMAS_API CamasContainer *camas_container_new(CamasClock *clock, const char *address,
-                                              const CamasContainerOptions *options,
-                                              GError **error);
+                                              const CamasContainerOptions *options, GError **error);
 
 /**
  * camas_container_shutdown:
@@ -132,8 +131,7 @@ CAMAS_API const char *camas_container_get_name(const CamasContainer *container);
  * Returns: (transfer none): the agent, owned by the container, or NULL with init's error,
  * CAMAS_ERROR_CLOSED (shut down) or CAMAS_ERROR_INVALID (a bad class table).
  */
-CAMAS_API CamasAgent *camas_container_spawn(CamasContainer *container,
-                                            const CamasAgentClass *klass,
+CAMAS_API CamasAgent *camas_container_spawn(CamasContainer *container, const CamasAgentClass *klass,
                                             const CamasValue *args, const CamasValue *kwargs,
                                             GError **error);
 

@@ -34,7 +34,8 @@ static const CamasServiceClass service_class = {.name = "Bench", .methods = meth
 static const CamasAgentClass agent_class = {.name = "Adder", .methods = methods};
 static const CamasAgentClass empty_class = {.name = "Empty"};
 
-/* --- memory and creation ----------------------------------------------------------------------- */
+/* --- memory and creation -----------------------------------------------------------------------
+ */
 
 static double
 bench_memory_per_agent(void)
@@ -78,10 +79,10 @@ typedef struct {
     CamasClock *clock;
     GMainContext *ctx; /* NULL: LocalQueue in simulated time */
     CamasContainer *a, *b;
-    CamasCodec *codec;          /* floors */
-    CamasService *service;      /* floors */
-    CamasRpcServer *server;     /* floors */
-    CamasRpcConnection *conn;   /* floors */
+    CamasCodec *codec;        /* floors */
+    CamasService *service;    /* floors */
+    CamasRpcServer *server;   /* floors */
+    CamasRpcConnection *conn; /* floors */
     CamasProxy *remote;
     CamasValue *args;
     guint64 to_send, done, failed;
@@ -120,8 +121,8 @@ rig_new(const char *kind, gboolean floor)
         r->server = camas_rpc_server_new(r->loop, addr_b, r->codec, r->service, NULL, NULL, NULL,
                                          NULL, &error);
         g_assert_no_error(error);
-        CamasFuture *f = camas_rpc_open(r->loop, camas_rpc_server_get_address(r->server),
-                                        r->codec, NULL, NULL, &error);
+        CamasFuture *f = camas_rpc_open(r->loop, camas_rpc_server_get_address(r->server), r->codec,
+                                        NULL, NULL, &error);
         g_assert_no_error(error);
         rig_wait(r, f);
         r->conn = camas_rpc_open_finish(f, &error);
