@@ -11,7 +11,8 @@
  * CancelledError): the function sees the error, cleans up and returns.  A task's outcome is
  * its result future: the function's return value, or its error.
  *
- * Memory: a task costs its CamasTask (about 120 bytes), the coroutine header, and its stack:
+ * Memory: a task costs its CamasTask and result future (about 250 bytes together), the
+ * coroutine header (about 200 bytes), and its stack:
  * stack_size bytes of address space (default 64 KiB) plus a guard page, of which only the
  * pages the task has touched are resident (typically one or two, 4-8 KiB, for an idle task;
  * see task.idle_memory in docs/performance.md).  A finished task gives its stack back at once.
