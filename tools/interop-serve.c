@@ -866,7 +866,7 @@ shut_down(Serve *serve)
      * request (its connection is closed, so nothing is sent). */
     while (serve->sleeps.head) {
         Sleep *s = serve->sleeps.head->data;
-        if (!camas_loop_cancel(serve->loop, s->timer))
+        if (!camas_clock_cancel(serve->clock, s->timer))
             break; /* cannot happen: a queued sleep's timer is pending */
     }
     gboolean ok = TRUE;
