@@ -1,0 +1,205 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * `camas container`: URLs then READY then log lines, proactive agents started after READY,
+ * --until-done, the live container serving calls until SIGTERM ends it cleanly, and bad
+ * command lines (exit status 2 with one line naming the problem).
+ */
+#include <criterion/criterion.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <camas/camas.h>
+
+#include "leakcheck.h"
+#include "live-private.h"
+
+TestSuite(cmd_container, .fini = camas_test_check_leaks, .timeout = 30);
+
+typedef struct {
+    char *out;
+    char *err;
+    int status; /* exit status, or -1 if it did not exit normally */
+} Run;
+
+static void
+run_clear(Run *r)
+{
+    g_free(r->out);
+    g_free(r->err);
+}
+
+static Run
+run(const char *first, ...)
+{
+    g_autoptr(GPtrArray) argv = g_ptr_array_new();
+    g_ptr_array_add(argv, (gpointer)camas_test_camas_exe());
+    g_ptr_array_add(argv, "container");
+    va_list ap;
+    va_start(ap, first);
+    for (const char *a = first; a; a = va_arg(ap, const char *))
+        g_ptr_array_add(argv, (gpointer)a);
+    va_end(ap);
+    g_ptr_array_add(argv, NULL);
+    Run r = {0};
+    int wait_status;
+    g_autoptr(GError) error = NULL;
+    cr_assert(g_spawn_sync(NULL, (char **)argv->pdata, NULL, G_SPAWN_DEFAULT, NULL, NULL, &r.out,
+                           &r.err, &wait_status, &error),
+              "%s", error ? error->message : "");
+    r.status = WIFEXITED(wait_status) ? WEXITSTATUS(wait_status) : -1;
+    return r;
+}
+
+Test(cmd_container, prints_urls_then_ready_then_the_agents_lines)
+{
+    Run r = run("--listen", "local://cmd", "--clock", "afap", "--agent", "Callee", "--agent",
+                "HelloWorld", "--init", "[\"Monty\"]", "--until-done", NULL);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_assert_str_eq(r.out, "local://cmd/0\n"
+                            "local://cmd/1\n"
+                            "READY\n"
+                            "local://cmd/1 Monty says:\n"
+                            "local://cmd/1 Hello, World!\n"
+                            "local://cmd/1 Hello, World!\n"
+                            "local://cmd/1 Hello, World!\n");
+    run_clear(&r);
+}
+
+Test(cmd_container, until_done_fails_when_an_agent_fails)
+{
+    Run r = run("--listen", "local://cmd", "--clock", "afap", "--agent", "Caller", "--run",
+                "[\"local://nobody/0\"]", "--until-done", NULL);
+    cr_assert_eq(r.status, 1, "%s", r.err);
+    cr_assert(strstr(r.err, "local://cmd/0: "), "%s", r.err);
+    run_clear(&r);
+}
+
+Test(cmd_container, lists_the_registered_types)
+{
+    Run r = run("--list-types", NULL);
+    cr_assert_eq(r.status, 0);
+    cr_assert(g_str_has_prefix(r.out, "Callee "), "%s", r.out);
+    cr_assert(strstr(r.out, "\nEchoAgent "), "%s", r.out);
+    cr_assert(strstr(r.out, "\nHelloWorld "), "%s", r.out);
+    run_clear(&r);
+}
+
+Test(cmd_container, bad_command_lines_exit_with_status_2_and_say_why)
+{
+    static const struct {
+        const char *args[8];
+        const char *why;
+    } cases[] = {
+        {{"--agent", "Callee"}, "--listen ADDR is required"},
+        {{"--listen", "local://x"}, "nothing to host"},
+        {{"--listen", "local://x", "--agent", "Nope"}, "Unknown agent type \"Nope\" (known: "},
+        {{"--listen", "local://x", "--agent", "Callee:0"}, "COUNT must be"},
+        {{"--listen", "local://x", "--init", "[]"}, "--init must follow an --agent"},
+        {{"--listen", "local://x", "--agent", "Callee", "--init", "[1,"}, "--init: not JSON"},
+        {{"--listen", "local://x", "--agent", "Callee", "--run", "{}"}, "--run needs a JSON array"},
+        {{"--listen", "local://x", "--agent", "Callee", "--tls", "a,b"}, "--tls needs"},
+        {{"--listen", "local://x", "--agent", "Callee", "--clock", "sundial"}, "--clock must be"},
+        {{"--listen", "local://x", "--agent", "Callee", "--seed", "-1"}, "--seed must be"},
+        {{"--listen", "bogus://x", "--agent", "Callee"}, "bogus"},
+        {{"--listen", "local://x", "--agent", "Callee", "--codec", "xml"}, "xml"},
+        {{"--listen", "local://x", "--agent", "Callee", "--frobnicate"}, "unknown option"},
+        {{"--listen", "local://x", "--agent", "HelloWorld", "--init", "[1]"}, "HelloWorld"},
+    };
+    for (gsize i = 0; i < G_N_ELEMENTS(cases); i++) {
+        const char *const *a = cases[i].args;
+        Run r = run(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], NULL);
+        cr_assert_eq(r.status, 2, "case %zu: status %d, stderr %s", i, r.status, r.err);
+        cr_assert(g_str_has_prefix(r.err, "camas container: "), "case %zu: %s", i, r.err);
+        cr_assert(strstr(r.err, cases[i].why), "case %zu: %s", i, r.err);
+        cr_assert(g_str_has_suffix(r.err, "\n") && strchr(r.err, '\n') == strrchr(r.err, '\n'),
+                  "case %zu: not one line: %s", i, r.err);
+        run_clear(&r);
+    }
+}
+
+/* Reads lines from @fd until READY (or a deadline); returns the URLs before it. */
+static GPtrArray *
+read_until_ready(int fd)
+{
+    GPtrArray *urls = g_ptr_array_new_with_free_func(g_free);
+    GString *buf = g_string_new(NULL);
+    gint64 deadline = g_get_monotonic_time() + 10 * G_USEC_PER_SEC;
+    for (;;) {
+        char *nl = memchr(buf->str, '\n', buf->len);
+        if (nl) {
+            g_autofree char *line = g_strndup(buf->str, (gsize)(nl - buf->str));
+            g_string_erase(buf, 0, (gssize)(nl - buf->str) + 1);
+            if (strcmp(line, "READY") == 0)
+                break;
+            g_ptr_array_add(urls, g_steal_pointer(&line));
+            continue;
+        }
+        cr_assert_lt(g_get_monotonic_time(), deadline, "no READY");
+        char chunk[256];
+        ssize_t n = read(fd, chunk, sizeof chunk);
+        cr_assert_gt(n, 0, "the container's stdout closed before READY");
+        g_string_append_len(buf, chunk, n);
+    }
+    g_string_free(buf, TRUE);
+    return urls;
+}
+
+Test(cmd_container, serves_calls_until_sigterm_ends_it_cleanly)
+{
+    const char *argv[] = {camas_test_camas_exe(), "container", "--listen", "tcp://127.0.0.1:0",
+                          "--agent", "Callee:2", NULL};
+    GPid pid;
+    int out_fd;
+    g_autoptr(GError) error = NULL;
+    cr_assert(g_spawn_async_with_pipes(NULL, (char **)argv, NULL, G_SPAWN_DO_NOT_REAP_CHILD, NULL,
+                                       NULL, &pid, NULL, &out_fd, NULL, &error),
+              "%s", error ? error->message : "");
+    g_autoptr(GPtrArray) urls = read_until_ready(out_fd);
+    cr_assert_eq(urls->len, 2);
+    cr_assert(g_str_has_suffix(g_ptr_array_index(urls, 1), "/1"));
+
+    /* a client container calls the second Callee */
+    CamasLoop *loop = camas_loop_new();
+    GMainContext *ctx = g_main_context_new();
+    CamasClock *clock = camas_clock_new_realtime(loop, ctx);
+    CamasContainer *c = camas_container_new(clock, "tcp://127.0.0.1:0", NULL, &error);
+    cr_assert_not_null(c);
+    g_autoptr(CamasFuture) f = camas_container_connect(c, g_ptr_array_index(urls, 1), &error);
+    cr_assert(camas_clock_run_until_complete(clock, f, NULL, &error), "%s",
+              error ? error->message : "");
+    g_autoptr(CamasProxy) p = camas_container_connect_finish(f, &error);
+    g_autoptr(CamasFuture) call = camas_proxy_call_build(p, "spam", "[i]", 2);
+    g_autoptr(CamasValue) r = NULL;
+    cr_assert(camas_clock_run_until_complete(clock, call, &r, &error), "%s",
+              error ? error->message : "");
+    cr_assert_str_eq(camas_value_get_str(r, NULL), "spamspam");
+
+    cr_assert_eq(kill(pid, SIGTERM), 0);
+    /* keep serving our side meanwhile: the container waits for our end of the connection */
+    int status;
+    gint64 deadline = g_get_monotonic_time() + 10 * G_USEC_PER_SEC;
+    while (waitpid(pid, &status, WNOHANG) == 0) {
+        cr_assert_lt(g_get_monotonic_time(), deadline, "the container did not exit");
+        if (!g_main_context_iteration(ctx, FALSE))
+            g_usleep(1000);
+    }
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status %d", status);
+    g_spawn_close_pid(pid);
+    close(out_fd);
+
+    /* the peer is gone: the next call fails instead of hanging */
+    g_autoptr(CamasFuture) late = camas_proxy_call_build(p, "spam", "[i]", 1);
+    cr_assert_not(camas_clock_run_until_complete(clock, late, NULL, NULL));
+    camas_proxy_unref(g_steal_pointer(&p));
+    camas_container_free(c);
+    deadline = g_get_monotonic_time() + 10 * G_USEC_PER_SEC;
+    while (g_atomic_int_get(&camas__live_counts[CAMAS__LIVE_PIPE]) > 0) {
+        cr_assert_lt(g_get_monotonic_time(), deadline);
+        g_main_context_iteration(ctx, TRUE);
+    }
+    camas_clock_unref(clock);
+    camas_loop_free(loop);
+    g_main_context_unref(ctx);
+}
