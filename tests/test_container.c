@@ -668,6 +668,29 @@ Test(container, a_reset_connection_is_replaced_on_the_next_connect)
     world_clear(&w);
 }
 
+Test(container, connects_retry_until_the_connect_timeout)
+{
+    World w;
+    world_init(&w, FALSE);
+    CamasContainerOptions o = {.connect_timeout = 1.0};
+    CamasContainer *cli = container(&w, "local://retry-cli", &o);
+    g_autoptr(CamasFuture) f = camas_container_connect(cli, "local://retry-srv/0", NULL);
+    camas_loop_run_until(w.loop, CAMAS_TICKS_PER_SECOND / 2);
+    cr_assert_not(camas_future_is_done(f), "still retrying at 0.5 s");
+    CamasContainer *srv = container(&w, "local://retry-srv", NULL);
+    camas_container_spawn(srv, &counter_class, NULL, NULL, NULL);
+    run_until_done(&w, f);
+    g_autoptr(CamasProxy) p = camas_container_connect_finish(f, NULL);
+    cr_assert_not_null(p, "the server came up within the timeout");
+    /* without a server the connect gives up at the deadline */
+    g_autoptr(GError) e = connect_error(&w, cli, "local://never/0");
+    cr_assert(g_error_matches(e, CAMAS_ERROR, CAMAS_ERROR_CONNECTION_REFUSED), "%s", e->message);
+    camas_proxy_unref(g_steal_pointer(&p));
+    camas_container_free(cli);
+    camas_container_free(srv);
+    world_clear(&w);
+}
+
 /* --- bad input -------------------------------------------------------------------------------- */
 
 Test(container, malformed_agent_urls_are_rejected_with_the_reason)

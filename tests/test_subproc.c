@@ -136,11 +136,19 @@ Test(subproc, a_child_spawns_agents_by_type_and_stops)
     world_clear(&w);
 }
 
+static void
+collect_output(CamasSubproc *s, const char *line, gpointer data)
+{
+    g_string_append_printf(data, "%s\n", line);
+}
+
 Test(subproc, set_time_distributes_simulation_time_to_the_child)
 {
     World w;
     world_init(&w);
-    CamasSubprocOptions o = {.seed = 3, .name = "child"};
+    g_autoptr(GString) output = g_string_new(NULL);
+    CamasSubprocOptions o = {
+        .seed = 3, .name = "child", .output = collect_output, .output_data = output};
     CamasSubproc *s = start_child(&w, &o);
     g_autoptr(CamasFuture) f = camas_subproc_spawn(s, "Contractor", NULL, NULL);
     g_autoptr(CamasValue) r = await_ok(&w, f);
@@ -163,6 +171,15 @@ Test(subproc, set_time_distributes_simulation_time_to_the_child)
     camas_rng_uniform(&rng, 0.01, 0.05);
     double expect = round(camas_rng_uniform(&rng, 10.0, 100.0) * 100.0) / 100.0;
     cr_assert_float_eq(price, expect, 1e-9);
+    /* the child's log lines come through the output function */
+    g_autofree char *line = g_strdup_printf("%.*s1 bid t %.2f\n",
+                                            (int)strlen(camas_subproc_get_url(s)) - 1,
+                                            camas_subproc_get_url(s), price);
+    gint64 deadline = g_get_monotonic_time() + 10 * G_USEC_PER_SEC;
+    while (!strstr(output->str, line)) {
+        cr_assert_lt(g_get_monotonic_time(), deadline, "no line %s in %s", line, output->str);
+        g_main_context_iteration(w.ctx, TRUE);
+    }
     /* time must move forward */
     g_autoptr(CamasFuture) t3 = camas_subproc_set_time(s, 0.05);
     g_autoptr(GError) e = await_error(&w, t3);
