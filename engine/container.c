@@ -138,8 +138,18 @@ camas_agent_url_parse(const char *url, char **address, char **aid, GError **erro
             gboolean open_b = rest[0] == '[', close_b = colon[-1] == ']';
             if (open_b != close_b)
                 return url_error(error, url, "unbalanced brackets around the host");
+            if (open_b && colon - rest == 2)
+                return url_error(error, url, "the host is empty");
+            /* aiomas keys connections by (host, port): "[::1]" and "::1" are the same host, and
+             * an IPv6 host needs its brackets in the address we connect to */
+            const char *host = open_b ? rest + 1 : rest;
+            int host_len = (int)(open_b ? colon - rest - 2 : colon - rest);
+            gboolean v6 = memchr(host, ':', (gsize)host_len) != NULL;
+            addr = g_strdup_printf(v6 ? "tcp://[%.*s]:%u" : "tcp://%.*s:%u", host_len, host,
+                                   (guint)port);
+        } else {
+            addr = g_strndup(url, (gsize)(addr_end - url));
         }
-        addr = g_strndup(url, (gsize)(addr_end - url));
     }
     if (addr_end[1] == '\0')
         return url_error(error, url, "the agent id is missing");

@@ -709,6 +709,7 @@ Test(container, malformed_agent_urls_are_rejected_with_the_reason)
         {"tcp://localhost:70000/0", "not a number"},
         {"tcp://:5555/0", "host is empty"},
         {"tcp://[::1:5555/0", "unbalanced brackets"},
+        {"tcp://[]:5555/0", "host is empty"},
         {"tcp:///0", "address is empty"},
         {"ipc:///tmp/x.sock/0", "must be in brackets"},
         {"ipc://[/tmp/x.sock/0", "unbalanced '['"},
@@ -732,7 +733,7 @@ Test(container, malformed_agent_urls_are_rejected_with_the_reason)
     g_clear_pointer(&aid, g_free);
     cr_assert(camas_agent_url_parse("tcp://::1:5555/a/b", &addr, &aid, NULL),
               "brackets are optional: the port is split off at the last ':'");
-    cr_assert_str_eq(addr, "tcp://::1:5555");
+    cr_assert_str_eq(addr, "tcp://[::1]:5555", "the same address as with brackets");
     cr_assert_str_eq(aid, "a/b");
 
     /* connect() refuses them without starting anything */

@@ -152,8 +152,10 @@ CAMAS_API void camas_container_set_log_func(CamasContainer *container, CamasAgen
 /**
  * camas_agent_url_parse:
  * @url: tcp://HOST:PORT/AID, tcp://[V6]:PORT/AID, ipc://[PATH]/AID or local://QUEUE/AID
- * @address: (out) (optional) (transfer full): the container address, as written
- *           ("tcp://localhost:5555", "ipc://[/tmp/c.sock]", "local://q")
+ * @address: (out) (optional) (transfer full): the container address, as written except that
+ *           IPv6 hosts always get brackets and the port is written in decimal without leading
+ *           zeros ("tcp://localhost:5555", "tcp://[::1]:5555", "ipc://[/tmp/c.sock]",
+ *           "local://q"); connections are cached by it
  * @aid: (out) (optional) (transfer full): the agent id (non-empty, everything after the
  *       address and its '/')
  * Returns: FALSE with CAMAS_ERROR_INVALID naming the URL and what is wrong (unknown scheme,
