@@ -56,3 +56,20 @@ camas__lib_call_peer(gpointer self, CamasRequest *req, const CamasValue *args,
         return NULL;
     return camas_proxy_call_await(peer, method, rest_list, kwargs, error);
 }
+
+const char *
+camas__lib_py_type(const CamasValue *value)
+{
+    switch (camas_value_get_type(value)) {
+    case CAMAS_VALUE_NULL:
+        return "NoneType";
+    case CAMAS_VALUE_MAP:
+        return "dict";
+    case CAMAS_VALUE_OBJECT: {
+        const CamasObjectType *t = camas_value_object_get_type(value);
+        return t && t->name ? t->name : "object";
+    }
+    default:
+        return camas_value_type_name(camas_value_get_type(value));
+    }
+}

@@ -40,7 +40,7 @@ add(gpointer self, CamasRequest *req, const CamasValue *args, const CamasValue *
         return;
     }
     g_autofree char *msg = g_strdup_printf("unsupported operand type(s) for +: '%s' and '%s'",
-                                           camas_value_type_name(ta), camas_value_type_name(tb));
+                                           camas__lib_py_type(a), camas__lib_py_type(b));
     camas_request_fail_text(req, "TypeError", msg);
 }
 

@@ -22,6 +22,9 @@ void camas__lib_fail(gpointer self, CamasRequest *req, const CamasValue *args,
 CamasValue *camas__lib_call_peer(gpointer self, CamasRequest *req, const CamasValue *args,
                                  const CamasValue *kwargs, GError **error);
 
+/* Python's name for a value's type ("int", "str", "dict", "NoneType", ...), for TypeError texts. */
+const char *camas__lib_py_type(const CamasValue *value);
+
 /* The methods above as table entries. */
 /* clang-format off */
 #define CAMAS__LIB_COMMON_METHODS                                                              \
