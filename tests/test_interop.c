@@ -173,11 +173,13 @@ server_start(Server *s, const char *const *args)
     }
 }
 
-/* Stops the server with @signum and requires a clean exit (status 0: nothing leaked). */
+/* Stops the server with @signum (0 = it was signalled already) and requires a clean exit
+ * (status 0: nothing leaked). */
 static void
 server_stop(Server *s, int signum)
 {
-    kill(s->proc.pid, signum);
+    if (signum)
+        kill(s->proc.pid, signum);
     proc_finish(&s->proc, "the server after a stop signal");
     g_autofree char *err = proc_stderr(&s->proc);
     assert_no_sanitizer_report("the server", err);
@@ -627,6 +629,112 @@ Test(interop, probe_fails_with_a_certificate_the_server_does_not_trust)
     assert_line(&r, "0 passed, 1 failed");
     probe_result_clear(&r);
     server_stop(&s, SIGTERM);
+}
+
+/* A plain TCP connection to @address (tcp://HOST:PORT as the server printed it). */
+static int
+raw_connect(const char *address)
+{
+    g_autoptr(CamasAddress) a = camas_address_parse(address, NULL);
+    cr_assert_not_null(a, "%s", address);
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(a->port),
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    cr_assert_eq(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0, "%s", g_strerror(errno));
+    return fd;
+}
+
+static void
+raw_send(int fd, CamasCodec *codec, guint64 id, CamasValue *content)
+{
+    g_autoptr(CamasValue) c = content;
+    g_autoptr(GBytes) f = camas_frame_encode_request(codec, id, c, 0, NULL);
+    cr_assert_not_null(f);
+    cr_assert_eq(send(fd, g_bytes_get_data(f, NULL), g_bytes_get_size(f), MSG_NOSIGNAL),
+                 (ssize_t)g_bytes_get_size(f));
+}
+
+/* Waits (with a deadline) for the next frame and returns its content. */
+static CamasValue *
+raw_next_request(int fd, CamasCodec *codec, CamasFrameParser *parser)
+{
+    gint64 deadline = g_get_monotonic_time() + WAIT_SECONDS * G_USEC_PER_SEC;
+    for (;;) {
+        g_autoptr(GBytes) payload = camas_frame_parser_next(parser, NULL);
+        if (payload) {
+            CamasMsgType type;
+            g_autoptr(CamasValue) id = NULL;
+            CamasValue *content = NULL;
+            cr_assert(camas_frame_decode(codec, g_bytes_get_data(payload, NULL),
+                                         g_bytes_get_size(payload), &type, &id, &content, NULL));
+            cr_assert_eq(type, CAMAS_MSG_REQUEST);
+            return content;
+        }
+        struct pollfd pfd = {.fd = fd, .events = POLLIN};
+        gint64 now = g_get_monotonic_time();
+        cr_assert_lt(now, deadline, "no request from the server");
+        if (poll(&pfd, 1, (int)((deadline - now) / 1000 + 1)) <= 0)
+            continue;
+        guint8 buf[4096];
+        ssize_t n = recv(fd, buf, sizeof buf, 0);
+        cr_assert_gt(n, 0, "the server closed the connection");
+        camas_frame_parser_feed(parser, buf, (gsize)n);
+    }
+}
+
+/* Reads (with a deadline) until the server closes the connection; no more requests come. */
+static void
+raw_wait_for_end(int fd, CamasFrameParser *parser)
+{
+    gint64 deadline = g_get_monotonic_time() + WAIT_SECONDS * G_USEC_PER_SEC;
+    for (;;) {
+        struct pollfd pfd = {.fd = fd, .events = POLLIN};
+        gint64 now = g_get_monotonic_time();
+        cr_assert_lt(now, deadline, "the server did not close the connection");
+        if (poll(&pfd, 1, (int)((deadline - now) / 1000 + 1)) <= 0)
+            continue;
+        guint8 buf[4096];
+        ssize_t n = recv(fd, buf, sizeof buf, 0);
+        if (n <= 0)
+            break;
+        camas_frame_parser_feed(parser, buf, (gsize)n);
+    }
+    cr_assert_eq(camas_frame_parser_get_buffered(parser), 0, "a partial frame before the end");
+}
+
+Test(interop, serve_exits_cleanly_with_calls_still_waiting)
+{
+    const char *sargs[] = {"interop", "serve", "--codec", "json", "--channel", "127.0.0.1:0",
+                           "--rpc", "127.0.0.1:0", NULL};
+    Server s;
+    server_start(&s, sargs);
+    g_autoptr(CamasCodec) codec = camas_codec_new("json", NULL);
+    g_autoptr(CamasFrameParser) cp = camas_frame_parser_new(0);
+    g_autoptr(CamasFrameParser) rp = camas_frame_parser_new(0);
+    int ch = raw_connect(s.channel), rpc = raw_connect(s.rpc);
+    /* a long sleep, and a callback this client never answers, on both layers */
+    raw_send(ch, codec, 0, camas_value_build("[s i s]", "__sleep__", 100, "x"));
+    raw_send(ch, codec, 1, camas_value_build("[s i]", "__callback__", 5));
+    raw_send(rpc, codec, 0, camas_value_build("[s [i s] {}]", "sleep_echo", 100, "y"));
+    g_autoptr(CamasValue) root_path = camas_value_new_str("");
+    raw_send(rpc, codec, 1, camas_value_build("[s [V s i] {}]", "callback",
+                                              camas_value_new_ext(0, root_path), "nothing", 1));
+    /* the server's own requests show it has taken up all four */
+    g_autoptr(CamasValue) cb = raw_next_request(ch, codec, cp);
+    g_autoptr(CamasValue) want_cb = camas_value_build("[s i]", "cb", 5);
+    cr_assert(camas_value_equal(cb, want_cb));
+    g_autoptr(CamasValue) call = raw_next_request(rpc, codec, rp);
+    g_autoptr(CamasValue) want_call = camas_value_build("[s [i] {}]", "nothing", 1);
+    cr_assert(camas_value_equal(call, want_call));
+    /* Stopping now drops everything still waiting: the server closes both connections (this
+     * client sees their end and closes too, as aiomas peers do), and nothing leaks (exit
+     * status 0). */
+    kill(s.proc.pid, SIGTERM);
+    raw_wait_for_end(ch, cp);
+    raw_wait_for_end(rpc, rp);
+    close(ch);
+    close(rpc);
+    server_stop(&s, 0);
 }
 
 /* --- command lines ---------------------------------------------------------------------------- */

@@ -259,17 +259,32 @@ fail:
     return rc;
 }
 
+static guint
+n_sockets(void)
+{
+    return (guint)g_atomic_int_get(&camas__live_counts[CAMAS__LIVE_PIPE]) +
+           (guint)g_atomic_int_get(&camas__live_counts[CAMAS__LIVE_LISTENER]);
+}
+
 gboolean
-camas__interop_wait_pipes(CamasClock *clock, gint64 deadline)
+camas__interop_wait_pipes(CamasClock *clock, gint64 deadline, const gboolean *abort,
+                          const char *cmd)
 {
     CamasLoop *loop = camas_clock_get_loop(clock);
+    gint64 notice = g_get_monotonic_time() + G_USEC_PER_SEC;
     for (;;) {
         camas_loop_run_due(loop);
-        if (g_atomic_int_get(&camas__live_counts[CAMAS__LIVE_PIPE]) == 0 &&
-            g_atomic_int_get(&camas__live_counts[CAMAS__LIVE_LISTENER]) == 0)
+        if (n_sockets() == 0)
             return TRUE;
-        if (g_get_monotonic_time() >= deadline)
+        gint64 now = g_get_monotonic_time();
+        if (now >= deadline || (abort && *abort))
             return FALSE;
+        if (now >= notice) {
+            fprintf(stderr, "camas %s: waiting for %u connection(s) whose peers keep them open "
+                            "(at most 30 s%s)\n", cmd, n_sockets(),
+                    abort ? "; stop again to quit now" : "");
+            notice = G_MAXINT64;
+        }
         /* Wake at least every 20 ms so the deadline is seen even when no socket moves. */
         camas_clock_run_until(clock, camas_clock_now(clock) + CAMAS_INTEROP_SECOND / 50);
     }

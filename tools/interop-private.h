@@ -50,13 +50,23 @@ gboolean camas__interop_address_is_tcp(const char *address);
  * "tcp://HOST:PORT", "tcp://[V6]:PORT", "ipc://[PATH]" (agent URLs are built from it). */
 char *camas__interop_canonical_address(const char *address);
 
+/* How long a closed socket may linger at most (transports/socket.c: it flushes, then waits for
+ * the peer's end for up to 30 s), plus slack: waiting this long always settles. */
+#define CAMAS_INTEROP_LINGER_BOUND_US (40 * G_USEC_PER_SEC)
+
 /**
  * camas__interop_wait_pipes:
+ * @abort: (nullable): polled between iterations; TRUE stops waiting (a second stop signal)
+ * @cmd: for the notice printed on stderr when closing takes longer than a second (a peer that
+ *       keeps its end open), naming what the user can do
+ *
  * Iterates the loop's context until every socket of the process has finished lingering (closed
  * sockets flush and wait for the peer's end) or @deadline (monotonic µs) passed, so that the
- * loop can be freed with nothing left behind.  Returns FALSE when the deadline passed.
+ * loop can be freed with nothing left behind.  Returns FALSE when the deadline passed or
+ * @abort was set: then sockets are still attached to the context, which must not be freed.
  */
-gboolean camas__interop_wait_pipes(CamasClock *clock, gint64 deadline);
+gboolean camas__interop_wait_pipes(CamasClock *clock, gint64 deadline, const gboolean *abort,
+                                   const char *cmd);
 
 /* Prints every counted camas object still alive on stderr ("camas interop serve: 2 channel
  * object(s) leaked").  Returns TRUE when nothing leaked. */

@@ -39,7 +39,7 @@ typedef struct {
     GQueue sleeps;      /* Sleep, in start order */
     guint n_waiting;    /* requests waiting for a callback's answer */
     gboolean stop;
-    int signal_number;
+    gboolean abort; /* a second stop signal: quit without waiting for lingering sockets */
 } Serve;
 
 /* --- Python-like helpers ---------------------------------------------------------------------- */
@@ -755,6 +755,8 @@ static gboolean
 on_signal(gpointer data)
 {
     Serve *serve = data;
+    if (serve->stop)
+        serve->abort = TRUE;
     serve->stop = TRUE;
     camas_loop_stop(serve->loop);
     return G_SOURCE_CONTINUE;
@@ -852,7 +854,9 @@ start(Serve *serve, int *rc)
     return TRUE;
 }
 
-/* Closes the servers, drops what still waits, lets closed sockets finish, frees everything. */
+/* Closes the servers and drops what still waits; then, once closed sockets have finished,
+ * frees everything.  Returns FALSE (and frees nothing the sockets still use) when they did not
+ * finish in time or a second stop signal came first. */
 static gboolean
 shut_down(Serve *serve)
 {
@@ -869,16 +873,15 @@ shut_down(Serve *serve)
         if (!camas_clock_cancel(serve->clock, s->timer))
             break; /* cannot happen: a queued sleep's timer is pending */
     }
-    gboolean ok = TRUE;
-    if (serve->clock) {
-        /* Callbacks waiting for a reply were failed by the closing connections; their events
-         * run now.  Then closed sockets finish lingering. */
-        gint64 deadline = g_get_monotonic_time() + 10 * G_USEC_PER_SEC;
-        while (serve->n_waiting > 0 && g_get_monotonic_time() < deadline)
-            camas_clock_run_until(serve->clock,
-                                  camas_clock_now(serve->clock) + CAMAS_INTEROP_SECOND / 100);
-        ok = serve->n_waiting == 0 && camas__interop_wait_pipes(serve->clock, deadline);
-    }
+    /* Callbacks waiting for a reply were failed by the closing connections; their events run
+     * now.  Then closed sockets finish lingering (peers normally close their end at once). */
+    gint64 deadline = g_get_monotonic_time() + CAMAS_INTEROP_LINGER_BOUND_US;
+    while (serve->n_waiting > 0 && g_get_monotonic_time() < deadline && !serve->abort)
+        camas_clock_run_until(serve->clock,
+                              camas_clock_now(serve->clock) + CAMAS_INTEROP_SECOND / 100);
+    if (serve->n_waiting > 0 ||
+        !camas__interop_wait_pipes(serve->clock, deadline, &serve->abort, serve->opts->cmd))
+        return FALSE;
     g_clear_pointer(&serve->channel_server, camas_channel_server_free);
     g_clear_pointer(&serve->rpc_server, camas_rpc_server_free);
     g_clear_pointer(&serve->root, camas_service_unref);
@@ -887,7 +890,7 @@ shut_down(Serve *serve)
     g_clear_pointer(&serve->tls, camas_tls_context_unref);
     g_clear_pointer(&serve->clock, camas_clock_unref);
     g_clear_pointer(&serve->loop, camas_loop_free);
-    return ok;
+    return TRUE;
 }
 
 int
@@ -911,17 +914,18 @@ camas__interop_serve(const CamasInteropOptions *opts)
             camas_clock_run_until(serve.clock, G_MAXINT64);
     }
     fflush(stdout);
-    gboolean settled = shut_down(&serve);
+    if (!shut_down(&serve)) {
+        /* Sockets still use the context: leave everything to the process exit. */
+        fprintf(stderr, "camas %s: %s\n", opts->cmd,
+                serve.abort ? "stopped again before every connection finished closing"
+                            : "connections did not finish closing");
+        return CAMAS_EXIT_FAILED;
+    }
     g_source_destroy(sigint);
     g_source_unref(sigint);
     g_source_destroy(sigterm);
     g_source_unref(sigterm);
     g_main_context_unref(serve.context);
-    if (!settled) {
-        fprintf(stderr, "camas %s: connections did not finish closing within 10 s\n", opts->cmd);
-        if (rc == CAMAS_EXIT_OK)
-            rc = CAMAS_EXIT_FAILED;
-    }
     if (!camas__interop_check_leaks(opts->cmd) && rc == CAMAS_EXIT_OK)
         rc = CAMAS_EXIT_FAILED;
     return rc;
