@@ -1,0 +1,1182 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Scenario files (camas/scenario.h, docs/scenarios.md): reading, validating and resolving a
+ * scenario into the form engine/scenario-run.c runs.  Everything a run needs is decided here:
+ * every field is checked (types, ranges, unknown names — a typo must never be ignored), plug-ins
+ * are loaded, parameters are checked against their type's declarations and bound, and every
+ * agent's URL is computed, so that agent references ("@group") resolve before anything exists.
+ *
+ * Messages: bad JSON is "<file>:<line>:<column>: <jansson's text>"; everything else is
+ * "<file>: <JSON path>: <what is wrong>", the path written as $.agents[2].params.peer.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <camas/time.h>
+
+#include "scenario-private.h"
+
+typedef struct {
+    const char *origin;
+    GError **error;
+} Ctx;
+
+static gboolean G_GNUC_PRINTF(3, 4)
+fail(Ctx *ctx, const char *path, const char *format, ...)
+{
+    va_list ap;
+    va_start(ap, format);
+    g_autofree char *msg = g_strdup_vprintf(format, ap);
+    va_end(ap);
+    g_set_error(ctx->error, CAMAS_ERROR, CAMAS_ERROR_INVALID, "%s: %s: %s", ctx->origin, path,
+                msg);
+    return FALSE;
+}
+
+static const char *
+json_kind(const json_t *j)
+{
+    switch (json_typeof(j)) {
+    case JSON_OBJECT:
+        return "an object";
+    case JSON_ARRAY:
+        return "an array";
+    case JSON_STRING:
+        return "a string";
+    case JSON_INTEGER:
+        return "an integer";
+    case JSON_REAL:
+        return "a number with a fraction";
+    case JSON_TRUE:
+    case JSON_FALSE:
+        return "a boolean";
+    default:
+        return "null";
+    }
+}
+
+/* A number for messages, independent of the locale ("%g" would write 0,5 under de_DE). */
+static const char *
+num_text(char buf[G_ASCII_DTOSTR_BUF_SIZE], double d)
+{
+    return g_ascii_formatd(buf, G_ASCII_DTOSTR_BUF_SIZE, "%g", d);
+}
+
+static char *
+path_key(const char *parent, const char *key)
+{
+    return g_strdup_printf("%s.%s", parent, key);
+}
+
+static char *
+path_index(const char *parent, gsize i)
+{
+    return g_strdup_printf("%s[%" G_GSIZE_FORMAT "]", parent, i);
+}
+
+/* Levenshtein distance, for "did you mean" (names are short). */
+static guint
+edit_distance(const char *a, const char *b)
+{
+    gsize la = strlen(a), lb = strlen(b);
+    if (la > 64 || lb > 64)
+        return G_MAXUINT;
+    guint row[65];
+    for (gsize j = 0; j <= lb; j++)
+        row[j] = (guint)j;
+    for (gsize i = 1; i <= la; i++) {
+        guint diag = row[0];
+        row[0] = (guint)i;
+        for (gsize j = 1; j <= lb; j++) {
+            guint up = row[j];
+            guint cost = tolower((guchar)a[i - 1]) == tolower((guchar)b[j - 1]) ? 0 : 1;
+            row[j] = MIN(MIN(row[j] + 1, row[j - 1] + 1), diag + cost);
+            diag = up;
+        }
+    }
+    return row[lb];
+}
+
+/* " (did you mean "x"?)" for the closest of @names within distance 2, else "". */
+static char *
+suggestion(const char *given, const char *const *names, gsize n)
+{
+    const char *best = NULL;
+    guint best_d = 3;
+    for (gsize i = 0; i < n; i++) {
+        guint d = edit_distance(given, names[i]);
+        if (d < best_d) {
+            best_d = d;
+            best = names[i];
+        }
+    }
+    return best ? g_strdup_printf(" (did you mean \"%s\"?)", best) : g_strdup("");
+}
+
+static char *
+join_names(const char *const *names, gsize n)
+{
+    g_autoptr(GString) s = g_string_new(NULL);
+    for (gsize i = 0; i < n; i++)
+        g_string_append_printf(s, "%s%s", i ? ", " : "", names[i]);
+    return g_string_free(g_steal_pointer(&s), FALSE);
+}
+
+/* Every key of @obj must be one of @allowed (NULL-terminated). */
+static gboolean
+check_keys(Ctx *ctx, json_t *obj, const char *path, const char *const *allowed)
+{
+    gsize n = g_strv_length((char **)allowed);
+    const char *key;
+    json_t *v;
+    json_object_foreach(obj, key, v)
+    {
+        if (g_strv_contains(allowed, key))
+            continue;
+        g_autofree char *hint = suggestion(key, allowed, n);
+        g_autofree char *known = join_names(allowed, n);
+        g_autofree char *where = path_key(path, key);
+        return fail(ctx, where, "unknown field \"%s\"%s; known fields: %s", key, hint, known);
+    }
+    return TRUE;
+}
+
+static json_t *
+get_object(Ctx *ctx, json_t *j, const char *path, gboolean *ok)
+{
+    if (!json_is_object(j)) {
+        *ok = fail(ctx, path, "expected an object, got %s", json_kind(j));
+        return NULL;
+    }
+    return j;
+}
+
+/* A string made only of letters, digits, '_', '-' and '.' (container and group names: they
+ * appear in addresses and in "@group" references). */
+static gboolean
+is_simple_name(const char *s)
+{
+    if (!*s)
+        return FALSE;
+    for (; *s; s++)
+        if (!g_ascii_isalnum(*s) && *s != '_' && *s != '-' && *s != '.')
+            return FALSE;
+    return TRUE;
+}
+
+static gboolean
+get_seconds(Ctx *ctx, json_t *j, const char *path, gboolean positive, gint64 *ticks)
+{
+    if (!json_is_number(j))
+        return fail(ctx, path, "expected a number of seconds, got %s", json_kind(j));
+    double s = json_number_value(j);
+    char buf[G_ASCII_DTOSTR_BUF_SIZE];
+    if (s < 0 || (positive && s == 0))
+        return fail(ctx, path, "must be a %s number of seconds, got %s",
+                    positive ? "positive" : "non-negative", num_text(buf, s));
+    g_autoptr(GError) e = NULL;
+    if (!camas_time_from_seconds(s, ticks, &e))
+        return fail(ctx, path, "%s", e->message);
+    if (positive && *ticks == 0)
+        return fail(ctx, path, "must be at least one nanosecond");
+    return TRUE;
+}
+
+/* --- JSON to values ------------------------------------------------------------------------ */
+
+CamasValue *
+camas__scenario_json_to_value(json_t *j)
+{
+    switch (json_typeof(j)) {
+    case JSON_OBJECT: {
+        gsize n = json_object_size(j);
+        CamasValue **keys = g_new(CamasValue *, n ? n : 1);
+        CamasValue **values = g_new(CamasValue *, n ? n : 1);
+        gsize i = 0;
+        const char *k;
+        json_t *v;
+        /* jansson keeps insertion order, so maps follow the file */
+        json_object_foreach(j, k, v)
+        {
+            keys[i] = camas_value_new_str(k);
+            values[i] = camas__scenario_json_to_value(v);
+            i++;
+        }
+        CamasValue *m = camas_value_new_map_take(keys, values, n, NULL);
+        g_free(keys);
+        g_free(values);
+        return m;
+    }
+    case JSON_ARRAY: {
+        gsize n = json_array_size(j);
+        CamasValue **items = g_new(CamasValue *, n ? n : 1);
+        for (gsize i = 0; i < n; i++)
+            items[i] = camas__scenario_json_to_value(json_array_get(j, i));
+        CamasValue *l = camas_value_new_list_take(items, n);
+        g_free(items);
+        return l;
+    }
+    case JSON_STRING:
+        return camas_value_new_str_len(json_string_value(j), (gssize)json_string_length(j));
+    case JSON_INTEGER:
+        return camas_value_new_int(json_integer_value(j));
+    case JSON_REAL:
+        return camas_value_new_float(json_real_value(j));
+    case JSON_TRUE:
+        return camas_value_new_bool(TRUE);
+    case JSON_FALSE:
+        return camas_value_new_bool(FALSE);
+    default:
+        return camas_value_new_null();
+    }
+}
+
+CamasValue *
+camas__scenario_group_urls(ScenarioGroup *group)
+{
+    if (!group->all_urls) {
+        CamasValue **items = g_new(CamasValue *, group->count);
+        for (guint i = 0; i < group->count; i++)
+            items[i] = camas_value_new_str(group->urls[i]);
+        group->all_urls = camas_value_new_list_take(items, group->count);
+        g_free(items);
+    }
+    return group->all_urls;
+}
+
+/* --- freeing ------------------------------------------------------------------------------- */
+
+static void
+group_free(gpointer data)
+{
+    ScenarioGroup *g = data;
+    g_free(g->name);
+    g_free(g->containers);
+    for (guint i = 0; i < g->n_params; i++)
+        g_clear_pointer(&g->params[i].value, camas_value_unref);
+    g_free(g->params);
+    if (g->urls)
+        for (guint i = 0; i < g->count; i++)
+            g_free(g->urls[i]);
+    g_free(g->urls);
+    g_clear_pointer(&g->all_urls, camas_value_unref);
+    g_free(g);
+}
+
+static void
+state_check_free(gpointer data)
+{
+    StateCheck *c = data;
+    g_free(c->where);
+    g_strfreev(c->key);
+    g_clear_pointer(&c->equals, camas_value_unref);
+    g_free(c);
+}
+
+void
+camas_scenario_free(CamasScenario *scenario)
+{
+    if (!scenario)
+        return;
+    CamasScenario *s = scenario;
+    g_free(s->origin);
+    g_free(s->dir);
+    g_free(s->name);
+    g_free(s->description);
+    g_free(s->codec);
+    g_clear_pointer(&s->containers, g_ptr_array_unref);
+    g_clear_pointer(&s->groups, g_ptr_array_unref);
+    g_free(s->expect.fingerprint);
+    g_clear_pointer(&s->expect.states, g_ptr_array_unref);
+    g_free(s->expect.reference_trace);
+    g_free(s);
+}
+
+/* --- sections ------------------------------------------------------------------------------ */
+
+static char *
+resolve_path(const CamasScenario *s, const char *p)
+{
+    return g_path_is_absolute(p) ? g_strdup(p) : g_build_filename(s->dir, p, NULL);
+}
+
+static gboolean
+parse_plugins(Ctx *ctx, CamasScenario *s, json_t *j)
+{
+    if (!json_is_array(j))
+        return fail(ctx, "$.plugins", "expected an array of paths, got %s", json_kind(j));
+    for (gsize i = 0; i < json_array_size(j); i++) {
+        g_autofree char *path = path_index("$.plugins", i);
+        json_t *e = json_array_get(j, i);
+        if (!json_is_string(e))
+            return fail(ctx, path, "expected a path (a string), got %s", json_kind(e));
+        g_autofree char *file = resolve_path(s, json_string_value(e));
+        g_autoptr(GError) err = NULL;
+        if (!camas_plugin_load(file, &err))
+            return fail(ctx, path, "%s", err->message);
+    }
+    return TRUE;
+}
+
+static gboolean
+parse_containers(Ctx *ctx, CamasScenario *s, json_t *j)
+{
+    if (!json_is_array(j) || json_array_size(j) == 0)
+        return fail(ctx, "$.containers", "expected a non-empty array of container names, got %s",
+                    json_is_array(j) ? "an empty array" : json_kind(j));
+    for (gsize i = 0; i < json_array_size(j); i++) {
+        g_autofree char *path = path_index("$.containers", i);
+        json_t *e = json_array_get(j, i);
+        const char *name = NULL;
+        if (json_is_object(e)) {
+            static const char *const keys[] = {"name", NULL};
+            if (!check_keys(ctx, e, path, keys))
+                return FALSE;
+            json_t *n = json_object_get(e, "name");
+            g_autofree char *npath = path_key(path, "name");
+            if (!n)
+                return fail(ctx, path, "a container needs a \"name\"");
+            if (!json_is_string(n))
+                return fail(ctx, npath, "expected a string, got %s", json_kind(n));
+            name = json_string_value(n);
+        } else if (json_is_string(e)) {
+            name = json_string_value(e);
+        } else {
+            return fail(ctx, path, "expected a container name (a string) or an object, got %s",
+                        json_kind(e));
+        }
+        if (!is_simple_name(name))
+            return fail(ctx, path,
+                        "container name \"%s\" must be letters, digits, '_', '-' or '.'", name);
+        for (guint k = 0; k < s->containers->len; k++)
+            if (strcmp(g_ptr_array_index(s->containers, k), name) == 0)
+                return fail(ctx, path, "container \"%s\" is named twice", name);
+        g_ptr_array_add(s->containers, g_strdup(name));
+    }
+    return TRUE;
+}
+
+static gint
+container_index(const CamasScenario *s, const char *name)
+{
+    for (guint k = 0; k < s->containers->len; k++)
+        if (strcmp(g_ptr_array_index(s->containers, k), name) == 0)
+            return (gint)k;
+    return -1;
+}
+
+static ScenarioGroup *
+find_group(const CamasScenario *s, const char *name)
+{
+    for (guint i = 0; i < s->groups->len; i++) {
+        ScenarioGroup *g = g_ptr_array_index(s->groups, i);
+        if (strcmp(g->name, name) == 0)
+            return g;
+    }
+    return NULL;
+}
+
+static char *
+group_names(const CamasScenario *s)
+{
+    g_autoptr(GString) out = g_string_new(NULL);
+    for (guint i = 0; i < s->groups->len; i++)
+        g_string_append_printf(out, "%s%s", i ? ", " : "",
+                               ((ScenarioGroup *)g_ptr_array_index(s->groups, i))->name);
+    return g_string_free(g_steal_pointer(&out), FALSE);
+}
+
+/* An agent reference: "@group", "@group+N", "@group-N" (@paired) or "@group[N]".  @group_out,
+ * @index_out (-1 = paired) and @offset_out. */
+static gboolean
+parse_ref(Ctx *ctx, const CamasScenario *s, const char *path, const char *text,
+          gboolean allow_offset, ScenarioGroup **group_out, gint64 *index_out,
+          gint64 *offset_out)
+{
+    if (text[0] != '@')
+        return fail(ctx, path,
+                    "expected an agent reference \"@group\", \"@group+N\" or \"@group[N]\", "
+                    "got \"%s\"",
+                    text);
+    const char *p = text + 1;
+    const char *end = p;
+    while (*end && *end != '+' && *end != '-' && *end != '[')
+        end++;
+    /* group names may contain '-': prefer the longest name that is a group */
+    g_autofree char *name = g_strndup(p, (gsize)(end - p));
+    ScenarioGroup *g = find_group(s, name);
+    while (!g && *end == '-') {
+        const char *next = end + 1;
+        while (*next && *next != '+' && *next != '-' && *next != '[')
+            next++;
+        g_free(name);
+        name = g_strndup(p, (gsize)(next - p));
+        end = next;
+        g = find_group(s, name);
+    }
+    if (!g) {
+        /* report the plain name part */
+        const char *q = p;
+        while (*q && *q != '+' && *q != '[')
+            q++;
+        g_autofree char *plain = g_strndup(p, (gsize)(q - p));
+        g_autofree char *known = group_names(s);
+        return fail(ctx, path, "no agent group named \"%s\" (groups: %s)", plain, known);
+    }
+    *group_out = g;
+    *index_out = -1;
+    *offset_out = 0;
+    if (*end == '\0')
+        return TRUE;
+    char *stop = NULL;
+    if (*end == '[') {
+        errno = 0;
+        gint64 idx = g_ascii_strtoll(end + 1, &stop, 10);
+        if (errno || stop == end + 1 || *stop != ']' || stop[1] != '\0' || idx < 0)
+            return fail(ctx, path, "bad agent index in \"%s\" (expected \"@%s[N]\")", text,
+                        g->name);
+        if (idx >= g->count)
+            return fail(ctx, path, "\"%s\": group %s has %u agent%s (indices 0 to %u)", text,
+                        g->name, g->count, g->count == 1 ? "" : "s", g->count - 1);
+        *index_out = idx;
+        return TRUE;
+    }
+    if (!allow_offset)
+        return fail(ctx, path,
+                    "\"%s\": an offset makes no sense in a list of agents (use \"@%s\" or "
+                    "\"@%s[N]\")",
+                    text, g->name, g->name);
+    errno = 0;
+    gint64 off = g_ascii_strtoll(end, &stop, 10);
+    if (errno || stop == end + 1 || *stop != '\0')
+        return fail(ctx, path, "bad offset in \"%s\" (expected \"@%s+N\")", text, g->name);
+    *offset_out = off;
+    return TRUE;
+}
+
+/* A value of @spec's kind from @j, bound into @b. */
+static gboolean
+bind_param(Ctx *ctx, CamasScenario *s, const ScenarioGroup *group, const CamasParamSpec *spec,
+           json_t *j, const char *path, ParamBinding *b)
+{
+    const char *want = NULL;
+    switch (spec->kind) {
+    case CAMAS_PARAM_INT:
+        if (!json_is_integer(j))
+            want = "an integer";
+        else
+            b->value = camas_value_new_int(json_integer_value(j));
+        break;
+    case CAMAS_PARAM_FLOAT:
+        if (!json_is_number(j))
+            want = "a number";
+        else
+            b->value = camas_value_new_float(json_number_value(j));
+        break;
+    case CAMAS_PARAM_DURATION:
+        if (!json_is_number(j))
+            want = "a number of seconds";
+        else if (json_number_value(j) < 0) {
+            char buf[G_ASCII_DTOSTR_BUF_SIZE];
+            return fail(ctx, path, "%s parameter \"%s\" (duration) must not be negative, got %s",
+                        group->type->klass->name, spec->name,
+                        num_text(buf, json_number_value(j)));
+        }
+        else
+            b->value = camas_value_new_float(json_number_value(j));
+        break;
+    case CAMAS_PARAM_STR:
+        if (!json_is_string(j))
+            want = "a string";
+        else
+            b->value = camas__scenario_json_to_value(j);
+        break;
+    case CAMAS_PARAM_BOOL:
+        if (!json_is_boolean(j))
+            want = "true or false";
+        else
+            b->value = camas_value_new_bool(json_is_true(j));
+        break;
+    case CAMAS_PARAM_VALUE:
+        b->value = camas__scenario_json_to_value(j);
+        break;
+    case CAMAS_PARAM_AGENT: {
+        if (!json_is_string(j)) {
+            want = "an agent reference (\"@group\")";
+            break;
+        }
+        ScenarioGroup *g;
+        gint64 idx, off;
+        if (!parse_ref(ctx, s, path, json_string_value(j), TRUE, &g, &idx, &off))
+            return FALSE;
+        if (idx >= 0) {
+            b->value = camas_value_new_str(g->urls[idx]);
+        } else {
+            b->mode = PARAM_PAIRED;
+            b->group = g;
+            b->offset = off;
+            return TRUE;
+        }
+        break;
+    }
+    case CAMAS_PARAM_AGENTS: {
+        if (json_is_string(j)) {
+            ScenarioGroup *g;
+            gint64 idx, off;
+            if (!parse_ref(ctx, s, path, json_string_value(j), FALSE, &g, &idx, &off))
+                return FALSE;
+            if (idx >= 0) {
+                CamasValue *one = camas_value_new_str(g->urls[idx]);
+                b->value = camas_value_new_list_take(&one, 1);
+            } else {
+                b->value = camas_value_ref(camas__scenario_group_urls(g));
+            }
+            break;
+        }
+        if (!json_is_array(j)) {
+            want = "an agent reference (\"@group\") or an array of them";
+            break;
+        }
+        g_autoptr(GPtrArray) urls = g_ptr_array_new_with_free_func(
+            (GDestroyNotify)camas_value_unref);
+        for (gsize i = 0; i < json_array_size(j); i++) {
+            g_autofree char *ipath = path_index(path, i);
+            json_t *e = json_array_get(j, i);
+            if (!json_is_string(e))
+                return fail(ctx, ipath, "expected an agent reference (\"@group\"), got %s",
+                            json_kind(e));
+            ScenarioGroup *g;
+            gint64 idx, off;
+            if (!parse_ref(ctx, s, ipath, json_string_value(e), FALSE, &g, &idx, &off))
+                return FALSE;
+            for (guint k = 0; k < g->count; k++)
+                if (idx < 0 || (gint64)k == idx)
+                    g_ptr_array_add(urls, camas_value_new_str(g->urls[k]));
+        }
+        b->value = camas_value_new_list((CamasValue *const *)urls->pdata, urls->len);
+        break;
+    }
+    }
+    if (want)
+        return fail(ctx, path, "%s parameter \"%s\" (%s) expects %s, got %s",
+                    group->type->klass->name, spec->name, camas_param_kind_name(spec->kind),
+                    want, json_kind(j));
+    b->mode = PARAM_FIXED;
+    return TRUE;
+}
+
+static gboolean
+parse_group_params(Ctx *ctx, CamasScenario *s, ScenarioGroup *g, json_t *params,
+                   const char *gpath)
+{
+    const CamasScenarioType *type = g->type;
+    const char *tname = type->klass->name;
+    guint n = 0;
+    for (const CamasParamSpec *p = type->params; p && p->name; p++)
+        n++;
+    g->n_params = n;
+    g->params = g_new0(ParamBinding, n ? n : 1);
+    g_autofree char *ppath = path_key(gpath, "params");
+    if (params) {
+        if (!json_is_object(params))
+            return fail(ctx, ppath, "expected an object, got %s", json_kind(params));
+        const char *key;
+        json_t *v;
+        json_object_foreach(params, key, v)
+        {
+            gboolean known = FALSE;
+            for (guint i = 0; i < n; i++)
+                known |= strcmp(type->params[i].name, key) == 0;
+            if (known)
+                continue;
+            g_autofree char *where = path_key(ppath, key);
+            if (n == 0)
+                return fail(ctx, where, "unknown parameter \"%s\": %s takes no parameters", key,
+                            tname);
+            const char **names = g_new(const char *, n + 1);
+            for (guint i = 0; i < n; i++)
+                names[i] = type->params[i].name;
+            names[n] = NULL;
+            g_autofree char *hint = suggestion(key, names, n);
+            g_autofree char *list = join_names(names, n);
+            g_free(names);
+            return fail(ctx, where, "unknown parameter \"%s\"%s; %s takes: %s", key, hint, tname,
+                        list);
+        }
+    }
+    for (guint i = 0; i < n; i++) {
+        const CamasParamSpec *spec = &type->params[i];
+        json_t *v = params ? json_object_get(params, spec->name) : NULL;
+        if (v) {
+            g_autofree char *where = path_key(ppath, spec->name);
+            if (!bind_param(ctx, s, g, spec, v, where, &g->params[i]))
+                return FALSE;
+        } else if (spec->required) {
+            return fail(ctx, gpath, "%s needs the parameter \"%s\" (%s: %s)", tname, spec->name,
+                        camas_param_kind_name(spec->kind), spec->doc ? spec->doc : "");
+        } else if (spec->default_json) {
+            /* checked when the type was registered */
+            g->params[i].value = camas__scenario_param_default(spec, NULL);
+            g->params[i].mode = PARAM_FIXED;
+        }
+    }
+    /* Positional parameters are passed in order: one left out cannot be followed by one
+     * given. */
+    for (int target = CAMAS_PARAM_INIT_ARG; target <= CAMAS_PARAM_START_ARG; target++) {
+        const char *missing = NULL;
+        for (guint i = 0; i < n; i++) {
+            if ((int)type->params[i].target != target)
+                continue;
+            if (g->params[i].mode == PARAM_ABSENT)
+                missing = type->params[i].name;
+            else if (missing)
+                return fail(ctx, ppath,
+                            "%s's parameter \"%s\" is given, so \"%s\" (which comes before it) "
+                            "must be given too",
+                            tname, type->params[i].name, missing);
+        }
+    }
+    return TRUE;
+}
+
+static gboolean
+parse_agents(Ctx *ctx, CamasScenario *s, json_t *j)
+{
+    if (!json_is_array(j) || json_array_size(j) == 0)
+        return fail(ctx, "$.agents", "expected a non-empty array of agent groups, got %s",
+                    json_is_array(j) ? "an empty array" : json_kind(j));
+    static const char *const keys[] = {"name", "type", "container", "count", "params", NULL};
+    guint *next_aid = g_new0(guint, s->containers->len);
+    gboolean ok = TRUE;
+    /* Pass 1: names, types, containers, counts and URLs, so that references in pass 2 may
+     * point anywhere, forwards included. */
+    for (gsize i = 0; ok && i < json_array_size(j); i++) {
+        g_autofree char *path = path_index("$.agents", i);
+        json_t *e = json_array_get(j, i);
+        if (!get_object(ctx, e, path, &ok) || !check_keys(ctx, e, path, keys)) {
+            ok = FALSE;
+            break;
+        }
+        json_t *type = json_object_get(e, "type");
+        g_autofree char *tpath = path_key(path, "type");
+        if (!type) {
+            ok = fail(ctx, path, "an agent group needs a \"type\"");
+            break;
+        }
+        if (!json_is_string(type)) {
+            ok = fail(ctx, tpath, "expected an agent type name (a string), got %s",
+                      json_kind(type));
+            break;
+        }
+        g_autoptr(GError) lookup_error = NULL;
+        const CamasScenarioType *st =
+            camas_scenario_type_lookup(json_string_value(type), &lookup_error);
+        if (!st) {
+            g_set_error(ctx->error, CAMAS_ERROR, CAMAS_ERROR_LOOKUP, "%s: %s: %s", ctx->origin,
+                        tpath, lookup_error->message);
+            ok = FALSE;
+            break;
+        }
+        ScenarioGroup *g = g_new0(ScenarioGroup, 1);
+        g->type = st;
+        g_ptr_array_add(s->groups, g);
+
+        json_t *name = json_object_get(e, "name");
+        g_autofree char *npath = path_key(path, "name");
+        if (name && !json_is_string(name)) {
+            ok = fail(ctx, npath, "expected a group name (a string), got %s", json_kind(name));
+            break;
+        }
+        const char *gname = name ? json_string_value(name) : st->klass->name;
+        if (!is_simple_name(gname)) {
+            ok = fail(ctx, name ? npath : path,
+                      "group name \"%s\" must be letters, digits, '_', '-' or '.'", gname);
+            break;
+        }
+        for (guint k = 0; k + 1 < s->groups->len; k++)
+            if (strcmp(((ScenarioGroup *)g_ptr_array_index(s->groups, k))->name, gname) == 0) {
+                ok = fail(ctx, name ? npath : path,
+                          "the group name \"%s\" is already used by $.agents[%u]%s", gname, k,
+                          name ? "" : " (give this group a \"name\")");
+                break;
+            }
+        if (!ok)
+            break;
+        g->name = g_strdup(gname);
+
+        json_t *count = json_object_get(e, "count");
+        g_autofree char *cpath = path_key(path, "count");
+        g->count = 1;
+        if (count) {
+            if (!json_is_integer(count)) {
+                ok = fail(ctx, cpath, "expected an integer, got %s", json_kind(count));
+                break;
+            }
+            json_int_t c = json_integer_value(count);
+            if (c < 1 || c > 100000000) {
+                ok = fail(ctx, cpath, "must be between 1 and 100000000, got %" JSON_INTEGER_FORMAT,
+                          c);
+                break;
+            }
+            g->count = (guint)c;
+        }
+
+        json_t *cont = json_object_get(e, "container");
+        g_autofree char *kpath = path_key(path, "container");
+        if (!cont) {
+            g->n_containers = 1;
+            g->containers = g_new0(guint, 1);
+        } else if (json_is_string(cont) || json_is_array(cont)) {
+            gsize nc = json_is_string(cont) ? 1 : json_array_size(cont);
+            if (nc == 0) {
+                ok = fail(ctx, kpath, "expected a container name or a non-empty array of them");
+                break;
+            }
+            g->n_containers = (guint)nc;
+            g->containers = g_new0(guint, nc);
+            for (gsize k = 0; ok && k < nc; k++) {
+                json_t *c = json_is_string(cont) ? cont : json_array_get(cont, k);
+                g_autofree char *ipath = json_is_string(cont) ? g_strdup(kpath)
+                                                              : path_index(kpath, k);
+                if (!json_is_string(c)) {
+                    ok = fail(ctx, ipath, "expected a container name, got %s", json_kind(c));
+                    break;
+                }
+                gint idx = container_index(s, json_string_value(c));
+                if (idx < 0) {
+                    g_autofree char *known =
+                        join_names((const char *const *)s->containers->pdata, s->containers->len);
+                    ok = fail(ctx, ipath, "no container named \"%s\" (containers: %s)",
+                              json_string_value(c), known);
+                    break;
+                }
+                g->containers[k] = (guint)idx;
+            }
+            if (!ok)
+                break;
+        } else {
+            ok = fail(ctx, kpath, "expected a container name or an array of them, got %s",
+                      json_kind(cont));
+            break;
+        }
+        /* Agent ids are a counter per container and spawning follows the file, so every URL
+         * is known now. */
+        g->urls = g_new0(char *, g->count);
+        for (guint a = 0; a < g->count; a++) {
+            guint c = g->containers[a % g->n_containers];
+            g->urls[a] = g_strdup_printf("local://%s/%u",
+                                         (const char *)g_ptr_array_index(s->containers, c),
+                                         next_aid[c]++);
+        }
+        s->n_agents += g->count;
+    }
+    g_free(next_aid);
+    /* Pass 2: parameters. */
+    for (gsize i = 0; ok && i < json_array_size(j); i++) {
+        g_autofree char *path = path_index("$.agents", i);
+        ScenarioGroup *g = g_ptr_array_index(s->groups, i);
+        ok = parse_group_params(ctx, s, g, json_object_get(json_array_get(j, i), "params"), path);
+    }
+    return ok;
+}
+
+static gboolean
+parse_count_check(Ctx *ctx, json_t *j, const char *path, CountCheck *c)
+{
+    c->set = TRUE;
+    if (json_is_integer(j)) {
+        if (json_integer_value(j) < 0)
+            return fail(ctx, path, "a count must not be negative");
+        c->exact_set = TRUE;
+        c->exact = (guint64)json_integer_value(j);
+        return TRUE;
+    }
+    if (!json_is_object(j))
+        return fail(ctx, path, "expected a count (an integer) or {\"min\": N, \"max\": N}, got %s",
+                    json_kind(j));
+    static const char *const keys[] = {"min", "max", NULL};
+    if (!check_keys(ctx, j, path, keys))
+        return FALSE;
+    for (int k = 0; k < 2; k++) {
+        json_t *v = json_object_get(j, keys[k]);
+        if (!v)
+            continue;
+        g_autofree char *p = path_key(path, keys[k]);
+        if (!json_is_integer(v) || json_integer_value(v) < 0)
+            return fail(ctx, p, "expected a non-negative integer, got %s", json_kind(v));
+        if (k == 0) {
+            c->min_set = TRUE;
+            c->min = (guint64)json_integer_value(v);
+        } else {
+            c->max_set = TRUE;
+            c->max = (guint64)json_integer_value(v);
+        }
+    }
+    if (!c->min_set && !c->max_set)
+        return fail(ctx, path, "give \"min\", \"max\" or both");
+    return TRUE;
+}
+
+static gboolean
+parse_states(Ctx *ctx, CamasScenario *s, json_t *j)
+{
+    const char *path = "$.expect.states";
+    if (!json_is_array(j))
+        return fail(ctx, path, "expected an array of state checks, got %s", json_kind(j));
+    static const char *const keys[] = {"agent", "key", "equals", "min", "max", NULL};
+    for (gsize i = 0; i < json_array_size(j); i++) {
+        g_autofree char *p = path_index(path, i);
+        json_t *e = json_array_get(j, i);
+        gboolean ok = TRUE;
+        if (!get_object(ctx, e, p, &ok) || !check_keys(ctx, e, p, keys))
+            return FALSE;
+        StateCheck *c = g_new0(StateCheck, 1);
+        c->where = g_strdup(p);
+        g_ptr_array_add(s->expect.states, c);
+        json_t *agent = json_object_get(e, "agent");
+        g_autofree char *apath = path_key(p, "agent");
+        if (!agent)
+            return fail(ctx, p, "a state check needs an \"agent\" (\"group\" or \"group[N]\")");
+        if (!json_is_string(agent))
+            return fail(ctx, apath, "expected \"group\" or \"group[N]\", got %s",
+                        json_kind(agent));
+        g_autofree char *ref = g_strdup_printf("@%s", json_string_value(agent));
+        gint64 off;
+        if (!parse_ref(ctx, s, apath, ref, FALSE, &c->group, &c->index, &off))
+            return FALSE;
+        json_t *key = json_object_get(e, "key");
+        if (key) {
+            g_autofree char *kpath = path_key(p, "key");
+            if (!json_is_string(key))
+                return fail(ctx, kpath, "expected a dotted key (a string), got %s",
+                            json_kind(key));
+            c->key = json_string_length(key) ? g_strsplit(json_string_value(key), ".", -1)
+                                             : g_new0(char *, 1);
+        } else {
+            c->key = g_new0(char *, 1);
+        }
+        json_t *eq = json_object_get(e, "equals");
+        if (eq)
+            c->equals = camas__scenario_json_to_value(eq);
+        const char *bounds[] = {"min", "max"};
+        for (int k = 0; k < 2; k++) {
+            json_t *v = json_object_get(e, bounds[k]);
+            if (!v)
+                continue;
+            g_autofree char *bpath = path_key(p, bounds[k]);
+            if (!json_is_number(v))
+                return fail(ctx, bpath, "expected a number, got %s", json_kind(v));
+            if (k == 0) {
+                c->has_min = TRUE;
+                c->min = json_number_value(v);
+            } else {
+                c->has_max = TRUE;
+                c->max = json_number_value(v);
+            }
+        }
+        if (!eq && !c->has_min && !c->has_max)
+            return fail(ctx, p, "a state check needs \"equals\", \"min\" or \"max\"");
+    }
+    return TRUE;
+}
+
+static gboolean
+parse_expect(Ctx *ctx, CamasScenario *s, json_t *j)
+{
+    const char *path = "$.expect";
+    gboolean ok = TRUE;
+    if (!get_object(ctx, j, path, &ok))
+        return FALSE;
+    static const char *const keys[] = {"fingerprint", "events", "messages", "delivered",
+                                       "sim_time", "trace", "states", "reference_trace", NULL};
+    if (!check_keys(ctx, j, path, keys))
+        return FALSE;
+    json_t *fp = json_object_get(j, "fingerprint");
+    if (fp) {
+        const char *t = json_is_string(fp) ? json_string_value(fp) : NULL;
+        gboolean hex = t && strlen(t) == 64;
+        for (const char *q = t; hex && *q; q++)
+            hex = g_ascii_isxdigit(*q);
+        if (!hex)
+            return fail(ctx, "$.expect.fingerprint",
+                        "expected 64 hexadecimal digits (a SHA-256), got %s",
+                        t ? "another string" : json_kind(fp));
+        s->expect.fingerprint = g_ascii_strdown(t, -1);
+    }
+    struct {
+        const char *key;
+        CountCheck *check;
+    } counts[] = {{"events", &s->expect.events},
+                  {"messages", &s->expect.messages},
+                  {"delivered", &s->expect.delivered}};
+    for (gsize k = 0; k < G_N_ELEMENTS(counts); k++) {
+        json_t *v = json_object_get(j, counts[k].key);
+        g_autofree char *p = path_key(path, counts[k].key);
+        if (v && !parse_count_check(ctx, v, p, counts[k].check))
+            return FALSE;
+    }
+    json_t *st = json_object_get(j, "sim_time");
+    if (st) {
+        if (!get_seconds(ctx, st, "$.expect.sim_time", FALSE, &s->expect.sim_time))
+            return FALSE;
+        s->expect.has_sim_time = TRUE;
+    }
+    json_t *trace = json_object_get(j, "trace");
+    if (trace) {
+        if (!get_object(ctx, trace, "$.expect.trace", &ok))
+            return FALSE;
+        const char *kinds[CAMAS_TRACE_SPAWN + 2];
+        for (int k = 0; k <= CAMAS_TRACE_SPAWN; k++)
+            kinds[k] = camas_trace_kind_name((CamasTraceKind)k);
+        kinds[CAMAS_TRACE_SPAWN + 1] = NULL;
+        if (!check_keys(ctx, trace, "$.expect.trace", kinds))
+            return FALSE;
+        for (int k = 0; k <= CAMAS_TRACE_SPAWN; k++) {
+            json_t *v = json_object_get(trace, kinds[k]);
+            g_autofree char *p = path_key("$.expect.trace", kinds[k]);
+            if (v && !parse_count_check(ctx, v, p, &s->expect.kinds[k]))
+                return FALSE;
+        }
+    }
+    json_t *states = json_object_get(j, "states");
+    if (states && !parse_states(ctx, s, states))
+        return FALSE;
+    json_t *ref = json_object_get(j, "reference_trace");
+    if (ref) {
+        if (!json_is_string(ref))
+            return fail(ctx, "$.expect.reference_trace", "expected a path (a string), got %s",
+                        json_kind(ref));
+        s->expect.reference_trace = resolve_path(s, json_string_value(ref));
+    }
+    return TRUE;
+}
+
+/* --- the whole file ------------------------------------------------------------------------ */
+
+static CamasScenario *
+parse_root(Ctx *ctx, const char *origin, json_t *root)
+{
+    g_autoptr(CamasScenario) s = g_new0(CamasScenario, 1);
+    s->origin = g_strdup(origin);
+    s->dir = g_path_get_dirname(origin);
+    s->containers = g_ptr_array_new_with_free_func(g_free);
+    s->groups = g_ptr_array_new_with_free_func(group_free);
+    s->expect.states = g_ptr_array_new_with_free_func(state_check_free);
+    s->until = G_MAXINT64;
+
+    gboolean ok = TRUE;
+    if (!get_object(ctx, root, "$", &ok))
+        return NULL;
+    static const char *const keys[] = {"version", "name",    "description", "seed",
+                                       "start",   "until",   "codec",       "plugins",
+                                       "containers", "agents", "links",     "expect", NULL};
+    if (!check_keys(ctx, root, "$", keys))
+        return NULL;
+
+    json_t *v = json_object_get(root, "version");
+    if (v && (!json_is_integer(v) || json_integer_value(v) != CAMAS_SCENARIO_VERSION)) {
+        if (!json_is_integer(v))
+            fail(ctx, "$.version", "expected an integer, got %s", json_kind(v));
+        else
+            fail(ctx, "$.version",
+                 "version %" JSON_INTEGER_FORMAT " is not supported (this camas reads version %d)",
+                 json_integer_value(v), CAMAS_SCENARIO_VERSION);
+        return NULL;
+    }
+
+    v = json_object_get(root, "name");
+    if (v && !json_is_string(v)) {
+        fail(ctx, "$.name", "expected a string, got %s", json_kind(v));
+        return NULL;
+    }
+    if (v) {
+        s->name = g_strdup(json_string_value(v));
+    } else {
+        s->name = g_path_get_basename(origin);
+        if (g_str_has_suffix(s->name, ".json"))
+            s->name[strlen(s->name) - 5] = '\0';
+    }
+    v = json_object_get(root, "description");
+    if (v && !json_is_string(v)) {
+        fail(ctx, "$.description", "expected a string, got %s", json_kind(v));
+        return NULL;
+    }
+    s->description = g_strdup(v ? json_string_value(v) : "");
+
+    v = json_object_get(root, "seed");
+    if (v) {
+        if (!json_is_integer(v) || json_integer_value(v) < 0) {
+            fail(ctx, "$.seed", "expected a non-negative integer, got %s",
+                 json_is_integer(v) ? "a negative integer" : json_kind(v));
+            return NULL;
+        }
+        s->seed = (guint64)json_integer_value(v);
+    }
+
+    v = json_object_get(root, "start");
+    const char *start = CAMAS__SCENARIO_DEFAULT_START;
+    if (v) {
+        if (!json_is_string(v)) {
+            fail(ctx, "$.start", "expected an ISO 8601 date (a string), got %s", json_kind(v));
+            return NULL;
+        }
+        start = json_string_value(v);
+    }
+    g_autoptr(GError) date_error = NULL;
+    if (!camas_date_parse(start, &s->start_date, NULL, &date_error)) {
+        fail(ctx, "$.start", "%s", date_error->message);
+        return NULL;
+    }
+
+    v = json_object_get(root, "until");
+    if (v && !json_is_null(v) && !get_seconds(ctx, v, "$.until", TRUE, &s->until))
+        return NULL;
+
+    v = json_object_get(root, "codec");
+    s->codec = g_strdup("json");
+    if (v) {
+        static const char *const codecs[] = {"json", "msgpack", "msgpack-blosc", NULL};
+        if (!json_is_string(v) || !g_strv_contains(codecs, json_string_value(v))) {
+            fail(ctx, "$.codec", "expected one of json, msgpack, msgpack-blosc, got %s",
+                 json_is_string(v) ? json_string_value(v) : json_kind(v));
+            return NULL;
+        }
+        g_free(s->codec);
+        s->codec = g_strdup(json_string_value(v));
+    }
+
+    if ((v = json_object_get(root, "links")) != NULL) {
+        /* Link latencies need the LocalQueue transport to delay deliveries per link, which it
+         * cannot yet (docs/scenarios.md, "Links").  Refuse rather than run without them. */
+        fail(ctx, "$.links",
+             "link latencies are not supported yet (the LocalQueue transport has no delay hook; "
+             "see docs/scenarios.md)");
+        return NULL;
+    }
+
+    v = json_object_get(root, "plugins");
+    if (v && !parse_plugins(ctx, s, v))
+        return NULL;
+
+    v = json_object_get(root, "containers");
+    if (v) {
+        if (!parse_containers(ctx, s, v))
+            return NULL;
+    } else {
+        g_ptr_array_add(s->containers, g_strdup("main"));
+    }
+
+    v = json_object_get(root, "agents");
+    if (!v) {
+        fail(ctx, "$", "a scenario needs \"agents\" (an array of agent groups)");
+        return NULL;
+    }
+    if (!parse_agents(ctx, s, v))
+        return NULL;
+
+    v = json_object_get(root, "expect");
+    if (v && !parse_expect(ctx, s, v))
+        return NULL;
+    return g_steal_pointer(&s);
+}
+
+static CamasScenario *
+load(json_t *root, const json_error_t *jerr, const char *origin, GError **error)
+{
+    if (!root) {
+        /* jansson's position is 1-based; an empty or truncated file reports the end */
+        g_set_error(error, CAMAS_ERROR, CAMAS_ERROR_INVALID, "%s:%d:%d: %s", origin,
+                    jerr->line > 0 ? jerr->line : 1, jerr->column > 0 ? jerr->column : 1,
+                    jerr->text);
+        return NULL;
+    }
+    Ctx ctx = {origin, error};
+    CamasScenario *s = parse_root(&ctx, origin, root);
+    json_decref(root);
+    return s;
+}
+
+CamasScenario *
+camas_scenario_load_file(const char *path, GError **error)
+{
+    g_return_val_if_fail(path != NULL, NULL);
+    /* Read it ourselves: jansson's message for a missing file is less clear than errno's. */
+    g_autofree char *data = NULL;
+    gsize len = 0;
+    FILE *f = fopen(path, "rb");
+    if (f) {
+        g_autoptr(GString) buf = g_string_new(NULL);
+        char chunk[65536];
+        size_t n;
+        while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
+            g_string_append_len(buf, chunk, (gssize)n);
+        int e = ferror(f) ? errno : 0;
+        fclose(f);
+        if (e) {
+            g_set_error(error, CAMAS_ERROR, CAMAS_ERROR_INVALID, "%s: cannot read: %s", path,
+                        g_strerror(e));
+            return NULL;
+        }
+        len = buf->len;
+        data = g_string_free(g_steal_pointer(&buf), FALSE);
+    } else {
+        g_set_error(error, CAMAS_ERROR, CAMAS_ERROR_INVALID, "%s: cannot read: %s", path,
+                    g_strerror(errno));
+        return NULL;
+    }
+    return camas_scenario_load_data(data, len, path, error);
+}
+
+CamasScenario *
+camas_scenario_load_data(const char *json, gsize len, const char *origin, GError **error)
+{
+    g_return_val_if_fail(json != NULL, NULL);
+    json_error_t jerr;
+    json_t *root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr);
+    return load(root, &jerr, origin ? origin : "<scenario>", error);
+}
+
+const char *
+camas_scenario_get_name(const CamasScenario *scenario)
+{
+    g_return_val_if_fail(scenario != NULL, NULL);
+    return scenario->name;
+}
+
+const char *
+camas_scenario_get_origin(const CamasScenario *scenario)
+{
+    g_return_val_if_fail(scenario != NULL, NULL);
+    return scenario->origin;
+}
+
+guint64
+camas_scenario_get_seed(const CamasScenario *scenario)
+{
+    g_return_val_if_fail(scenario != NULL, 0);
+    return scenario->seed;
+}
+
+gint64
+camas_scenario_get_until(const CamasScenario *scenario)
+{
+    g_return_val_if_fail(scenario != NULL, 0);
+    return scenario->until;
+}
+
+const char *
+camas_scenario_get_expected_fingerprint(const CamasScenario *scenario)
+{
+    g_return_val_if_fail(scenario != NULL, NULL);
+    return scenario->expect.fingerprint;
+}
+
+const char *
+camas_scenario_get_reference_trace(const CamasScenario *scenario)
+{
+    g_return_val_if_fail(scenario != NULL, NULL);
+    return scenario->expect.reference_trace;
+}
