@@ -505,12 +505,25 @@ camas_scenario_result_check(const CamasScenarioResult *result, const CamasScenar
     }
     for (guint i = 0; i < x->states->len; i++) {
         const StateCheck *c = g_ptr_array_index(x->states, i);
+        /* A check of a whole group reports its first failing agent and how many more failed,
+         * not one line per agent. */
+        g_autoptr(GString) first = g_string_new(NULL);
+        guint failed = 0;
         for (guint a = 0; a < c->group->count; a++) {
             if (c->index >= 0 && (gint64)a != c->index)
                 continue;
             CamasValue *state = camas_scenario_result_get_state(result, c->group->name, a);
+            g_autoptr(GString) one = g_string_new(NULL);
             if (state)
-                check_state(why, c, c->group->name, a, state);
+                check_state(one, c, c->group->name, a, state);
+            if (one->len && failed++ == 0)
+                g_string_assign(first, one->str);
+        }
+        if (failed) {
+            g_string_append_printf(why, "%s%s", why->len ? "; " : "", first->str);
+            if (failed > 1)
+                g_string_append_printf(why, " (and %u more agents of %s)", failed - 1,
+                                       c->group->name);
         }
     }
     if (why->len) {

@@ -1180,3 +1180,24 @@ camas_scenario_get_reference_trace(const CamasScenario *scenario)
     g_return_val_if_fail(scenario != NULL, NULL);
     return scenario->expect.reference_trace;
 }
+
+guint
+camas_scenario_get_n_groups(const CamasScenario *scenario)
+{
+    g_return_val_if_fail(scenario != NULL, 0);
+    return scenario->groups->len;
+}
+
+const char *
+camas_scenario_get_group_name(const CamasScenario *scenario, guint index)
+{
+    g_return_val_if_fail(scenario != NULL && index < scenario->groups->len, NULL);
+    return ((ScenarioGroup *)g_ptr_array_index(scenario->groups, index))->name;
+}
+
+guint
+camas_scenario_get_group_size(const CamasScenario *scenario, guint index)
+{
+    g_return_val_if_fail(scenario != NULL && index < scenario->groups->len, 0);
+    return ((ScenarioGroup *)g_ptr_array_index(scenario->groups, index))->count;
+}

@@ -75,7 +75,8 @@ check_main(int argc, char **argv)
             result = camas_scenario_run(scenario, &options, &error);
         }
         if (!result) {
-            printf("ERROR  %s: %s\n", file, error->message);
+            /* the message names the file already */
+            printf("ERROR  %s\n", error->message);
             status = CAMAS_EXIT_USAGE;
         } else if (!camas_scenario_result_check(result, scenario, &error)) {
             printf("FAILED %s: %s\n", file, error->message);

@@ -26,8 +26,8 @@ static void
 usage(FILE *out)
 {
     fprintf(out,
-            "usage: camas run [--seed N] [--until SECONDS] [--trace FILE] [--json] [--quiet]\n"
-            "                 SCENARIO.json\n"
+            "usage: camas run [--seed N] [--until SECONDS] [--trace FILE] [--json] [--states]\n"
+            "                 [--quiet] SCENARIO.json\n"
             "       camas run --list-types\n"
             "\n"
             "Runs a scenario in simulated time and prints a summary with the trace's SHA-256\n"
@@ -37,6 +37,8 @@ usage(FILE *out)
             "  --until SECONDS   the stop time instead of the file's\n"
             "  --trace FILE      write the canonical trace (JSON Lines, one record per line)\n"
             "  --json            print the summary as one JSON object\n"
+            "  --states          print every agent's final state after the summary, one\n"
+            "                    \"group[i]: state\" line each (to write expect sections)\n"
             "  --quiet           no progress bar\n"
             "  --list-types      the agent types scenario files can name, with parameters\n"
             "\n"
@@ -234,7 +236,7 @@ static int
 run_main(int argc, char **argv)
 {
     const char *file = NULL, *trace_path = NULL;
-    gboolean as_json = FALSE, quiet = FALSE;
+    gboolean as_json = FALSE, quiet = FALSE, states = FALSE;
     CamasScenarioRunOptions options = {0};
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i], *v;
@@ -246,6 +248,8 @@ run_main(int argc, char **argv)
             return list_types();
         } else if (!strcmp(arg, "--json")) {
             as_json = TRUE;
+        } else if (!strcmp(arg, "--states")) {
+            states = TRUE;
         } else if (!strcmp(arg, "--quiet") || !strcmp(arg, "-q")) {
             quiet = TRUE;
         } else if ((v = option_value(argc, argv, &i, "--seed", &missing))) {
@@ -318,6 +322,13 @@ run_main(int argc, char **argv)
         g_free(trace.tmp_path);
     }
     print_summary(scenario, camas_scenario_result_get_stats(result), as_json);
+    for (guint g = 0; states && g < camas_scenario_get_n_groups(scenario); g++) {
+        const char *name = camas_scenario_get_group_name(scenario, g);
+        for (guint a = 0; a < camas_scenario_get_group_size(scenario, g); a++) {
+            g_autofree char *r = camas_value_repr(camas_scenario_result_get_state(result, name, a));
+            printf("%s[%u]: %s\n", name, a, r);
+        }
+    }
     return CAMAS_EXIT_OK;
 }
 

@@ -2,9 +2,9 @@
 /*
  * Gossip: push epidemic broadcast (Demers et al., "Epidemic algorithms for replicated database
  * maintenance", 1987).  A `source` node knows a rumor at time 0.  A node that knows it pushes
- * it `rounds` times, every `interval` seconds, each time to `fanout` peers picked at random
- * from its own stream (distinct, never itself) — so the run seed decides who hears it when,
- * and a different seed gives a different trace.  rumor(text, hops) answers whether the rumor
+ * it `rounds` times, every `interval` seconds from when it heard it, each time to `fanout`
+ * peers picked at random from its own stream (distinct, never itself) — so the run seed
+ * decides who hears it when, and a different seed gives a different trace.  rumor(text, hops) answers whether the rumor
  * was news; the first copy a node receives infects it.
  *
  * With fanout f and r rounds, each infected node makes f*r pushes; the rumor reaches nearly
@@ -238,7 +238,8 @@ schedule_round(Gossip *self)
     }
 }
 
-/* The first copy: remember it and start pushing (the first round at once). */
+/* The first copy: remember it and start pushing, the first round one interval later (so a
+ * rumor travels one hop per interval, as in the round-based model). */
 static void
 infect(Gossip *self, gint64 hops)
 {
@@ -247,11 +248,7 @@ infect(Gossip *self, gint64 hops)
     self->infected_at = camas_loop_now(camas_container_get_loop(self->base.container));
     camas_agent_log(&self->base, "heard \"%s\" after %" G_GINT64_FORMAT " hops", self->rumor,
                     hops);
-    if (self->rounds == 0) {
-        finish(self);
-        return;
-    }
-    round_event(NULL, self);
+    schedule_round(self);
 }
 
 static void
@@ -312,7 +309,7 @@ static const CamasParamSpec params[] = {
     {"fanout", CAMAS_PARAM_INT, CAMAS_PARAM_INIT_KWARG, FALSE, "2", "peers per round"},
     {"rounds", CAMAS_PARAM_INT, CAMAS_PARAM_INIT_KWARG, FALSE, "3", "rounds after infection"},
     {"interval", CAMAS_PARAM_DURATION, CAMAS_PARAM_INIT_KWARG, FALSE, "0.1",
-     "seconds between rounds (the first is at once)"},
+     "seconds between rounds (and from hearing the rumor to the first; 0: all at once)"},
     {"source", CAMAS_PARAM_BOOL, CAMAS_PARAM_INIT_KWARG, FALSE, "false",
      "knows the rumor at time 0"},
     {"rumor", CAMAS_PARAM_STR, CAMAS_PARAM_INIT_KWARG, FALSE, "\"rumor\"",

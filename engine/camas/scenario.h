@@ -228,6 +228,12 @@ CAMAS_API const char *camas_scenario_get_expected_fingerprint(const CamasScenari
 /* (transfer none) (nullable): expect.reference_trace, resolved against the file's directory. */
 CAMAS_API const char *camas_scenario_get_reference_trace(const CamasScenario *scenario);
 
+/* The agent groups, in file order: their names and sizes. */
+CAMAS_API guint camas_scenario_get_n_groups(const CamasScenario *scenario);
+/* (transfer none) */
+CAMAS_API const char *camas_scenario_get_group_name(const CamasScenario *scenario, guint index);
+CAMAS_API guint camas_scenario_get_group_size(const CamasScenario *scenario, guint index);
+
 /* Told every 65536 events, so a front end can show progress; it must not touch the loop. */
 typedef void (*CamasScenarioProgressFunc)(gint64 now, gint64 until, guint64 events,
                                           gpointer user_data);
