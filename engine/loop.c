@@ -58,6 +58,42 @@ heap_push(CamasLoop *loop, gint64 time, guint64 seq, CamasEvent *ev)
     h[i] = e;
 }
 
+/* (time, seq) order without branches: both comparisons are evaluated and combined, so the
+ * compiler can select with conditional moves. */
+static inline gboolean
+entry_less_nb(const CamasHeapEntry *a, const CamasHeapEntry *b)
+{
+    return (a->time < b->time) | ((a->time == b->time) & (a->seq < b->seq));
+}
+
+/* Small heaps (in cache) are bound by branch mispredictions: picking the least of four
+ * children is a coin toss per compare, so select with conditional moves instead. */
+static inline void
+heap_sift_down_small(CamasHeapEntry *h, gsize len, gsize i, CamasHeapEntry e)
+{
+    for (;;) {
+        gsize c = HEAP_ARITY * i + 1;
+        gsize m;
+        if (G_LIKELY(c + 3 < len)) {
+            gsize a = entry_less_nb(&h[c + 1], &h[c]) ? c + 1 : c;
+            gsize b = entry_less_nb(&h[c + 3], &h[c + 2]) ? c + 3 : c + 2;
+            m = entry_less_nb(&h[b], &h[a]) ? b : a;
+        } else if (c < len) {
+            m = c;
+            for (gsize k = c + 1; k < len; k++)
+                if (entry_less(&h[k], &h[m]))
+                    m = k;
+        } else {
+            break;
+        }
+        if (!entry_less(&h[m], &e))
+            break;
+        h[i] = h[m];
+        i = m;
+    }
+    h[i] = e;
+}
+
 static inline void
 heap_sift_down(CamasHeapEntry *h, gsize len, gsize i, CamasHeapEntry e)
 {
@@ -88,11 +124,18 @@ heap_sift_down(CamasHeapEntry *h, gsize len, gsize i, CamasHeapEntry e)
     h[i] = e;
 }
 
+/* Heaps up to this many entries (a few hundred KiB) take the branch-free sift. */
+#define SMALL_HEAP 8192
+
 static inline void
 heap_pop(CamasLoop *loop)
 {
     gsize len = --loop->len;
-    if (len > 0)
+    if (len == 0)
+        return;
+    if (len <= SMALL_HEAP)
+        heap_sift_down_small(loop->heap, len, 0, loop->heap[len]);
+    else
         heap_sift_down(loop->heap, len, 0, loop->heap[len]);
 }
 
