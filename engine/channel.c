@@ -6,12 +6,14 @@
  * (rpc.c) builds on it.
  *
  * Costs on the hot path (one request and its reply over LocalQueue): the outgoing frame is
- * encoded into a per-channel scratch buffer and copied once into its GBytes; received bytes are
- * decoded straight from the transport's buffer when they hold whole frames (only a frame split
- * across deliveries is copied into the channel's partial-frame buffer); the decoded triple lives
- * in one arena; the pending-reply table is an open-addressing array keyed by id; request handles
- * come from a per-channel free list.  So a round trip allocates the two frames, the two arenas
- * and the reply future.
+ * encoded straight into a pooled chunk (transport-private.h) that LocalQueue links into the
+ * peer's queue as it is; received bytes are decoded straight from the transport's buffer when
+ * they hold whole frames (only a frame split across deliveries is copied into the channel's
+ * partial-frame buffer); the decoded triple lives in one arena (cached per thread, value.c) and
+ * its reference is handed on whole (request handle, reply future) rather than per part; the
+ * pending-reply table is an open-addressing array keyed by id; request handles come from a
+ * per-channel free list and futures from the future cache.  So a round trip over LocalQueue
+ * calls malloc only when a pool or cache runs dry.
  */
 #include <string.h>
 
@@ -19,6 +21,7 @@
 #include <camas/trace.h>
 
 #include "channel-private.h"
+#include "codec-private.h"
 #include "live-private.h"
 #include "transport-private.h"
 #include "value-private.h"
@@ -137,8 +140,9 @@ pending_steal_sorted(PendingTable *t, gsize *n)
 
 struct _CamasRequest {
     CamasChannel *channel; /* a reference: the request keeps its channel alive */
-    CamasValue *id;        /* the id as received (owned) */
-    CamasValue *content;   /* owned */
+    CamasValue *message;   /* the decoded [type, id, content] (owned): holds the two below */
+    CamasValue *id;        /* the id as received */
+    CamasValue *content;
     const char *rpc_path;  /* set by the RPC layer (points into content), or NULL */
     CamasRequest *next;    /* the channel's free list or its queue of undelivered requests */
 };
@@ -156,7 +160,6 @@ struct _CamasChannel {
     /* the partial frame received so far (only when a frame was split across deliveries) */
     GByteArray *rx;
     guint64 rx_offset;   /* stream offset of the next byte to be consumed */
-    GByteArray *scratch; /* encode buffer, reused for every outgoing frame */
 
     CamasRequestFunc request_func;
     gpointer request_data;
@@ -244,9 +247,10 @@ rpc_method_of(const CamasChannel *ch, const CamasValue *content)
 
 /* --- encoding ------------------------------------------------------------------------------- */
 
-/* Encodes [type, id, content] with its header.  The codec's serializers see this channel as
- * the current one. */
-static GBytes *
+/* Encodes [type, id, content] with its header into a chunk of the pipe's pool, which
+ * camas__pipe_send_chunk() then hands to the transport as it is.  The codec's serializers see
+ * this channel as the current one.  Needs an open channel (a pipe). */
+static CamasChunk *
 encode_frame(CamasChannel *ch, CamasMsgType type, CamasValue *id, const CamasValue *content,
              GError **error)
 {
@@ -254,33 +258,31 @@ encode_frame(CamasChannel *ch, CamasMsgType type, CamasValue *id, const CamasVal
     CamasValue *items[3] = {&type_value, id, (CamasValue *)content};
     CamasValue triple = CAMAS__VALUE_STATIC_SEQ(items, 3);
 
-    GByteArray *buf = ch->scratch;
-    g_byte_array_set_size(buf, CAMAS_FRAME_HEADER_SIZE);
+    CamasChunk *chunk = camas__chunk_new();
+    GByteArray *buf = chunk->array;
+    /* the header is written below: only the length needs setting, and a pooled array always
+     * has the room (CAMAS_CHUNK_MIN_ROOM) */
+    G_STATIC_ASSERT(CAMAS_FRAME_HEADER_SIZE <= CAMAS_CHUNK_MIN_ROOM);
+    buf->len = CAMAS_FRAME_HEADER_SIZE;
     CamasChannel *outer = current_channel;
     current_channel = ch;
     gboolean ok = camas_codec_encode(ch->codec, &triple, buf, error);
     current_channel = outer;
 
-    GBytes *frame = NULL;
     if (ok) {
         gsize payload = buf->len - CAMAS_FRAME_HEADER_SIZE;
-        if (payload > ch->max_size) {
-            g_set_error(error, CAMAS_ERROR, CAMAS_ERROR_TOO_LARGE,
-                        "message of %" G_GSIZE_FORMAT " bytes exceeds the maximum frame size "
-                        "of %" G_GSIZE_FORMAT " bytes",
-                        payload, ch->max_size);
-        } else {
+        if (G_LIKELY(payload <= ch->max_size)) {
             guint32 be = GUINT32_TO_BE((guint32)payload);
             memcpy(buf->data, &be, sizeof be);
-            frame = g_bytes_new(buf->data, buf->len);
+            return chunk;
         }
+        g_set_error(error, CAMAS_ERROR, CAMAS_ERROR_TOO_LARGE,
+                    "message of %" G_GSIZE_FORMAT " bytes exceeds the maximum frame size "
+                    "of %" G_GSIZE_FORMAT " bytes",
+                    payload, ch->max_size);
     }
-    /* Do not keep a large message's buffer around for the rest of the connection. */
-    if (buf->len > LARGE_BUFFER) {
-        g_byte_array_unref(ch->scratch);
-        ch->scratch = g_byte_array_sized_new(256);
-    }
-    return frame;
+    camas__chunk_release(chunk);
+    return NULL;
 }
 
 /* --- closing -------------------------------------------------------------------------------- */
@@ -289,8 +291,8 @@ static void
 request_release(CamasRequest *req)
 {
     CamasChannel *ch = req->channel;
-    g_clear_pointer(&req->id, camas_value_unref);
-    g_clear_pointer(&req->content, camas_value_unref);
+    g_clear_pointer(&req->message, camas_value_unref);
+    req->id = req->content = NULL;
     req->rpc_path = NULL;
     req->next = ch->free_requests;
     ch->free_requests = req;
@@ -384,8 +386,9 @@ camas_channel_close(CamasChannel *channel)
 
 /* --- incoming messages ---------------------------------------------------------------------- */
 
+/* @message (transfer full): the decoded triple. */
 static CamasRequest *
-request_new(CamasChannel *ch, CamasValue *id, CamasValue *content)
+request_new(CamasChannel *ch, CamasValue *message)
 {
     CamasRequest *req = ch->free_requests;
     if (req)
@@ -393,8 +396,9 @@ request_new(CamasChannel *ch, CamasValue *id, CamasValue *content)
     else
         req = g_new(CamasRequest, 1);
     req->channel = camas_channel_ref(ch);
-    req->id = id;
-    req->content = content;
+    req->message = message;
+    req->id = message->u.seq.items[1];
+    req->content = message->u.seq.items[2];
     req->rpc_path = NULL;
     req->next = NULL;
     camas__live_inc(CAMAS__LIVE_REQUEST);
@@ -418,14 +422,14 @@ drain_queue(CamasLoop *loop, gpointer data)
     camas_channel_unref(ch);
 }
 
+/* @message (transfer full): the decoded triple. */
 static void
-handle_request(CamasChannel *ch, CamasValue *id, CamasValue *content, const guint8 *payload,
-               gsize len)
+handle_request(CamasChannel *ch, CamasValue *message, const guint8 *payload, gsize len)
 {
     if (camas_loop_is_traced(ch->loop))
-        trace(ch, CAMAS_TRACE_DELIVER, FALSE, id_for_trace(id), rpc_method_of(ch, content),
-              payload, len, NULL);
-    CamasRequest *req = request_new(ch, id, content);
+        trace(ch, CAMAS_TRACE_DELIVER, FALSE, id_for_trace(message->u.seq.items[1]),
+              rpc_method_of(ch, message->u.seq.items[2]), payload, len, NULL);
+    CamasRequest *req = request_new(ch, message);
     if (ch->request_func && !ch->queue_head) {
         ch->request_func(ch, req, ch->request_data);
         return;
@@ -437,21 +441,35 @@ handle_request(CamasChannel *ch, CamasValue *id, CamasValue *content, const guin
     ch->queue_tail = req;
 }
 
-static void
-handle_reply(CamasChannel *ch, CamasMsgType type, CamasValue *id, CamasValue *content,
-             const guint8 *payload, gsize len)
+/* A reference to @part, an item of @whole, from the caller's reference to @whole (both transfer
+ * full).  Values of one arena share its count, so then the reference just moves over. */
+static inline CamasValue *
+take_part(CamasValue *whole, CamasValue *part)
 {
+    if ((part->flags & CAMAS__VALUE_ARENA) && (whole->flags & CAMAS__VALUE_ARENA) &&
+        part->arena == whole->arena)
+        return part;
+    camas_value_ref(part);
+    camas_value_unref(whole);
+    return part;
+}
+
+/* @message (transfer full): the decoded triple. */
+static void
+handle_reply(CamasChannel *ch, CamasMsgType type, CamasValue *message, const guint8 *payload,
+             gsize len)
+{
+    CamasValue *id = message->u.seq.items[1];
     if (camas_value_get_type(id) != CAMAS_VALUE_INT ||
         (!camas_value_int_is_unsigned(id) && camas_value_get_int(id) < 0)) {
         g_autofree char *r = camas_value_repr(id);
-        camas_value_unref(id);
-        camas_value_unref(content);
+        camas_value_unref(message);
         channel_fail_input(ch, g_error_new(CAMAS_ERROR, CAMAS_ERROR_PROTOCOL,
                                            "reply with an invalid message id %s", r));
         return;
     }
     guint64 msg_id = camas_value_get_uint(id);
-    camas_value_unref(id);
+    CamasValue *content = take_part(message, message->u.seq.items[2]);
     CamasFuture *future = pending_take(&ch->pending, msg_id);
     if (!future) {
         camas_value_unref(content);
@@ -487,20 +505,19 @@ static gboolean
 handle_payload(CamasChannel *ch, const guint8 *payload, gsize len)
 {
     CamasMsgType type;
-    CamasValue *id = NULL, *content = NULL;
     GError *error = NULL;
     CamasChannel *outer = current_channel;
     current_channel = ch;
-    gboolean ok = camas_frame_decode(ch->codec, payload, len, &type, &id, &content, &error);
+    CamasValue *message = camas__frame_decode_triple(ch->codec, payload, len, &type, &error);
     current_channel = outer;
-    if (!ok) {
+    if (!message) {
         channel_fail_input(ch, error);
         return FALSE;
     }
     if (type == CAMAS_MSG_REQUEST)
-        handle_request(ch, id, content, payload, len);
+        handle_request(ch, message, payload, len);
     else
-        handle_reply(ch, type, id, content, payload, len);
+        handle_reply(ch, type, message, payload, len);
     return !ch->closed;
 }
 
@@ -627,7 +644,6 @@ channel_new(CamasLoop *loop, CamasPipe *pipe, CamasCodec *codec, const CamasChan
     ch->max_size = max == 0 ? CAMAS_FRAME_DEFAULT_MAX_SIZE : MIN(max, CAMAS_FRAME_WIRE_MAX_SIZE);
     pending_init(&ch->pending);
     ch->rx = g_byte_array_new();
-    ch->scratch = g_byte_array_sized_new(256);
     const char *peer = camas__pipe_get_peername(pipe);
     ch->peername = g_strdup(peer ? peer : "");
     ch->tls_version = g_strdup(camas__pipe_get_tls_version(pipe));
@@ -652,7 +668,6 @@ channel_free(CamasChannel *ch)
     }
     g_free(ch->pending.slots);
     g_byte_array_unref(ch->rx);
-    g_byte_array_unref(ch->scratch);
     camas_codec_unref(ch->codec);
     g_clear_error(&ch->close_error);
     g_free(ch->peername);
@@ -833,20 +848,18 @@ camas__channel_send_full(CamasChannel *channel, const CamasValue *content, const
     if (id > G_MAXINT64)
         id_value.flags |= CAMAS__VALUE_UNSIGNED;
     GError *error = NULL;
-    GBytes *frame = encode_frame(ch, CAMAS_MSG_REQUEST, &id_value, content, &error);
+    CamasChunk *frame = encode_frame(ch, CAMAS_MSG_REQUEST, &id_value, content, &error);
     if (!frame) {
         camas_future_set_error(future, error);
         return future;
     }
     if (camas_loop_is_traced(ch->loop)) {
         gsize len;
-        const guint8 *p = g_bytes_get_data(frame, &len);
+        const guint8 *p = camas__chunk_get_data(frame, &len);
         trace(ch, CAMAS_TRACE_SEND, TRUE, (gint64)id, method, p + CAMAS_FRAME_HEADER_SIZE,
               len - CAMAS_FRAME_HEADER_SIZE, NULL);
     }
-    gboolean sent = camas__pipe_send(ch->pipe, frame, &error);
-    g_bytes_unref(frame);
-    if (!sent) {
+    if (!camas__pipe_send_chunk(ch->pipe, frame, &error)) {
         camas_future_set_error(future, error);
         return future;
     }
@@ -865,18 +878,17 @@ camas_channel_send(CamasChannel *channel, const CamasValue *content)
 /* --- answering requests --------------------------------------------------------------------- */
 
 static void
-send_reply_frame(CamasChannel *ch, CamasMsgType type, CamasValue *id, GBytes *frame,
+send_reply_frame(CamasChannel *ch, CamasMsgType type, CamasValue *id, CamasChunk *frame,
                  const char *text)
 {
     if (camas_loop_is_traced(ch->loop)) {
         gsize len;
-        const guint8 *p = g_bytes_get_data(frame, &len);
+        const guint8 *p = camas__chunk_get_data(frame, &len);
         trace(ch, CAMAS_TRACE_SEND, TRUE, id_for_trace(id), NULL, p + CAMAS_FRAME_HEADER_SIZE,
               len - CAMAS_FRAME_HEADER_SIZE, text);
     }
     /* A failing pipe reports itself through its closed callback; nothing to do here. */
-    camas__pipe_send(ch->pipe, frame, NULL);
-    g_bytes_unref(frame);
+    camas__pipe_send_chunk(ch->pipe, frame, NULL);
 }
 
 static void
@@ -888,7 +900,7 @@ send_failure_text(CamasChannel *ch, CamasValue *id, const char *text)
         .u.str = {strlen(text), text},
     };
     GError *error = NULL;
-    GBytes *frame = encode_frame(ch, CAMAS_MSG_EXCEPTION, id, &text_value, &error);
+    CamasChunk *frame = encode_frame(ch, CAMAS_MSG_EXCEPTION, id, &text_value, &error);
     if (!frame) {
         /* Only a failure text above the frame limit gets here: send its last line alone. */
         g_clear_error(&error);
@@ -929,7 +941,7 @@ camas_request_reply(CamasRequest *request, const CamasValue *result)
     if (!ch->closed) {
         const CamasValue *value = result ? result : &camas__value_null;
         GError *error = NULL;
-        GBytes *frame = encode_frame(ch, CAMAS_MSG_RESULT, request->id, value, &error);
+        CamasChunk *frame = encode_frame(ch, CAMAS_MSG_RESULT, request->id, value, &error);
         if (frame) {
             send_reply_frame(ch, CAMAS_MSG_RESULT, request->id, frame, NULL);
         } else {

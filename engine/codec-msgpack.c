@@ -468,6 +468,18 @@ bump_refill(Bump *b, gsize size)
     return mem;
 }
 
+/* The first chunk is all of the arena's first block but a reserve for adopted deserializer
+ * results (16 bytes each): the block is sized by a guess from the input length and rounded up
+ * by the arena, and whatever it holds beyond the guess is used before anything is allocated. */
+static inline void
+bump_start(Bump *b, gsize hint)
+{
+    gsize got;
+    b->p = camas__arena_alloc_rest(b->arena, 8, 64, &got);
+    b->end = b->p + got;
+    b->next = MAX(hint, got);
+}
+
 /* @size: a multiple of 8 */
 G_ALWAYS_INLINE static inline gpointer
 bump_alloc(Bump *b, gsize size)
@@ -578,11 +590,12 @@ camas__msgpack_decode(CamasCodec *codec, const guint8 *data, gsize len, const ch
         return NULL;
     }
     gsize hint = arena_hint(len);
-    /* the bump allocator takes @hint bytes; the rest of the first block is left to
-     * camas__arena_adopt() for deserializer results (16 bytes each) */
+    /* the bump allocator takes the first block but 64 bytes, left to camas__arena_adopt()
+     * for deserializer results (16 bytes each) */
     d.arena = camas__arena_new(hint + 64);
     CamasArena *arena = d.arena;
-    Bump bump = {NULL, NULL, hint, arena};
+    Bump bump = {.arena = arena};
+    bump_start(&bump, hint);
     const guint max_depth = codec->max_depth;
     const guint8 *p = data;
     const guint8 *const end = data + len;

@@ -7,7 +7,7 @@
 
 #include <camas/frame.h>
 
-#include "value-private.h"
+#include "codec-private.h"
 
 static gsize
 effective_max(gsize max_size)
@@ -68,14 +68,23 @@ camas_frame_encode_request(CamasCodec *codec, guint64 msg_id, const CamasValue *
     return encode_triple(codec, CAMAS_MSG_REQUEST, &id, content, max_size, error);
 }
 
-gboolean
-camas_frame_decode(CamasCodec *codec, const guint8 *payload, gsize len, CamasMsgType *msg_type,
-                   CamasValue **msg_id, CamasValue **content, GError **error)
+CamasValue *
+camas__frame_decode_triple(CamasCodec *codec, const guint8 *payload, gsize len,
+                           CamasMsgType *msg_type, GError **error)
 {
-    g_return_val_if_fail(codec != NULL, FALSE);
     g_autoptr(CamasValue) triple = camas_codec_decode(codec, payload, len, error);
     if (!triple)
-        return FALSE;
+        return NULL;
+    /* the common case, read straight from the layout: a list of three, a small int type */
+    if (G_LIKELY((triple->type == CAMAS_VALUE_LIST || triple->type == CAMAS_VALUE_TUPLE) &&
+                 triple->u.seq.len == 3)) {
+        const CamasValue *t = triple->u.seq.items[0];
+        if (G_LIKELY(t->type == CAMAS_VALUE_INT && !(t->flags & CAMAS__VALUE_UNSIGNED) &&
+                     t->u.i >= CAMAS_MSG_REQUEST && t->u.i <= CAMAS_MSG_EXCEPTION)) {
+            *msg_type = (CamasMsgType)t->u.i;
+            return g_steal_pointer(&triple);
+        }
+    }
     if (!camas_value_is_sequence(triple) || camas_value_get_length(triple) != 3) {
         if (camas_value_is_sequence(triple))
             g_set_error(error, CAMAS_ERROR, CAMAS_ERROR_PROTOCOL,
@@ -86,7 +95,7 @@ camas_frame_decode(CamasCodec *codec, const guint8 *payload, gsize len, CamasMsg
             g_set_error(error, CAMAS_ERROR, CAMAS_ERROR_PROTOCOL,
                         "message is not a [msg_type, msg_id, content] triple: got %s",
                         camas_value_type_name(camas_value_get_type(triple)));
-        return FALSE;
+        return NULL;
     }
     CamasValue *type = camas_value_get_item(triple, 0);
     gint64 t;
@@ -95,9 +104,21 @@ camas_frame_decode(CamasCodec *codec, const guint8 *payload, gsize len, CamasMsg
         g_autofree char *r = camas_value_repr(type);
         g_set_error(error, CAMAS_ERROR, CAMAS_ERROR_PROTOCOL,
                     "invalid message type %s (expected 0, 1 or 2)", r);
-        return FALSE;
+        return NULL;
     }
     *msg_type = (CamasMsgType)t;
+    return g_steal_pointer(&triple);
+}
+
+gboolean
+camas_frame_decode(CamasCodec *codec, const guint8 *payload, gsize len, CamasMsgType *msg_type,
+                   CamasValue **msg_id, CamasValue **content, GError **error)
+{
+    g_return_val_if_fail(codec != NULL, FALSE);
+    g_autoptr(CamasValue) triple =
+        camas__frame_decode_triple(codec, payload, len, msg_type, error);
+    if (!triple)
+        return FALSE;
     if (msg_id)
         *msg_id = camas_value_ref(camas_value_get_item(triple, 1));
     if (content)

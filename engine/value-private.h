@@ -73,6 +73,10 @@ CamasArena *camas__arena_new(gsize size_hint);
 void camas__arena_unref(CamasArena *arena);
 /* 8-byte aligned raw memory owned by the arena */
 gpointer camas__arena_alloc(CamasArena *arena, gsize size);
+/* All of the current block's free room, at least @min bytes (8-byte aligned; *@len is set to
+ * the size handed out, a multiple of 8), for a decoder's own bump allocator.  @reserve bytes
+ * are left for later camas__arena_alloc() calls when the block has them to spare. */
+gpointer camas__arena_alloc_rest(CamasArena *arena, gsize min, gsize reserve, gsize *len);
 /* A value of @type in the arena; the caller fills u. */
 CamasValue *camas__arena_value(CamasArena *arena, CamasValueType type);
 /* A STR or BYTES value whose bytes (plus a NUL) are copied into the arena; no UTF-8 check. */

@@ -68,15 +68,83 @@ block_data(ArenaBlock *b)
     return (char *)b + BLOCK_HEADER;
 }
 
+/* Freed arenas are kept per thread for reuse, in size classes of their first block (powers of
+ * two from ARENA_MIN_BLOCK): decoding a message then costs no malloc.  Each class keeps at
+ * most CACHE_CLASS_BYTES; the cache goes when its thread exits. */
+#define CACHE_CLASSES 6 /* 256 B .. 8 KiB */
+#define CACHE_CLASS_BYTES (64 * 1024)
+
+typedef struct {
+    CamasArena *free[CACHE_CLASSES]; /* linked through the arena's `block` field */
+    guint len[CACHE_CLASSES];
+} ArenaCache;
+
+static __thread ArenaCache *arena_cache;
+
+static void
+arena_cache_free(gpointer data)
+{
+    ArenaCache *cache = data;
+    for (guint c = 0; c < CACHE_CLASSES; c++) {
+        while (cache->free[c]) {
+            CamasArena *a = cache->free[c];
+            cache->free[c] = (CamasArena *)a->block;
+            g_free(a);
+        }
+    }
+    if (cache == arena_cache)
+        arena_cache = NULL;
+    g_free(cache);
+}
+
+static GPrivate arena_cache_key = G_PRIVATE_INIT(arena_cache_free);
+
+static G_GNUC_NO_INLINE ArenaCache *
+arena_cache_create(void)
+{
+    arena_cache = g_new0(ArenaCache, 1);
+    g_private_set(&arena_cache_key, arena_cache);
+    return arena_cache;
+}
+
+/* The class of a first block of @size bytes (rounded up), or -1 when too large to cache. */
+static inline int
+size_class(gsize size)
+{
+    if (size <= ARENA_MIN_BLOCK)
+        return 0;
+    if (size > ((gsize)ARENA_MIN_BLOCK << (CACHE_CLASSES - 1)))
+        return -1;
+    /* ceil(log2(size / ARENA_MIN_BLOCK)) */
+    return (int)(g_bit_storage((size - 1) / ARENA_MIN_BLOCK));
+}
+
+static inline ArenaBlock *
+first_block(CamasArena *arena)
+{
+    return (ArenaBlock *)((char *)arena + ARENA_HEADER);
+}
+
 CamasArena *
 camas__arena_new(gsize size_hint)
 {
     /* The arena header and the first block share one allocation: a small message costs one
-     * malloc for its whole tree. */
+     * malloc for its whole tree, or none when the cache has one of its class. */
     gsize size = MAX(ALIGN8(size_hint), ARENA_MIN_BLOCK);
-    char *mem = g_malloc(ARENA_HEADER + BLOCK_HEADER + size);
-    CamasArena *arena = (CamasArena *)mem;
-    ArenaBlock *b = (ArenaBlock *)(mem + ARENA_HEADER);
+    int cls = size_class(size);
+    CamasArena *arena = NULL;
+    if (cls >= 0) {
+        size = (gsize)ARENA_MIN_BLOCK << cls;
+        ArenaCache *cache = arena_cache;
+        if (cache && cache->free[cls]) {
+            arena = cache->free[cls];
+            cache->free[cls] = (CamasArena *)arena->block;
+            cache->len[cls]--;
+        }
+    }
+    if (!arena)
+        arena = g_malloc(ARENA_HEADER + BLOCK_HEADER + size);
+    ArenaBlock *b = first_block(arena);
     b->prev = NULL;
     b->size = size;
     b->used = 0;
@@ -100,8 +168,19 @@ arena_free(CamasArena *arena)
             g_free(b);
         b = prev;
     }
-    g_free(arena);
     camas__live_dec(CAMAS__LIVE_ARENA);
+    gsize size = first_block(arena)->size;
+    int cls = size_class(size);
+    if (cls >= 0 && size == ((gsize)ARENA_MIN_BLOCK << cls)) {
+        ArenaCache *cache = arena_cache ? arena_cache : arena_cache_create();
+        if (cache->len[cls] < CACHE_CLASS_BYTES / size) {
+            arena->block = (ArenaBlock *)cache->free[cls];
+            cache->free[cls] = arena;
+            cache->len[cls]++;
+            return;
+        }
+    }
+    g_free(arena);
 }
 
 void
@@ -136,6 +215,22 @@ camas__arena_alloc(CamasArena *arena, gsize size)
         return p;
     }
     return arena_grow(arena, size);
+}
+
+gpointer
+camas__arena_alloc_rest(CamasArena *arena, gsize min, gsize reserve, gsize *len)
+{
+    min = ALIGN8(min);
+    reserve = ALIGN8(reserve);
+    ArenaBlock *b = arena->block;
+    gsize room = b->size - b->used;
+    if (room < min)
+        return *len = min, arena_grow(arena, min);
+    gsize take = room >= min + reserve ? room - reserve : min;
+    gpointer p = block_data(b) + b->used;
+    b->used += take;
+    *len = take;
+    return p;
 }
 
 CamasValue *

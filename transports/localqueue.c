@@ -4,9 +4,11 @@
  * events on the loop, never by calling the receiver directly (wire-protocol.md §12).
  *
  * A connection is two pipes, each with a receive queue of the chunks its peer sent.  Every
- * send appends the chunk (a GBytes reference — no copy) to the peer's queue and schedules one
+ * send links the chunk (transport-private.h; a channel's encoded frame or a GBytes reference —
+ * no copy, no queue node: the link is in the chunk) into the peer's queue and schedules one
  * "arrive" event; the loop orders those events by its global (time, seq), so two clients that
- * alternately send are delivered c1-0, c2-0, c1-1, c2-1, ... and a run is reproducible.
+ * alternately send are delivered c1-0, c2-0, c1-1, c2-1, ... and a run is reproducible.  The
+ * receiving pipe keeps delivered chunks in its pool for its own sends.
  * Closing appends an end marker the same way, so the peer sees it after every byte already
  * sent.  Bytes count as queued on the sending side until the receiving owner has taken them,
  * which gives LocalQueue the same back-pressure (`writable`) as a socket whose peer stops
@@ -19,15 +21,13 @@
 
 #include "transport-private.h"
 
-/* The end-of-stream marker in a receive queue. */
-static const char eof_mark;
-#define EOF_MARK ((gpointer)&eof_mark)
-
 typedef struct {
     CamasPipe *self;      /* the pipe this state belongs to (not a reference) */
     CamasPipe *peer;      /* the other end (not a reference): cleared when either closes */
     char *queue_id;       /* for the dial and the peername */
-    GQueue rx;            /* GBytes (owned) or EOF_MARK, in the order the peer sent them */
+    CamasChunk *rx_head;  /* chunks (owned) or &eof, in the order the peer sent them */
+    CamasChunk *rx_tail;
+    CamasChunk eof;       /* the end-of-stream marker the peer posts into rx */
     guint arrived;        /* leading items of rx whose arrive event has run */
     gsize sent_pending;   /* bytes this end sent that the peer's owner has not taken yet */
     gboolean started;     /* the owner started the pipe */
@@ -113,7 +113,7 @@ arrive_event(CamasLoop *loop, gpointer data)
     LqPipe *q = lq(data);
     if (q->closed)
         return;
-    g_assert(q->arrived < q->rx.length);
+    g_assert(q->rx_head != NULL);
     q->arrived++;
     drain(q);
 }
@@ -133,15 +133,18 @@ static void
 drain(LqPipe *q)
 {
     while (q->arrived > 0 && q->started && q->reading && !q->closed) {
-        gpointer item = g_queue_pop_head(&q->rx);
+        CamasChunk *item = q->rx_head;
+        q->rx_head = item->next;
+        if (!q->rx_head)
+            q->rx_tail = NULL;
+        item->next = NULL;
         q->arrived--;
-        if (item == EOF_MARK) {
+        if (item == &q->eof) {
             camas__pipe_deliver_closed(q->self, NULL);
             continue;
         }
-        GBytes *bytes = item;
         gsize len;
-        const guint8 *data = g_bytes_get_data(bytes, &len);
+        const guint8 *data = camas__chunk_get_data(item, &len);
         /* The sender's bytes leave its queue when our owner takes them. */
         if (q->peer) {
             LqPipe *s = lq(q->peer);
@@ -149,7 +152,7 @@ drain(LqPipe *q)
             camas__pipe_update_write_queued(q->peer, s->sent_pending);
         }
         camas__pipe_deliver(q->self, data, len);
-        g_bytes_unref(bytes);
+        camas__chunk_release(item);
     }
 }
 
@@ -161,11 +164,17 @@ schedule_drain(LqPipe *q)
                                                    camas__pipe_ref(q->self), unref_notify);
 }
 
-/* Appends @item to @to's receive queue and schedules its arrival. */
+/* Appends @item (transfer full) to @to's receive queue and schedules its arrival. */
 static void
-post(CamasPipe *to, gpointer item)
+post(CamasPipe *to, CamasChunk *item)
 {
-    g_queue_push_tail(&lq(to)->rx, item);
+    LqPipe *t = lq(to);
+    item->next = NULL;
+    if (t->rx_tail)
+        t->rx_tail->next = item;
+    else
+        t->rx_head = item;
+    t->rx_tail = item;
     camas_loop_call_soon_full(camas__pipe_get_loop(to), arrive_event, camas__pipe_ref(to),
                               unref_notify);
 }
@@ -176,7 +185,6 @@ pipe_init(CamasPipe *pipe, const char *queue_id)
     LqPipe *q = lq(pipe);
     q->self = pipe;
     q->queue_id = g_strdup(queue_id);
-    g_queue_init(&q->rx);
     g_autofree char *name = g_strdup_printf("LocalQueue('%s')", queue_id);
     camas__pipe_set_peername(pipe, name);
 }
@@ -232,15 +240,28 @@ lq_set_reading(CamasPipe *pipe, gboolean reading)
 }
 
 static gboolean
-lq_send(CamasPipe *pipe, GBytes *bytes, GError **error)
+lq_send_chunk(CamasPipe *pipe, CamasChunk *chunk, GError **error)
 {
     LqPipe *q = lq(pipe);
-    if (q->peer == NULL)
-        return TRUE; /* the peer closed; its end marker is on the way (TCP drops these too) */
-    q->sent_pending += g_bytes_get_size(bytes);
-    post(q->peer, g_bytes_ref(bytes));
+    if (q->peer == NULL) {
+        /* the peer closed; its end marker is on the way (TCP drops these too) */
+        camas__chunk_release(chunk);
+        return TRUE;
+    }
+    gsize len;
+    camas__chunk_get_data(chunk, &len);
+    q->sent_pending += len;
+    post(q->peer, chunk);
     camas__pipe_update_write_queued(pipe, q->sent_pending);
     return TRUE;
+}
+
+static gboolean
+lq_send(CamasPipe *pipe, GBytes *bytes, GError **error)
+{
+    CamasChunk *chunk = camas__chunk_new();
+    chunk->bytes = g_bytes_ref(bytes);
+    return lq_send_chunk(pipe, chunk, error);
 }
 
 static void
@@ -254,10 +275,13 @@ lq_close(CamasPipe *pipe)
     camas_loop_cancel(loop, q->dial_event);
     camas_loop_cancel(loop, q->drain_event);
     q->dial_event = q->drain_event = CAMAS_EVENT_ID_NONE;
-    gpointer item;
-    while ((item = g_queue_pop_head(&q->rx)) != NULL)
-        if (item != EOF_MARK)
-            g_bytes_unref(item);
+    while (q->rx_head) {
+        CamasChunk *item = q->rx_head;
+        q->rx_head = item->next;
+        if (item != &q->eof)
+            camas__chunk_release(item);
+    }
+    q->rx_tail = NULL;
     q->arrived = 0;
     if (q->peer) {
         LqPipe *p = lq(q->peer);
@@ -265,7 +289,7 @@ lq_close(CamasPipe *pipe)
         p->peer = NULL;
         p->sent_pending = 0;
         camas__pipe_update_write_queued(q->peer, 0);
-        post(q->peer, EOF_MARK);
+        post(q->peer, &p->eof);
         q->peer = NULL;
     }
     g_clear_pointer(&q->queue_id, g_free);
@@ -309,4 +333,5 @@ const CamasTransportClass camas__transport_localqueue = {
     .send = lq_send,
     .set_reading = lq_set_reading,
     .close = lq_close,
+    .send_chunk = lq_send_chunk,
 };

@@ -109,6 +109,46 @@ void camas__pipe_start(CamasPipe *pipe, const CamasPipeCallbacks *callbacks,
  * sends are still accepted (the caller is told through `writable` and should slow down).
  */
 gboolean camas__pipe_send(CamasPipe *pipe, GBytes *bytes, GError **error);
+/**
+ * CamasChunk:
+ * One outgoing frame with a link for transport queues, so that sending over LocalQueue costs
+ * no allocation: the channel encodes into a chunk taken from the thread's pool, hands it over
+ * with camas__pipe_send_chunk(), LocalQueue links it into the peer's receive queue and puts it
+ * back into the pool once the peer's owner has taken the bytes.  Exactly one of @array and @bytes holds the
+ * data while the chunk travels; a pooled chunk keeps its @array (empty) for reuse.  An array
+ * from camas__pipe_chunk_new() has room for at least CAMAS_CHUNK_MIN_ROOM bytes, so a writer
+ * may set its length up to that directly.
+ */
+#define CAMAS_CHUNK_MIN_ROOM 256
+typedef struct _CamasChunk CamasChunk;
+struct _CamasChunk {
+    CamasChunk *next;  /* the transport's queue link while it holds the chunk */
+    GByteArray *array; /* the data (owned), or NULL when @bytes holds it */
+    GBytes *bytes;     /* a sender's GBytes (a reference), or NULL */
+};
+
+static inline const guint8 *
+camas__chunk_get_data(const CamasChunk *chunk, gsize *len)
+{
+    if (chunk->bytes)
+        return g_bytes_get_data(chunk->bytes, len);
+    *len = chunk->array->len;
+    return chunk->array->data;
+}
+
+/* (transfer full) an empty chunk (array of length 0, bytes NULL) from this thread's pool. */
+CamasChunk *camas__chunk_new(void);
+/* Gives @chunk (transfer full) back to this thread's pool (any thread may release any chunk):
+ * its data is dropped, its array kept unless it is large or the pool is full.  The pool is
+ * bounded (a few hundred chunks of at most 16 KiB) and freed when the thread exits. */
+void camas__chunk_release(CamasChunk *chunk);
+/**
+ * camas__pipe_send_chunk:
+ * camas__pipe_send() for a chunk (transfer full, also on failure): transports with a
+ * `send_chunk` op queue it as it is, others get its bytes as a GBytes without a copy.
+ */
+gboolean camas__pipe_send_chunk(CamasPipe *pipe, CamasChunk *chunk, GError **error);
+
 /* Bytes queued and not yet handed to the OS / the peer. */
 gsize camas__pipe_get_write_queued(const CamasPipe *pipe);
 /* Stops (FALSE) or resumes (TRUE) reading, for the owner's own back-pressure. */
@@ -163,6 +203,10 @@ typedef struct {
      * reference while it still flushes; the core frees the memory after the last unref.
      * Mandatory. */
     void (*close)(CamasPipe *pipe);
+    /* Queue a chunk (transfer full: the transport releases it with camas__pipe_chunk_release
+     * when done); never block, never call back.  Optional: without it the core passes the
+     * chunk's bytes to `send`. */
+    gboolean (*send_chunk)(CamasPipe *pipe, CamasChunk *chunk, GError **error);
 } CamasTransportClass;
 
 /* Helpers for transports. */

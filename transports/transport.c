@@ -18,6 +18,11 @@
 #define DEFAULT_BACKLOG 1024
 #define DEFAULT_HANDSHAKE_TIMEOUT_MS 30000
 
+/* The per-thread chunk pool: enough for a few windows of requests in flight, and arrays only
+ * up to a size that an idle thread may keep. */
+#define CHUNK_POOL_MAX 512
+#define CHUNK_KEEP_BYTES ((guint)16 * 1024)
+
 /* Private state follows the core's struct at this alignment. */
 #define PRIVATE_ALIGN 16
 #define ALIGN_UP(n) (((n) + PRIVATE_ALIGN - 1) & ~(gsize)(PRIVATE_ALIGN - 1))
@@ -365,6 +370,121 @@ camas__pipe_send(CamasPipe *pipe, GBytes *bytes, GError **error)
     if (g_bytes_get_size(bytes) == 0)
         return TRUE;
     return pipe->klass->send(pipe, bytes, error);
+}
+
+/* --- chunks ------------------------------------------------------------------------------- */
+
+/* The pool: a free list in thread-local storage (no lock, no atomics), registered with a
+ * GPrivate only so that it is freed when its thread exits. */
+typedef struct {
+    CamasChunk *head;
+    guint len;
+} ChunkPool;
+
+static __thread ChunkPool *chunk_pool;
+
+static void
+chunk_free(CamasChunk *c)
+{
+    if (c->bytes)
+        g_bytes_unref(c->bytes);
+    if (c->array)
+        g_byte_array_unref(c->array);
+    g_free(c);
+}
+
+static void
+chunk_pool_free(gpointer data)
+{
+    ChunkPool *pool = data;
+    while (pool->head) {
+        CamasChunk *c = pool->head;
+        pool->head = c->next;
+        chunk_free(c);
+    }
+    if (pool == chunk_pool)
+        chunk_pool = NULL;
+    g_free(pool);
+}
+
+static GPrivate chunk_pool_key = G_PRIVATE_INIT(chunk_pool_free);
+
+static G_GNUC_NO_INLINE ChunkPool *
+chunk_pool_create(void)
+{
+    chunk_pool = g_new0(ChunkPool, 1);
+    g_private_set(&chunk_pool_key, chunk_pool);
+    return chunk_pool;
+}
+
+CamasChunk *
+camas__chunk_new(void)
+{
+    ChunkPool *pool = chunk_pool;
+    CamasChunk *c = pool ? pool->head : NULL;
+    if (G_LIKELY(c != NULL)) {
+        pool->head = c->next;
+        pool->len--;
+        c->next = NULL;
+        if (G_LIKELY(c->array != NULL))
+            return c;
+    } else {
+        c = g_new0(CamasChunk, 1);
+    }
+    c->array = g_byte_array_sized_new(CAMAS_CHUNK_MIN_ROOM);
+    return c;
+}
+
+void
+camas__chunk_release(CamasChunk *chunk)
+{
+    if (chunk->bytes) {
+        g_bytes_unref(chunk->bytes);
+        chunk->bytes = NULL;
+    }
+    if (chunk->array) {
+        /* GByteArray keeps its capacity; the length is a bound of it up to the last growth */
+        if (chunk->array->len > CHUNK_KEEP_BYTES) {
+            g_byte_array_unref(chunk->array);
+            chunk->array = NULL;
+        } else {
+            chunk->array->len = 0;
+        }
+    }
+    ChunkPool *pool = chunk_pool ? chunk_pool : chunk_pool_create();
+    if (pool->len >= CHUNK_POOL_MAX) {
+        chunk_free(chunk);
+        return;
+    }
+    chunk->next = pool->head;
+    pool->head = chunk;
+    pool->len++;
+}
+
+gboolean
+camas__pipe_send_chunk(CamasPipe *pipe, CamasChunk *chunk, GError **error)
+{
+    g_return_val_if_fail(pipe != NULL && chunk != NULL, FALSE);
+    g_return_val_if_fail(pipe->announced && !pipe->owner_closed, FALSE);
+    gsize len;
+    camas__chunk_get_data(chunk, &len);
+    if (pipe->eof || len == 0) {
+        camas__chunk_release(chunk);
+        if (!pipe->eof)
+            return TRUE;
+        g_set_error(error, CAMAS_ERROR, CAMAS_ERROR_CLOSED, "the connection to %s is closed",
+                    pipe->peername ? pipe->peername : "the peer");
+        return FALSE;
+    }
+    if (pipe->klass->send_chunk)
+        return pipe->klass->send_chunk(pipe, chunk, error);
+    /* The transport queues GBytes: hand over the array's memory, no copy. */
+    GBytes *bytes = chunk->bytes ? g_steal_pointer(&chunk->bytes)
+                                 : g_byte_array_free_to_bytes(g_steal_pointer(&chunk->array));
+    camas__chunk_release(chunk);
+    gboolean ok = pipe->klass->send(pipe, bytes, error);
+    g_bytes_unref(bytes);
+    return ok;
 }
 
 gsize
