@@ -18,7 +18,7 @@
 #include "leakcheck.h"
 #include "live-private.h"
 
-TestSuite(container, .fini = camas_test_check_leaks);
+TestSuite(container, .fini = camas_test_check_leaks, .timeout = 60);
 
 /* --- helpers ---------------------------------------------------------------------------------- */
 
@@ -26,7 +26,14 @@ typedef struct {
     CamasLoop *loop;
     CamasClock *clock;
     GMainContext *ctx; /* for socket tests */
+    GSource *tick;     /* wakes the context now and then, so deadlines are checked */
 } World;
+
+static gboolean
+tick(gpointer data)
+{
+    return G_SOURCE_CONTINUE;
+}
 
 static void
 world_init(World *w, gboolean sockets)
@@ -37,6 +44,9 @@ world_init(World *w, gboolean sockets)
     if (sockets) {
         w->ctx = g_main_context_new();
         camas_loop_attach(w->loop, w->ctx);
+        w->tick = g_timeout_source_new(100);
+        g_source_set_callback(w->tick, tick, NULL, NULL);
+        g_source_attach(w->tick, w->ctx);
     }
 }
 
@@ -53,8 +63,11 @@ world_clear(World *w)
     }
     camas_clock_unref(w->clock);
     camas_loop_free(w->loop);
-    if (w->ctx)
+    if (w->ctx) {
+        g_source_destroy(w->tick);
+        g_source_unref(w->tick);
         g_main_context_unref(w->ctx);
+    }
 }
 
 /* Runs events (and socket I/O) until @f is done; fails the test after a real-time deadline. */

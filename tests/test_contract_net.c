@@ -173,6 +173,12 @@ simulate(char **events, char **log)
 
 /* --- world (b): child processes, TCP + TLS, real time ---------------------------------------- */
 
+static gboolean
+tick_func(gpointer data)
+{
+    return G_SOURCE_CONTINUE;
+}
+
 static CamasValue *
 live(char **log)
 {
@@ -180,6 +186,10 @@ live(char **log)
     w.loop = camas_loop_new();
     w.ctx = g_main_context_new();
     w.clock = camas_clock_new_realtime(w.loop, w.ctx);
+    /* wake the context now and then, so drive() sees its deadline */
+    GSource *tick = g_timeout_source_new(100);
+    g_source_set_callback(tick, tick_func, NULL, NULL);
+    g_source_attach(tick, w.ctx);
     w.log = g_string_new(NULL);
     g_autoptr(GError) error = NULL;
     g_autoptr(CamasTestCerts) certs = camas_test_certs_new(&error);
@@ -225,6 +235,8 @@ live(char **log)
     }
     camas_clock_unref(w.clock);
     camas_loop_free(w.loop);
+    g_source_destroy(tick);
+    g_source_unref(tick);
     g_main_context_unref(w.ctx);
     *log = g_string_free(w.log, FALSE);
     return outcome;

@@ -17,14 +17,21 @@
 #include "leakcheck.h"
 #include "live-private.h"
 
-TestSuite(subproc, .fini = camas_test_check_leaks);
+TestSuite(subproc, .fini = camas_test_check_leaks, .timeout = 60);
 
 typedef struct {
     CamasLoop *loop;
     CamasClock *clock;
     GMainContext *ctx;
+    GSource *tick; /* wakes the context now and then, so deadlines are checked */
     CamasContainer *parent;
 } World;
+
+static gboolean
+tick(gpointer data)
+{
+    return G_SOURCE_CONTINUE;
+}
 
 static void
 world_init(World *w)
@@ -33,6 +40,9 @@ world_init(World *w)
     w->clock = camas_clock_new_afap(w->loop, 0, 0);
     w->ctx = g_main_context_new();
     camas_loop_attach(w->loop, w->ctx);
+    w->tick = g_timeout_source_new(100);
+    g_source_set_callback(w->tick, tick, NULL, NULL);
+    g_source_attach(w->tick, w->ctx);
     g_autoptr(GError) error = NULL;
     w->parent = camas_container_new(w->clock, "tcp://127.0.0.1:0", NULL, &error);
     cr_assert_not_null(w->parent, "%s", error ? error->message : "");
@@ -49,6 +59,8 @@ world_clear(World *w)
     }
     camas_clock_unref(w->clock);
     camas_loop_free(w->loop);
+    g_source_destroy(w->tick);
+    g_source_unref(w->tick);
     g_main_context_unref(w->ctx);
 }
 
@@ -66,6 +78,7 @@ run_until_done(World *w, CamasFuture *f)
 static CamasValue *
 await_ok(World *w, CamasFuture *f)
 {
+    cr_assert_not_null(f);
     run_until_done(w, f);
     g_autoptr(GError) error = NULL;
     CamasValue *r = NULL;
@@ -76,6 +89,7 @@ await_ok(World *w, CamasFuture *f)
 static GError *
 await_error(World *w, CamasFuture *f)
 {
+    cr_assert_not_null(f, "the operation failed synchronously");
     run_until_done(w, f);
     GError *error = NULL;
     g_autoptr(CamasValue) r = NULL;
