@@ -68,9 +68,10 @@ to_json_safe(CamasValue *v)
         g_free(vals);
         return r;
     }
-    case CAMAS_VALUE_EXT:
-        return camas_value_new_ext(camas_value_ext_get_type_id(v),
-                                   to_json_safe(camas_value_ext_get_data(v)));
+    case CAMAS_VALUE_EXT: {
+        g_autoptr(CamasValue) data = to_json_safe(camas_value_ext_get_data(v));
+        return camas_value_new_ext(camas_value_ext_get_type_id(v), data);
+    }
     default:
         return camas_value_ref(v);
     }
@@ -163,7 +164,7 @@ from_json_safe(CamasValue *v, GError **error)
         return r;
     }
     case CAMAS_VALUE_EXT: {
-        CamasValue *data = from_json_safe(camas_value_ext_get_data(v), error);
+        g_autoptr(CamasValue) data = from_json_safe(camas_value_ext_get_data(v), error);
         return data ? camas_value_new_ext(camas_value_ext_get_type_id(v), data) : NULL;
     }
     default:
