@@ -18,11 +18,14 @@
  * Cost: the runner traces every message, so this is on the hot path of every scenario: a line
  * is formatted by hand (no printf, no JSON library) into a reused line buffer, then copied into
  * a 64 KiB buffer that is hashed in one call when it fills; a payload costs one SHA-256 of its
- * bytes on a reused context.
+ * bytes with OpenSSL's low-level functions on a stack context (no allocation).
  */
 #include <string.h>
 
-#include <openssl/evp.h>
+/* The low-level SHA-256 functions: deprecated in OpenSSL 3 in favour of EVP, but EVP allocates
+ * and frees a context per digest, which is most of the cost of a payload's digest. */
+#define OPENSSL_SUPPRESS_DEPRECATED
+#include <openssl/sha.h>
 
 #include <camas/scenario.h>
 
@@ -32,9 +35,7 @@
 struct _CamasCanonicalTrace {
     CamasTraceLineFunc sink;
     gpointer sink_data;
-    EVP_MD *md;          /* SHA-256, fetched once */
-    EVP_MD_CTX *run;     /* the fingerprint over every line */
-    EVP_MD_CTX *payload; /* reused for payload digests */
+    SHA256_CTX run;      /* the fingerprint over every line */
     guint8 *hash_buf;    /* whole lines not yet hashed */
     gsize hash_len;
     guint8 *line;        /* the line being rendered */
@@ -52,12 +53,7 @@ camas_canonical_trace_new(CamasTraceLineFunc sink, gpointer user_data)
     CamasCanonicalTrace *t = g_new0(CamasCanonicalTrace, 1);
     t->sink = sink;
     t->sink_data = user_data;
-    t->md = EVP_MD_fetch(NULL, "SHA256", NULL);
-    t->run = EVP_MD_CTX_new();
-    t->payload = EVP_MD_CTX_new();
-    /* SHA-256 is part of every OpenSSL 3 default provider: failing here is a broken install */
-    if (!t->md || !t->run || !t->payload || !EVP_DigestInit_ex2(t->run, t->md, NULL))
-        g_error("camas: OpenSSL cannot provide SHA-256");
+    SHA256_Init(&t->run);
     t->hash_buf = g_malloc(HASH_BUF_SIZE);
     t->line_cap = 1024;
     t->line = g_malloc(t->line_cap);
@@ -69,9 +65,6 @@ camas_canonical_trace_free(CamasCanonicalTrace *trace)
 {
     if (!trace)
         return;
-    EVP_MD_CTX_free(trace->run);
-    EVP_MD_CTX_free(trace->payload);
-    EVP_MD_free(trace->md);
     g_free(trace->hash_buf);
     g_free(trace->line);
     g_free(trace);
@@ -108,14 +101,12 @@ char *
 camas_canonical_trace_dup_fingerprint(CamasCanonicalTrace *trace)
 {
     g_return_val_if_fail(trace != NULL, NULL);
-    EVP_MD_CTX *copy = EVP_MD_CTX_new();
-    guint8 md[EVP_MAX_MD_SIZE];
-    unsigned int md_len = 0;
-    if (!copy || !EVP_MD_CTX_copy_ex(copy, trace->run))
-        g_error("camas: cannot copy a SHA-256 context");
-    EVP_DigestUpdate(copy, trace->hash_buf, trace->hash_len);
-    EVP_DigestFinal_ex(copy, md, &md_len);
-    EVP_MD_CTX_free(copy);
+    /* a copy, so the trace can go on */
+    SHA256_CTX copy = trace->run;
+    guint8 md[SHA256_DIGEST_LENGTH];
+    unsigned int md_len = SHA256_DIGEST_LENGTH;
+    SHA256_Update(&copy, trace->hash_buf, trace->hash_len);
+    SHA256_Final(md, &copy);
     char *hex = g_malloc(2 * md_len + 1);
     for (unsigned int i = 0; i < md_len; i++) {
         hex[2 * i] = hex_digits[md[i] >> 4];
@@ -252,11 +243,11 @@ static void
 emit_line(CamasCanonicalTrace *t)
 {
     if (G_UNLIKELY(t->hash_len + t->line_len > HASH_BUF_SIZE)) {
-        EVP_DigestUpdate(t->run, t->hash_buf, t->hash_len);
+        SHA256_Update(&t->run, t->hash_buf, t->hash_len);
         t->hash_len = 0;
     }
     if (G_UNLIKELY(t->line_len > HASH_BUF_SIZE)) {
-        EVP_DigestUpdate(t->run, t->line, t->line_len);
+        SHA256_Update(&t->run, t->line, t->line_len);
     } else {
         memcpy(t->hash_buf + t->hash_len, t->line, t->line_len);
         t->hash_len += t->line_len;
@@ -299,11 +290,13 @@ camas_canonical_trace_add(CamasCanonicalTrace *trace, const CamasTraceRecord *r)
         put_hex(t, r->digest, n);
         PUT_LIT(t, "\"");
     } else if (r->payload) {
-        guint8 md[EVP_MAX_MD_SIZE];
-        unsigned int md_len = 0;
-        EVP_DigestInit_ex2(t->payload, t->md, NULL);
-        EVP_DigestUpdate(t->payload, r->payload, r->payload_len);
-        EVP_DigestFinal_ex(t->payload, md, &md_len);
+        /* SHA256_Init/Update/Final, not SHA256(): in OpenSSL 3 the one-shot fetches the
+         * algorithm by name (locks, allocation) on every call */
+        guint8 md[SHA256_DIGEST_LENGTH];
+        SHA256_CTX c;
+        SHA256_Init(&c);
+        SHA256_Update(&c, r->payload, r->payload_len);
+        SHA256_Final(md, &c);
         PUT_LIT(t, ",\"digest\":\"");
         put_hex(t, md, PAYLOAD_DIGEST_BYTES);
         PUT_LIT(t, "\"");
