@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 # The whole test suite, as CI runs it: installs what is missing, then
-#   1. builds and runs every criterion suite (build/),
+#   1. builds and runs every criterion suite (build/), then `camas check` on every scenario
+#      file (scenarios/*.json, one test each),
 #   2. the same under AddressSanitizer + UndefinedBehaviorSanitizer (build-asan/),
 #   3. a short libFuzzer run of every decoder, plus the committed regression inputs
 #      (build-fuzz/, clang),
@@ -39,6 +40,23 @@ run_meson_tests() {
     if [ $((notok + extra)) -gt 0 ]; then failures+=("$label"); fi
 }
 
+# Runs `camas check` from DIR on every scenario file, counting each file as one test.
+run_scenario_checks() {
+    local dir=$1 ok=0 bad=0 f
+    echo "== scenarios: camas check" >&2
+    for f in "$CAMAS_TOP"/scenarios/*.json; do
+        if (cd "$CAMAS_TOP" && "$dir/tools/camas" check "scenarios/${f##*/}") >&2; then
+            ok=$((ok + 1))
+        else
+            bad=$((bad + 1))
+            failures+=("scenario ${f##*/}")
+        fi
+    done
+    passed=$((passed + ok))
+    failed=$((failed + bad))
+    echo "   scenarios: $ok passed, $bad failed" >&2
+}
+
 build_stage() {
     local dir=$1 label=$2
     shift 2
@@ -53,6 +71,7 @@ build_stage() {
 # 1. The normal build.
 if build_stage build "debug build"; then
     run_meson_tests build "debug build" env
+    run_scenario_checks build
 fi
 
 # 2. Sanitizers.
