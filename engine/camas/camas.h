@@ -20,3 +20,4 @@
 #include <camas/container.h>
 #include <camas/registry.h>
 #include <camas/subproc.h>
+#include <camas/scenario.h>
