@@ -30,12 +30,18 @@
 
 /* --- the pending-reply table ---------------------------------------------------------------- */
 
-/* Open addressing with linear probing on id & mask.  Ids are handed out sequentially, so the
- * ids in flight sit in their home slots until the table wraps.  Removal leaves a tombstone
- * (backward-shift deletion would rescan the whole run of consecutive ids on every reply, which
- * is quadratic with many requests in flight); the table is rebuilt when live entries plus
- * tombstones exceed half of it, so every operation is amortised O(1).  A cancelled request
- * keeps its slot (the future is done; the late reply is dropped quietly), as in aiomas. */
+/* This end hands out ids in increasing order and most replies come back soon, so the ids in
+ * flight form a window [lo, hi): a ring indexed by id & mask holds them, and insert, take and
+ * the slide of the window are O(1) with no hashing, no tombstones and no rebuilds in steady
+ * state.  The ring grows when more than half of it is live and shrinks again below an eighth.
+ * A straggler (a request whose reply takes so long that the window would outgrow the ring) moves
+ * to a small open-addressing table, so one stuck call cannot make the ring as large as the
+ * number of ids sent since.  A cancelled request keeps its entry (the future is done; the late
+ * reply is dropped quietly), as in aiomas. */
+#define RING_MIN 16
+
+/* The stragglers: open addressing with linear probing on id & mask, tombstones for removals,
+ * rebuilt when live entries plus tombstones exceed half of it. */
 static const char tombstone_mark;
 #define TOMBSTONE ((CamasFuture *)(gpointer)&tombstone_mark)
 
@@ -45,22 +51,23 @@ typedef struct {
 } PendingSlot;
 
 typedef struct {
-    PendingSlot *slots;
-    gsize mask; /* capacity - 1; capacity is a power of two */
-    gsize n;    /* live entries */
-    gsize used; /* live entries + tombstones */
+    PendingSlot *slots; /* NULL until the first straggler */
+    gsize mask;         /* capacity - 1; capacity is a power of two */
+    gsize n;            /* live entries */
+    gsize used;         /* live entries + tombstones */
+} OldTable;
+
+typedef struct {
+    CamasFuture **ring; /* ring[id & mask]: the future (owned) of id in [lo, hi) or NULL */
+    gsize mask;         /* ring capacity - 1, a power of two */
+    guint64 lo;         /* the oldest id in the ring (its slot is live when n_ring > 0) */
+    guint64 hi;         /* one past the newest id inserted */
+    gsize n_ring;       /* live entries in the ring */
+    OldTable old;       /* stragglers, all below lo */
 } PendingTable;
 
 static void
-pending_init(PendingTable *t)
-{
-    t->mask = 15;
-    t->slots = g_new0(PendingSlot, t->mask + 1);
-    t->n = t->used = 0;
-}
-
-static void
-pending_put(PendingTable *t, guint64 id, CamasFuture *future)
+old_put(OldTable *t, guint64 id, CamasFuture *future)
 {
     gsize i = id & t->mask;
     while (t->slots[i].future && t->slots[i].future != TOMBSTONE)
@@ -71,17 +78,17 @@ pending_put(PendingTable *t, guint64 id, CamasFuture *future)
     t->slots[i].future = future;
 }
 
-static void
-pending_insert(PendingTable *t, guint64 id, CamasFuture *future)
+static G_GNUC_NO_INLINE void
+old_insert(OldTable *t, guint64 id, CamasFuture *future)
 {
-    if ((t->used + 1) * 2 > t->mask + 1) {
+    if (!t->slots || (t->used + 1) * 2 > t->mask + 1) {
         PendingSlot *old = t->slots;
-        gsize old_cap = t->mask + 1;
+        gsize old_cap = old ? t->mask + 1 : 0;
         /* grow when live entries need it, shrink after a burst, else just sweep the
          * tombstones away */
-        gsize cap = old_cap;
-        if ((t->n + 1) * 4 > old_cap)
-            cap = old_cap * 2;
+        gsize cap = MAX(old_cap, 16);
+        if ((t->n + 1) * 4 > cap)
+            cap *= 2;
         else
             while (cap > 16 && (t->n + 1) * 8 < cap)
                 cap /= 2;
@@ -90,27 +97,120 @@ pending_insert(PendingTable *t, guint64 id, CamasFuture *future)
         t->used = 0;
         for (gsize i = 0; i < old_cap; i++)
             if (old[i].future && old[i].future != TOMBSTONE)
-                pending_put(t, old[i].id, old[i].future);
+                old_put(t, old[i].id, old[i].future);
         g_free(old);
     }
-    pending_put(t, id, future);
+    old_put(t, id, future);
     t->n++;
 }
 
-/* Removes @id and returns its future (transfer full), or NULL when @id is not pending. */
-static CamasFuture *
-pending_take(PendingTable *t, guint64 id)
+static G_GNUC_NO_INLINE CamasFuture *
+old_take(OldTable *t, guint64 id)
 {
-    gsize i = id & t->mask;
-    for (; t->slots[i].future; i = (i + 1) & t->mask) {
+    if (t->n == 0)
+        return NULL;
+    for (gsize i = id & t->mask; t->slots[i].future; i = (i + 1) & t->mask) {
         if (t->slots[i].future != TOMBSTONE && t->slots[i].id == id) {
             CamasFuture *found = t->slots[i].future;
             t->slots[i].future = TOMBSTONE;
             t->n--;
+            if (t->n == 0) { /* the last straggler: give the memory back */
+                g_clear_pointer(&t->slots, g_free);
+                t->mask = t->used = 0;
+            }
             return found;
         }
     }
     return NULL;
+}
+
+static void
+pending_init(PendingTable *t)
+{
+    t->mask = RING_MIN - 1;
+    t->ring = g_new0(CamasFuture *, RING_MIN);
+    t->lo = t->hi = 0;
+    t->n_ring = 0;
+}
+
+static inline gsize
+pending_count(const PendingTable *t)
+{
+    return t->n_ring + t->old.n;
+}
+
+/* Moves the ring's entries into one of @cap slots. */
+static G_GNUC_NO_INLINE void
+ring_resize(PendingTable *t, gsize cap)
+{
+    CamasFuture **ring = g_new0(CamasFuture *, cap);
+    for (guint64 id = t->lo; id < t->hi; id++)
+        ring[id & (cap - 1)] = t->ring[id & t->mask];
+    g_free(t->ring);
+    t->ring = ring;
+    t->mask = cap - 1;
+}
+
+/* The ring needs room for @id (> every id in it): move the oldest entries out to the straggler
+ * table until the window [lo, id] fits. */
+static G_GNUC_NO_INLINE void
+ring_evict_until(PendingTable *t, guint64 id)
+{
+    while (t->lo < t->hi && id - t->lo > t->mask) {
+        CamasFuture **slot = &t->ring[t->lo & t->mask];
+        if (*slot) {
+            old_insert(&t->old, t->lo, *slot);
+            *slot = NULL;
+            t->n_ring--;
+        }
+        t->lo++;
+    }
+    if (t->n_ring == 0)
+        t->lo = t->hi = id;
+    else
+        while (!t->ring[t->lo & t->mask])
+            t->lo++;
+}
+
+/* Adds @id (greater than every id inserted before) with @future (transfer full). */
+static inline void
+pending_insert(PendingTable *t, guint64 id, CamasFuture *future)
+{
+    if (t->n_ring == 0) /* an empty window starts over at id */
+        t->lo = t->hi = id;
+    gsize cap = t->mask + 1;
+    if (G_UNLIKELY((t->n_ring + 1) * 2 > cap)) {
+        ring_resize(t, cap * 2);
+    } else if (G_UNLIKELY(cap > RING_MIN && (t->n_ring + 1) * 8 < cap &&
+                          id - t->lo < cap / 2)) {
+        ring_resize(t, cap / 2); /* after a burst */
+    }
+    if (G_UNLIKELY(id - t->lo > t->mask))
+        ring_evict_until(t, id);
+    t->ring[id & t->mask] = future;
+    t->hi = id + 1;
+    t->n_ring++;
+}
+
+/* Removes @id and returns its future (transfer full), or NULL when @id is not pending. */
+static inline CamasFuture *
+pending_take(PendingTable *t, guint64 id)
+{
+    if (G_UNLIKELY(id < t->lo || id >= t->hi))
+        return old_take(&t->old, id);
+    CamasFuture **slot = &t->ring[id & t->mask];
+    CamasFuture *found = *slot;
+    if (!found)
+        return NULL;
+    *slot = NULL;
+    t->n_ring--;
+    /* slide the window's start past the ids already answered */
+    if (t->n_ring == 0)
+        t->lo = t->hi;
+    else
+        while (!t->ring[t->lo & t->mask])
+            t->lo++;
+    return found;
 }
 
 static int
@@ -124,16 +224,35 @@ compare_slot_ids(gconstpointer a, gconstpointer b)
 static PendingSlot *
 pending_steal_sorted(PendingTable *t, gsize *n)
 {
-    PendingSlot *out = g_new(PendingSlot, t->n ? t->n : 1);
+    gsize total = pending_count(t);
+    PendingSlot *out = g_new(PendingSlot, total ? total : 1);
     gsize k = 0;
-    for (gsize i = 0; i <= t->mask; i++)
-        if (t->slots[i].future && t->slots[i].future != TOMBSTONE)
-            out[k++] = t->slots[i];
+    /* stragglers first: they are all older than the ring's ids */
+    for (gsize i = 0; t->old.slots && i <= t->old.mask; i++)
+        if (t->old.slots[i].future && t->old.slots[i].future != TOMBSTONE)
+            out[k++] = t->old.slots[i];
     qsort(out, k, sizeof *out, compare_slot_ids);
-    memset(t->slots, 0, (t->mask + 1) * sizeof *t->slots);
-    t->n = t->used = 0;
+    for (guint64 id = t->lo; id < t->hi; id++) {
+        CamasFuture **slot = &t->ring[id & t->mask];
+        if (*slot) {
+            out[k++] = (PendingSlot){id, *slot};
+            *slot = NULL;
+        }
+    }
+    g_assert(k == total);
+    g_clear_pointer(&t->old.slots, g_free);
+    t->old.mask = t->old.n = t->old.used = 0;
+    t->n_ring = 0;
+    t->lo = t->hi;
     *n = k;
     return out;
+}
+
+static void
+pending_clear(PendingTable *t)
+{
+    g_free(t->ring);
+    g_free(t->old.slots);
 }
 
 /* --- the structures ------------------------------------------------------------------------- */
@@ -666,7 +785,7 @@ channel_free(CamasChannel *ch)
         ch->free_requests = req->next;
         g_free(req);
     }
-    g_free(ch->pending.slots);
+    pending_clear(&ch->pending);
     g_byte_array_unref(ch->rx);
     camas_codec_unref(ch->codec);
     g_clear_error(&ch->close_error);
@@ -791,7 +910,7 @@ gsize
 camas_channel_get_n_pending(const CamasChannel *channel)
 {
     g_return_val_if_fail(channel != NULL, 0);
-    return channel->pending.n;
+    return pending_count(&channel->pending);
 }
 
 const char *

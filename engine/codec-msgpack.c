@@ -338,8 +338,9 @@ typedef struct {
     CamasCodec *codec;
     const char *what; /* "msgpack" or "msgpack-blosc": prefixes messages */
     CamasArena *arena;
-    Frame *stack;
-    gsize depth; /* open frames */
+    Frame *stack; /* the open containers around the innermost one */
+    gsize saved;  /* frames in stack */
+    gsize depth;  /* open containers: saved + 1 while one is open, else 0 */
     gsize cap;
     Frame local[LOCAL_FRAMES];
 } Decoder;
@@ -429,19 +430,20 @@ grow_stack(Decoder *d)
 {
     gsize cap = d->cap * 2;
     Frame *stack = g_new(Frame, cap);
-    memcpy(stack, d->stack, d->depth * sizeof(Frame));
+    memcpy(stack, d->stack, d->saved * sizeof(Frame));
     if (d->stack != d->local)
         g_free(d->stack);
     d->stack = stack;
     d->cap = cap;
 }
 
+/* Parks the innermost open container while a child container is filled. */
 G_ALWAYS_INLINE static inline void
-push(Decoder *d, CamasValue *container, gsize total, gsize offset)
+save(Decoder *d, CamasValue *container, gsize filled, gsize total, gsize offset)
 {
-    if (G_UNLIKELY(d->depth == d->cap))
+    if (G_UNLIKELY(d->saved == d->cap))
         grow_stack(d);
-    d->stack[d->depth++] = (Frame){container, 0, total, offset};
+    d->stack[d->saved++] = (Frame){container, filled, total, offset};
 }
 
 /* Decoded values are carved from arena memory with an inline bump pointer: the arena hands
@@ -584,6 +586,7 @@ camas__msgpack_decode(CamasCodec *codec, const guint8 *data, gsize len, const ch
     d.what = what;
     d.stack = d.local;
     d.depth = 0;
+    d.saved = 0;
     d.cap = LOCAL_FRAMES;
     if (len == 0) {
         fail(&d, error, 0, "empty input (a msgpack message has at least one byte)");
@@ -599,6 +602,10 @@ camas__msgpack_decode(CamasCodec *codec, const guint8 *data, gsize len, const ch
     const guint max_depth = codec->max_depth;
     const guint8 *p = data;
     const guint8 *const end = data + len;
+    /* The innermost open container lives in locals (registers), not in the stack array: every
+     * value is placed into it, so its fill count must not go through memory. */
+    CamasValue *cur = NULL; /* NULL: at the top level */
+    gsize cur_filled = 0, cur_total = 0, cur_offset = 0;
 
 /* at least @k more bytes after the type byte */
 #define NEED(k)                                                                                  \
@@ -843,7 +850,13 @@ camas__msgpack_decode(CamasCodec *codec, const guint8 *data, gsize len, const ch
         if (n == 0)
             goto place;
         v->u.seq.items = bump_alloc(&bump, n * sizeof(CamasValue *));
-        push(&d, v, n, voff);
+        if (cur)
+            save(&d, cur, cur_filled, cur_total, cur_offset);
+        d.depth++;
+        cur = v;
+        cur_filled = 0;
+        cur_total = n;
+        cur_offset = voff;
         continue;
     map:
         /* every entry takes at least two bytes */
@@ -863,18 +876,22 @@ camas__msgpack_decode(CamasCodec *codec, const guint8 *data, gsize len, const ch
         if (n == 0)
             goto place;
         v->u.map.entries = bump_alloc(&bump, n * sizeof(CamasMapEntry));
-        push(&d, v, 2 * n, voff);
+        if (cur)
+            save(&d, cur, cur_filled, cur_total, cur_offset);
+        d.depth++;
+        cur = v;
+        cur_filled = 0;
+        cur_total = 2 * n;
+        cur_offset = voff;
         continue;
 
     place:
         /* store v in the innermost open container; completing it may complete its parents */
-        while (d.depth > 0) {
-            Frame *f = &d.stack[d.depth - 1];
-            CamasValue *c = f->container;
-            if (c->type == CAMAS_VALUE_LIST) {
-                c->u.seq.items[f->filled] = v;
-            } else if (f->filled & 1) {
-                c->u.map.entries[f->filled >> 1].value = v;
+        while (cur) {
+            if (cur->type == CAMAS_VALUE_LIST) {
+                cur->u.seq.items[cur_filled] = v;
+            } else if (cur_filled & 1) {
+                cur->u.map.entries[cur_filled >> 1].value = v;
             } else {
                 if (G_UNLIKELY(v->type > CAMAS_VALUE_BYTES)) {
                     fail(&d, error, voff,
@@ -882,18 +899,27 @@ camas__msgpack_decode(CamasCodec *codec, const guint8 *data, gsize len, const ch
                          camas_value_type_name(v->type));
                     goto failed;
                 }
-                c->u.map.entries[f->filled >> 1].key = v;
+                cur->u.map.entries[cur_filled >> 1].key = v;
             }
-            if (++f->filled < f->total)
+            if (++cur_filled < cur_total)
                 break;
-            /* c is complete */
+            /* cur is complete: it is the value to place in its parent */
+            v = cur;
+            voff = cur_offset;
             d.depth--;
-            v = c;
-            voff = f->offset;
-            if (c->type == CAMAS_VALUE_MAP && !finish_map(&d, &v, voff, error))
+            if (d.saved > 0) {
+                const Frame *f = &d.stack[--d.saved];
+                cur = f->container;
+                cur_filled = f->filled;
+                cur_total = f->total;
+                cur_offset = f->offset;
+            } else {
+                cur = NULL;
+            }
+            if (v->type == CAMAS_VALUE_MAP && !finish_map(&d, &v, voff, error))
                 goto failed;
         }
-        if (d.depth == 0) {
+        if (!cur) {
             if (G_UNLIKELY(p != end)) {
                 fail(&d, error, (gsize)(p - data),
                      "%" G_GSIZE_FORMAT " trailing bytes after the value", (gsize)(end - p));

@@ -1124,3 +1124,92 @@ Test(channel, replies_echo_any_request_id_value_as_python_does)
     raw_free(p);
     echo_server_free(es);
 }
+
+static void
+record_order(CamasFuture *future, gpointer data)
+{
+    GArray *order = data;
+    g_array_append_val(order, future);
+}
+
+Test(channel, a_request_held_while_thousands_of_others_complete_still_gets_its_reply)
+{
+    g_autoptr(CamasLoop) loop = camas_loop_new();
+    g_autoptr(CamasCodec) c = codec("msgpack");
+    EchoServer *es = echo_server_new(loop, "local://straggler", c, NULL);
+    CamasChannel *ch = open_channel(loop, "local://straggler", c, NULL);
+    CamasFuture *held[3];
+    for (int i = 0; i < 3; i++) {
+        g_autoptr(CamasValue) hold = camas_value_build("[s i]", "__hold__", i);
+        held[i] = camas_channel_send(ch, hold);
+    }
+    /* many quick calls, a few in flight at a time: the window of ids moves far past the held
+     * ones */
+    for (int i = 0; i < 3000; i += 4) {
+        CamasFuture *f[4];
+        for (int k = 0; k < 4; k++) {
+            g_autoptr(CamasValue) v = camas_value_new_int(i + k);
+            f[k] = camas_channel_send(ch, v);
+        }
+        for (int k = 0; k < 4; k++) {
+            g_autoptr(CamasValue) r = await_ok(loop, f[k]);
+            cr_assert_eq(camas_value_get_int(camas_value_get_item(r, 1)), i + k);
+            camas_future_unref(f[k]);
+        }
+        cr_assert_eq(camas_channel_get_n_pending(ch), 3);
+    }
+    cr_assert_eq(es->held->len, 3);
+    /* answered out of order, and a new call in between */
+    camas_request_reply_take(g_ptr_array_index(es->held, 1), camas_value_new_int(11));
+    g_autoptr(CamasValue) v = camas_value_new_str("late");
+    g_autoptr(CamasFuture) extra = camas_channel_send(ch, v);
+    camas_request_reply_take(g_ptr_array_index(es->held, 0), camas_value_new_int(10));
+    camas_request_reply_take(g_ptr_array_index(es->held, 2), camas_value_new_int(12));
+    g_ptr_array_set_size(es->held, 0);
+    for (int i = 0; i < 3; i++) {
+        g_autoptr(CamasValue) r = await_ok(loop, held[i]);
+        cr_assert_eq(camas_value_get_int(r), 10 + i);
+        camas_future_unref(held[i]);
+    }
+    g_autoptr(CamasValue) r = await_ok(loop, extra);
+    assert_value(r, "[s s]", "reply", "late");
+    cr_assert_eq(camas_channel_get_n_pending(ch), 0);
+    camas_channel_unref(ch);
+    echo_server_free(es);
+}
+
+Test(channel, closing_fails_old_and_recent_requests_in_id_order)
+{
+    g_autoptr(CamasLoop) loop = camas_loop_new();
+    g_autoptr(CamasCodec) c = codec("json");
+    EchoServer *es = echo_server_new(loop, "local://order", c, NULL);
+    CamasChannel *ch = open_channel(loop, "local://order", c, NULL);
+    CamasFuture *held[4];
+    g_autoptr(GArray) order = g_array_new(FALSE, FALSE, sizeof(CamasFuture *));
+    for (int i = 0; i < 4; i++) {
+        if (i == 2) { /* ids 0 and 1 become stragglers, 2002 and 2003 stay recent */
+            for (int k = 0; k < 2000; k++) {
+                g_autoptr(CamasValue) v = camas_value_new_int(k);
+                g_autoptr(CamasFuture) f = camas_channel_send(ch, v);
+                g_autoptr(CamasValue) r = await_ok(loop, f);
+            }
+        }
+        g_autoptr(CamasValue) hold = camas_value_build("[s i]", "__hold__", i);
+        held[i] = camas_channel_send(ch, hold);
+        camas_future_add_callback(held[i], record_order, order, NULL);
+    }
+    camas_loop_run(loop);
+    cr_assert_eq(camas_channel_get_n_pending(ch), 4);
+    camas_channel_close(ch);
+    cr_assert_eq(camas_channel_get_n_pending(ch), 0);
+    camas_loop_run(loop);
+    cr_assert_eq(order->len, 4);
+    for (int i = 0; i < 4; i++) {
+        cr_assert_eq(g_array_index(order, CamasFuture *, i), held[i], "failure %d", i);
+        g_autoptr(GError) error = await_error(loop, held[i]);
+        cr_assert(g_error_matches(error, CAMAS_ERROR, CAMAS_ERROR_CLOSED));
+        camas_future_unref(held[i]);
+    }
+    camas_channel_unref(ch);
+    echo_server_free(es);
+}
