@@ -15,10 +15,14 @@
  *  - payloads are replaced by the first 16 bytes of their SHA-256 (32 hex digits): short lines,
  *    and the bytes still count.
  *
- * Cost: the runner traces every message, so this is on the hot path of every scenario: a line
- * is formatted by hand (no printf, no JSON library) into a reused line buffer, then copied into
- * a 64 KiB buffer that is hashed in one call when it fills; a payload costs one SHA-256 of its
- * bytes with OpenSSL's low-level functions on a stack context (no allocation).
+ * Cost: the runner traces every message, so this is on the hot path of every scenario.  The
+ * loop's thread only copies each record (its numbers, strings and payload) into a 256 KiB
+ * chunk; a helper thread renders the lines, hashes them and calls the sink, chunk by chunk in
+ * order, so the trace costs the simulation little more than a memcpy per record when a second
+ * core is free.  The output does not depend on the threads: one producer, one consumer, one
+ * order.  Rendering is by hand (no printf, no JSON library) into a reused line buffer, lines
+ * are hashed 64 KiB at a time, and a payload costs one SHA-256 of its bytes with OpenSSL's
+ * low-level functions on a stack context (no allocation).
  */
 #include <string.h>
 
@@ -31,8 +35,11 @@
 
 #define HASH_BUF_SIZE (64 * 1024)
 #define PAYLOAD_DIGEST_BYTES 16
+#define CHUNK_SIZE (256 * 1024)
+#define MAX_CHUNKS 8 /* in flight between the threads: back-pressure beyond */
 
-struct _CamasCanonicalTrace {
+/* The helper thread's state: everything rendering touches. */
+typedef struct {
     CamasTraceLineFunc sink;
     gpointer sink_data;
     SHA256_CTX run;      /* the fingerprint over every line */
@@ -41,23 +48,117 @@ struct _CamasCanonicalTrace {
     guint8 *line;        /* the line being rendered */
     gsize line_len;
     gsize line_cap;
-    guint64 records;
+    guint64 seq;         /* the next record's number */
+} Render;
+
+typedef enum {
+    CHUNK_RECORDS = 0, /* encoded records to render */
+    CHUNK_SYNC,        /* answer on `synced` once everything before is rendered */
+    CHUNK_STOP,        /* end the thread */
+} ChunkKind;
+
+typedef struct {
+    ChunkKind kind;
+    guint8 *data;
+    gsize len;
+    gsize cap;
+} Chunk;
+
+struct _CamasCanonicalTrace {
+    Render render;        /* the helper thread's, except while it waits for work after a sync */
+    guint64 records;      /* counted by the loop's thread as records come in */
     guint64 counts[CAMAS_TRACE_SPAWN + 2]; /* the last slot counts unknown kinds */
+    GThread *thread;
+    GAsyncQueue *work;    /* Chunk*, in record order */
+    GAsyncQueue *spare;   /* rendered Chunk*, for reuse */
+    GAsyncQueue *synced;  /* the sync chunk, handed back */
+    Chunk *cur;           /* being filled, or NULL */
+    guint n_chunks;       /* data chunks allocated */
 };
 
 static const char hex_digits[] = "0123456789abcdef";
+
+static void render_record(Render *t, const CamasTraceRecord *r);
+static void decode_chunk(Render *t, const Chunk *c);
+
+static gpointer
+render_thread(gpointer data)
+{
+    CamasCanonicalTrace *t = data;
+    for (;;) {
+        Chunk *c = g_async_queue_pop(t->work);
+        switch (c->kind) {
+        case CHUNK_RECORDS:
+            decode_chunk(&t->render, c);
+            c->len = 0;
+            g_async_queue_push(t->spare, c);
+            break;
+        case CHUNK_SYNC:
+            g_async_queue_push(t->synced, c);
+            break;
+        case CHUNK_STOP:
+            g_free(c);
+            return NULL;
+        }
+    }
+}
+
+static Chunk *
+chunk_new(ChunkKind kind, gsize cap)
+{
+    Chunk *c = g_new0(Chunk, 1);
+    c->kind = kind;
+    c->cap = cap;
+    c->data = cap ? g_malloc(cap) : NULL;
+    return c;
+}
+
+static void
+chunk_free(gpointer data)
+{
+    Chunk *c = data;
+    g_free(c->data);
+    g_free(c);
+}
 
 CamasCanonicalTrace *
 camas_canonical_trace_new(CamasTraceLineFunc sink, gpointer user_data)
 {
     CamasCanonicalTrace *t = g_new0(CamasCanonicalTrace, 1);
-    t->sink = sink;
-    t->sink_data = user_data;
-    SHA256_Init(&t->run);
-    t->hash_buf = g_malloc(HASH_BUF_SIZE);
-    t->line_cap = 1024;
-    t->line = g_malloc(t->line_cap);
+    t->render.sink = sink;
+    t->render.sink_data = user_data;
+    SHA256_Init(&t->render.run);
+    t->render.hash_buf = g_malloc(HASH_BUF_SIZE);
+    t->render.line_cap = 1024;
+    t->render.line = g_malloc(t->render.line_cap);
+    t->work = g_async_queue_new();
+    t->spare = g_async_queue_new();
+    t->synced = g_async_queue_new();
+    t->thread = g_thread_new("camas-trace", render_thread, t);
     return t;
+}
+
+/* Hands the chunk being filled to the helper thread. */
+static void
+submit(CamasCanonicalTrace *t)
+{
+    if (t->cur && t->cur->len > 0) {
+        g_async_queue_push(t->work, t->cur);
+        t->cur = NULL;
+    }
+}
+
+/* Waits until the helper thread has rendered everything added so far.  Afterwards it waits for
+ * work, so its state may be read until the next add (the queues' locks order the memory). */
+static void
+sync_render(CamasCanonicalTrace *t)
+{
+    submit(t);
+    Chunk *c = chunk_new(CHUNK_SYNC, 0);
+    g_async_queue_push(t->work, c);
+    Chunk *back = g_async_queue_pop(t->synced);
+    g_assert(back == c);
+    chunk_free(back);
 }
 
 void
@@ -65,8 +166,18 @@ camas_canonical_trace_free(CamasCanonicalTrace *trace)
 {
     if (!trace)
         return;
-    g_free(trace->hash_buf);
-    g_free(trace->line);
+    submit(trace);
+    g_async_queue_push(trace->work, chunk_new(CHUNK_STOP, 0));
+    g_thread_join(trace->thread);
+    g_clear_pointer(&trace->cur, chunk_free);
+    Chunk *c;
+    while ((c = g_async_queue_try_pop(trace->spare)) != NULL)
+        chunk_free(c);
+    g_async_queue_unref(trace->work);
+    g_async_queue_unref(trace->spare);
+    g_async_queue_unref(trace->synced);
+    g_free(trace->render.hash_buf);
+    g_free(trace->render.line);
     g_free(trace);
 }
 
@@ -97,15 +208,23 @@ camas_canonical_trace_get_count(const CamasCanonicalTrace *trace, CamasTraceKind
     return (guint)kind <= CAMAS_TRACE_SPAWN ? trace->counts[kind] : 0;
 }
 
+void
+camas_canonical_trace_flush(CamasCanonicalTrace *trace)
+{
+    g_return_if_fail(trace != NULL);
+    sync_render(trace);
+}
+
 char *
 camas_canonical_trace_dup_fingerprint(CamasCanonicalTrace *trace)
 {
     g_return_val_if_fail(trace != NULL, NULL);
+    sync_render(trace);
     /* a copy, so the trace can go on */
-    SHA256_CTX copy = trace->run;
+    SHA256_CTX copy = trace->render.run;
     guint8 md[SHA256_DIGEST_LENGTH];
     unsigned int md_len = SHA256_DIGEST_LENGTH;
-    SHA256_Update(&copy, trace->hash_buf, trace->hash_len);
+    SHA256_Update(&copy, trace->render.hash_buf, trace->render.hash_len);
     SHA256_Final(md, &copy);
     char *hex = g_malloc(2 * md_len + 1);
     for (unsigned int i = 0; i < md_len; i++) {
@@ -116,11 +235,160 @@ camas_canonical_trace_dup_fingerprint(CamasCanonicalTrace *trace)
     return hex;
 }
 
+/* --- records between the threads ------------------------------------------------------------ */
+
+/* A record in a chunk: kind (1 byte), which fields are present (1 byte), time and msg_id
+ * (8 bytes each), then each present string as a 4-byte length and its bytes with their NUL,
+ * then the payload or the digest as a 4-byte length and its bytes. */
+enum {
+    HAS_SRC = 1 << 0,
+    HAS_DST = 1 << 1,
+    HAS_METHOD = 1 << 2,
+    HAS_TEXT = 1 << 3,
+    HAS_PAYLOAD = 1 << 4,
+    HAS_DIGEST = 1 << 5,
+};
+
+static inline guint8 *
+put_bytes(guint8 *p, const void *src, gsize n)
+{
+    memcpy(p, src, n);
+    return p + n;
+}
+
+static inline guint8 *
+put_len_str(guint8 *p, const char *s, guint32 n)
+{
+    p = put_bytes(p, &n, 4);
+    return put_bytes(p, s, (gsize)n + 1);
+}
+
+void
+camas_canonical_trace_add(CamasCanonicalTrace *trace, const CamasTraceRecord *r)
+{
+    g_return_if_fail(trace != NULL && r != NULL);
+    CamasCanonicalTrace *t = trace;
+    t->records++;
+    t->counts[(guint)r->kind <= CAMAS_TRACE_SPAWN ? (guint)r->kind : CAMAS_TRACE_SPAWN + 1]++;
+
+    guint8 flags = 0;
+    guint32 src_n = 0, dst_n = 0, method_n = 0, text_n = 0, bytes_n = 0;
+    gsize need = 2 + 8 + 8;
+    if (r->src) {
+        flags |= HAS_SRC;
+        need += 5 + (src_n = (guint32)strlen(r->src));
+    }
+    if (r->dst) {
+        flags |= HAS_DST;
+        need += 5 + (dst_n = (guint32)strlen(r->dst));
+    }
+    if (r->method) {
+        flags |= HAS_METHOD;
+        need += 5 + (method_n = (guint32)strlen(r->method));
+    }
+    if (r->text) {
+        flags |= HAS_TEXT;
+        need += 5 + (text_n = (guint32)strlen(r->text));
+    }
+    const guint8 *bytes = NULL;
+    if (r->digest) {
+        flags |= HAS_DIGEST;
+        bytes = r->digest;
+        bytes_n = (guint32)MIN(r->digest_len, (gsize)32);
+        need += 4 + bytes_n;
+    } else if (r->payload) {
+        flags |= HAS_PAYLOAD;
+        bytes = r->payload;
+        bytes_n = (guint32)r->payload_len;
+        need += 4 + bytes_n;
+    }
+
+    if (!t->cur || t->cur->len + need > t->cur->cap) {
+        submit(t);
+        Chunk *c = g_async_queue_try_pop(t->spare);
+        if (!c && t->n_chunks < MAX_CHUNKS) {
+            c = chunk_new(CHUNK_RECORDS, CHUNK_SIZE);
+            t->n_chunks++;
+        }
+        if (!c)
+            c = g_async_queue_pop(t->spare); /* the helper is behind: wait for it */
+        if (c->cap < need) {
+            c->cap = need;
+            c->data = g_realloc(c->data, need);
+        }
+        t->cur = c;
+    }
+    guint8 *p = t->cur->data + t->cur->len;
+    guint8 kind = (guint8)MIN((guint)r->kind, 255u);
+    *p++ = kind;
+    *p++ = flags;
+    p = put_bytes(p, &r->time, 8);
+    p = put_bytes(p, &r->msg_id, 8);
+    if (flags & HAS_SRC)
+        p = put_len_str(p, r->src, src_n);
+    if (flags & HAS_DST)
+        p = put_len_str(p, r->dst, dst_n);
+    if (flags & HAS_METHOD)
+        p = put_len_str(p, r->method, method_n);
+    if (flags & HAS_TEXT)
+        p = put_len_str(p, r->text, text_n);
+    if (bytes) {
+        p = put_bytes(p, &bytes_n, 4);
+        p = put_bytes(p, bytes, bytes_n);
+    }
+    t->cur->len = (gsize)(p - t->cur->data);
+}
+
+static inline const guint8 *
+get_len_str(const guint8 *p, const char **s)
+{
+    guint32 n;
+    memcpy(&n, p, 4);
+    *s = (const char *)p + 4;
+    return p + 4 + n + 1;
+}
+
+static void
+decode_chunk(Render *t, const Chunk *c)
+{
+    const guint8 *p = c->data, *end = c->data + c->len;
+    while (p < end) {
+        CamasTraceRecord r = {0};
+        r.kind = (CamasTraceKind)p[0];
+        guint8 flags = p[1];
+        p += 2;
+        memcpy(&r.time, p, 8);
+        memcpy(&r.msg_id, p + 8, 8);
+        p += 16;
+        if (flags & HAS_SRC)
+            p = get_len_str(p, &r.src);
+        if (flags & HAS_DST)
+            p = get_len_str(p, &r.dst);
+        if (flags & HAS_METHOD)
+            p = get_len_str(p, &r.method);
+        if (flags & HAS_TEXT)
+            p = get_len_str(p, &r.text);
+        if (flags & (HAS_PAYLOAD | HAS_DIGEST)) {
+            guint32 n;
+            memcpy(&n, p, 4);
+            if (flags & HAS_PAYLOAD) {
+                r.payload = p + 4;
+                r.payload_len = n;
+            } else {
+                r.digest = p + 4;
+                r.digest_len = n;
+            }
+            p += 4 + n;
+        }
+        render_record(t, &r);
+    }
+}
+
 /* --- rendering ----------------------------------------------------------------------------- */
 
 /* Makes room for @need more bytes in the line buffer. */
 static inline void
-reserve(CamasCanonicalTrace *t, gsize need)
+reserve(Render *t, gsize need)
 {
     if (G_UNLIKELY(t->line_len + need > t->line_cap)) {
         while (t->line_len + need > t->line_cap)
@@ -130,7 +398,7 @@ reserve(CamasCanonicalTrace *t, gsize need)
 }
 
 static inline void
-put_raw(CamasCanonicalTrace *t, const char *s, gsize n)
+put_raw(Render *t, const char *s, gsize n)
 {
     memcpy(t->line + t->line_len, s, n);
     t->line_len += n;
@@ -141,7 +409,7 @@ put_raw(CamasCanonicalTrace *t, const char *s, gsize n)
 
 /* Unsigned decimal (at most 20 bytes). */
 static inline void
-put_u64(CamasCanonicalTrace *t, guint64 v)
+put_u64(Render *t, guint64 v)
 {
     char tmp[24];
     int i = sizeof tmp;
@@ -154,7 +422,7 @@ put_u64(CamasCanonicalTrace *t, guint64 v)
 
 /* Ticks as seconds with exactly nine decimals (at most 31 bytes). */
 static void
-put_time(CamasCanonicalTrace *t, gint64 ticks)
+put_time(Render *t, gint64 ticks)
 {
     guint64 abs = (guint64)ticks;
     if (ticks < 0) {
@@ -173,7 +441,7 @@ put_time(CamasCanonicalTrace *t, gint64 ticks)
 }
 
 static inline void
-put_hex(CamasCanonicalTrace *t, const guint8 *bytes, gsize n)
+put_hex(Render *t, const guint8 *bytes, gsize n)
 {
     guint8 *p = t->line + t->line_len;
     for (gsize i = 0; i < n; i++) {
@@ -187,7 +455,7 @@ put_hex(CamasCanonicalTrace *t, const guint8 *bytes, gsize n)
  * copied as is; in a string that is not valid UTF-8 each byte >= 0x80 is written as \u00XX,
  * so every line is valid JSON whatever an agent logs. */
 static void
-put_field_str(CamasCanonicalTrace *t, const char *key, gsize key_len, const char *s)
+put_field_str(Render *t, const char *key, gsize key_len, const char *s)
 {
     gsize n = strlen(s);
     reserve(t, key_len + 6 + n * 6);
@@ -240,7 +508,7 @@ put_field_str(CamasCanonicalTrace *t, const char *key, gsize key_len, const char
 
 /* Hashes the finished line and hands it to the sink. */
 static void
-emit_line(CamasCanonicalTrace *t)
+emit_line(Render *t)
 {
     if (G_UNLIKELY(t->hash_len + t->line_len > HASH_BUF_SIZE)) {
         SHA256_Update(&t->run, t->hash_buf, t->hash_len);
@@ -256,16 +524,14 @@ emit_line(CamasCanonicalTrace *t)
         t->sink((const char *)t->line, t->line_len, t->sink_data);
 }
 
-void
-camas_canonical_trace_add(CamasCanonicalTrace *trace, const CamasTraceRecord *r)
+static void
+render_record(Render *t, const CamasTraceRecord *r)
 {
-    g_return_if_fail(trace != NULL && r != NULL);
-    CamasCanonicalTrace *t = trace;
     t->line_len = 0;
     /* the fixed part before the strings: at most ~80 bytes */
     reserve(t, 128);
     PUT_LIT(t, "{\"seq\":");
-    put_u64(t, t->records);
+    put_u64(t, t->seq);
     PUT_LIT(t, ",\"time\":");
     put_time(t, r->time);
     PUT_LIT(t, ",\"kind\":\"");
@@ -305,7 +571,6 @@ camas_canonical_trace_add(CamasCanonicalTrace *trace, const CamasTraceRecord *r)
         PUT_FIELD_STR(t, ",\"text\":", r->text);
     reserve(t, 2);
     PUT_LIT(t, "}\n");
-    t->records++;
-    t->counts[(guint)r->kind <= CAMAS_TRACE_SPAWN ? (guint)r->kind : CAMAS_TRACE_SPAWN + 1]++;
+    t->seq++;
     emit_line(t);
 }

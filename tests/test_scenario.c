@@ -398,6 +398,8 @@ Test(scenario, canonical_lines_have_fixed_keys_exact_times_and_escaped_strings)
     };
     for (gsize i = 0; i < G_N_ELEMENTS(records); i++)
         camas_canonical_trace_add(t, &records[i]);
+    /* lines are rendered on the trace's own thread: wait for them */
+    camas_canonical_trace_flush(t);
     /* the digest of the payload: the first 16 bytes of its SHA-256 */
     g_autofree char *sha = g_compute_checksum_for_data(G_CHECKSUM_SHA256, payload, sizeof payload);
     g_autofree char *want = g_strdup_printf(

@@ -150,7 +150,8 @@ CAMAS_API gboolean camas_plugin_load(const char *path, GError **error);
 
 /* --- the canonical trace ------------------------------------------------------------------- */
 
-/* Called with each canonical line (ending in '\n'); @line is lent. */
+/* Called with each canonical line (ending in '\n'); @line is lent.  See
+ * camas_canonical_trace_new() for the thread it runs on. */
 typedef void (*CamasTraceLineFunc)(const char *line, gsize len, gpointer user_data);
 
 typedef struct _CamasCanonicalTrace CamasCanonicalTrace;
@@ -163,6 +164,12 @@ typedef struct _CamasCanonicalTrace CamasCanonicalTrace;
  * keys in a fixed order, times as exact decimal seconds, the payload as a digest, numbered by
  * record from 0 — and feeds them to SHA-256.  The fingerprint is the SHA-256 of the
  * concatenated lines, i.e. `sha256sum` of the trace file.
+ *
+ * Threads: records are copied as they come and rendered, hashed and given to @sink by a helper
+ * thread the trace owns, in record order.  So @sink runs on that thread; every call for the
+ * records added so far has returned when camas_canonical_trace_flush(),
+ * camas_canonical_trace_dup_fingerprint() or camas_canonical_trace_free() returns.  The trace
+ * itself is used from one thread at a time.
  * Returns: (transfer full)
  */
 CAMAS_API CamasCanonicalTrace *camas_canonical_trace_new(CamasTraceLineFunc sink,
@@ -182,8 +189,11 @@ CAMAS_API guint64 camas_canonical_trace_get_records(const CamasCanonicalTrace *t
 CAMAS_API guint64 camas_canonical_trace_get_count(const CamasCanonicalTrace *trace,
                                                   CamasTraceKind kind);
 
-/* Returns: (transfer full): the fingerprint of the lines so far: 64 lowercase hex digits.  The
- * trace may continue afterwards. */
+/* Waits until every record added so far has been rendered and given to the sink. */
+CAMAS_API void camas_canonical_trace_flush(CamasCanonicalTrace *trace);
+
+/* Returns: (transfer full): the fingerprint of the lines so far: 64 lowercase hex digits (after
+ * a flush).  The trace may continue afterwards. */
 CAMAS_API char *camas_canonical_trace_dup_fingerprint(CamasCanonicalTrace *trace);
 
 /* --- scenarios ----------------------------------------------------------------------------- */
@@ -243,7 +253,9 @@ typedef struct {
     gboolean override_seed; /* use @seed instead of the file's */
     guint64 seed;
     gint64 until;           /* > 0: the stop time in ticks instead of the file's */
-    CamasTraceLineFunc trace_func; /* (nullable): told every canonical trace line */
+    CamasTraceLineFunc trace_func; /* (nullable): told every canonical trace line, from the
+                                    * trace's helper thread; all calls are over when
+                                    * camas_scenario_run() returns */
     gpointer trace_data;
     /* (nullable): a JSON Lines trace to compare with as the run goes; the result names the
      * first record that differs (camas_scenario_result_get_divergence()). */
