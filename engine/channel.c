@@ -292,6 +292,11 @@ struct _CamasChannel {
 
     CamasRequest *free_requests; /* recycled request handles */
 
+    gsize write_limit;        /* options->write_limit: 0 = none */
+    GPtrArray *drain_waiters; /* camas_channel_drain() futures (references), or NULL */
+    gboolean started;         /* the pipe was started */
+    gboolean paused;          /* camas_channel_set_reading(FALSE) is in force */
+
     char *peername;   /* aiomas peername: the origin of remote failures */
     char *trace_local, *trace_peer;
     char *tls_version, *tls_cipher;
@@ -326,6 +331,7 @@ camas__channel_get_current(void)
 
 static void channel_free(CamasChannel *ch);
 static void server_forget(CamasChannelServer *server, CamasChannel *ch);
+static void drain_waiters_settle(CamasChannel *ch, gboolean ok);
 
 /* --- tracing -------------------------------------------------------------------------------- */
 
@@ -468,6 +474,9 @@ channel_shutdown(CamasChannel *ch, GError *reason)
         camas_future_unref(slots[i].future);
     }
     g_free(slots);
+
+    /* Senders waiting for room: there will be none. */
+    drain_waiters_settle(ch, FALSE);
 
     /* Requests nobody took: nothing can be answered any more. */
     while (ch->queue_head) {
@@ -744,10 +753,29 @@ pipe_closed(CamasPipe *pipe, const GError *error, gpointer user_data)
     channel_shutdown(ch, error ? g_error_copy(error) : closed_error());
 }
 
+static void
+pipe_writable(CamasPipe *pipe, gboolean writable, gpointer user_data)
+{
+    CamasChannel *ch = user_data;
+    if (writable && !ch->closed)
+        drain_waiters_settle(ch, TRUE);
+}
+
 static const CamasPipeCallbacks pipe_callbacks = {
     .received = pipe_received,
     .closed = pipe_closed,
+    .writable = pipe_writable,
 };
+
+/* Starts delivering from the pipe (once the channel is set up), paused if asked to be. */
+static void
+channel_start(CamasChannel *ch)
+{
+    ch->started = TRUE;
+    camas__pipe_start(ch->pipe, &pipe_callbacks, ch);
+    if (ch->paused)
+        camas__pipe_set_reading(ch->pipe, FALSE);
+}
 
 /* --- construction --------------------------------------------------------------------------- */
 
@@ -761,6 +789,7 @@ channel_new(CamasLoop *loop, CamasPipe *pipe, CamasCodec *codec, const CamasChan
     ch->codec = camas_codec_ref(codec);
     gsize max = opts ? opts->max_frame_size : 0;
     ch->max_size = max == 0 ? CAMAS_FRAME_DEFAULT_MAX_SIZE : MIN(max, CAMAS_FRAME_WIRE_MAX_SIZE);
+    ch->write_limit = opts ? opts->write_limit : 0;
     pending_init(&ch->pending);
     ch->rx = g_byte_array_new();
     const char *peer = camas__pipe_get_peername(pipe);
@@ -776,6 +805,8 @@ channel_free(CamasChannel *ch)
 {
     g_assert(ch->closed);
     g_assert(ch->queue_head == NULL);
+    g_assert(ch->drain_waiters == NULL || ch->drain_waiters->len == 0);
+    g_clear_pointer(&ch->drain_waiters, g_ptr_array_unref);
     if (ch->request_destroy)
         ch->request_destroy(ch->request_data);
     if (ch->closed_destroy)
@@ -950,7 +981,118 @@ camas__channel_get_rpc(const CamasChannel *channel)
     return channel->rpc;
 }
 
+/* --- write back-pressure ------------------------------------------------------------------- */
+
+/* Completes every drain future: with success when the pipe is writable again (@ok), with
+ * CAMAS_ERROR_CLOSED when the channel closed; in the order they were asked for. */
+static void
+drain_waiters_settle(CamasChannel *ch, gboolean ok)
+{
+    GPtrArray *waiters = ch->drain_waiters;
+    if (!waiters || waiters->len == 0)
+        return;
+    ch->drain_waiters = NULL; /* drains asked for from the callbacks queue up anew */
+    for (guint i = 0; i < waiters->len; i++) {
+        CamasFuture *f = g_ptr_array_index(waiters, i);
+        if (ok)
+            camas_future_set_result(f, NULL);
+        else
+            camas_future_set_error(f, closed_error());
+        camas_future_unref(f);
+    }
+    g_ptr_array_unref(waiters);
+}
+
+/* A drain future was cancelled: it stops waiting. */
+static void
+drain_cancelled(CamasFuture *future, gpointer data)
+{
+    CamasChannel *ch = data;
+    if (ch->drain_waiters && g_ptr_array_remove(ch->drain_waiters, future))
+        camas_future_unref(future);
+}
+
+gboolean
+camas_channel_is_writable(const CamasChannel *channel)
+{
+    g_return_val_if_fail(channel != NULL, FALSE);
+    return !channel->closed && camas__pipe_is_writable(channel->pipe);
+}
+
+gsize
+camas_channel_get_write_queued(const CamasChannel *channel)
+{
+    g_return_val_if_fail(channel != NULL, 0);
+    return channel->closed ? 0 : camas__pipe_get_write_queued(channel->pipe);
+}
+
+CamasFuture *
+camas_channel_drain(CamasChannel *channel)
+{
+    g_return_val_if_fail(channel != NULL, NULL);
+    CamasFuture *future = camas_future_new(channel->loop);
+    if (channel->closed) {
+        camas_future_set_error(future, closed_error());
+        return future;
+    }
+    if (camas__pipe_is_writable(channel->pipe)) {
+        camas_future_set_result(future, NULL);
+        return future;
+    }
+    if (!channel->drain_waiters)
+        channel->drain_waiters = g_ptr_array_new();
+    g_ptr_array_add(channel->drain_waiters, camas_future_ref(future));
+    /* the hook needs no reference: closing the channel settles (and unhooks) every waiter */
+    camas_future_set_cancel_func(future, drain_cancelled, channel, NULL);
+    return future;
+}
+
+gboolean
+camas_channel_drain_await(CamasChannel *channel, GError **error)
+{
+    g_return_val_if_fail(channel != NULL, FALSE);
+    g_return_val_if_fail(error == NULL || *error == NULL, FALSE);
+    if (camas_channel_is_writable(channel))
+        return TRUE; /* no suspension: a sender below the mark runs straight on */
+    g_autoptr(CamasFuture) future = camas_channel_drain(channel);
+    return camas_task_await(future, NULL, error);
+}
+
+void
+camas_channel_set_reading(CamasChannel *channel, gboolean reading)
+{
+    g_return_if_fail(channel != NULL);
+    reading = !!reading;
+    if (channel->closed || channel->paused == !reading)
+        return;
+    channel->paused = !reading;
+    if (channel->started)
+        camas__pipe_set_reading(channel->pipe, reading);
+}
+
+gboolean
+camas_channel_is_reading(const CamasChannel *channel)
+{
+    g_return_val_if_fail(channel != NULL, FALSE);
+    return !channel->closed && !channel->paused;
+}
+
 /* --- sending requests ----------------------------------------------------------------------- */
+
+/* The hard limit of options->write_limit: would @frame take the queue past it? */
+static gboolean
+check_write_limit(CamasChannel *ch, const CamasChunk *frame, GError **error)
+{
+    gsize len, queued = camas__pipe_get_write_queued(ch->pipe);
+    camas__chunk_get_data(frame, &len);
+    if (queued + len <= ch->write_limit)
+        return TRUE;
+    g_set_error(error, CAMAS_ERROR, CAMAS_ERROR_TOO_LARGE,
+                "write buffer full: %" G_GSIZE_FORMAT " bytes queued for %s, a message of %"
+                G_GSIZE_FORMAT " bytes would pass the limit of %" G_GSIZE_FORMAT " bytes",
+                queued, ch->peername, len, ch->write_limit);
+    return FALSE;
+}
 
 CamasFuture *
 camas__channel_send_full(CamasChannel *channel, const CamasValue *content, const char *method)
@@ -969,6 +1111,11 @@ camas__channel_send_full(CamasChannel *channel, const CamasValue *content, const
     GError *error = NULL;
     CamasChunk *frame = encode_frame(ch, CAMAS_MSG_REQUEST, &id_value, content, &error);
     if (!frame) {
+        camas_future_set_error(future, error);
+        return future;
+    }
+    if (G_UNLIKELY(ch->write_limit > 0) && !check_write_limit(ch, frame, &error)) {
+        camas__chunk_release(frame);
         camas_future_set_error(future, error);
         return future;
     }
@@ -1265,7 +1412,7 @@ open_dialed(CamasPipe *pipe, const GError *error, gpointer data)
     camas_channel_set_trace_names(ch, local, op->address_text);
     if (op->setup)
         op->setup(ch, op->setup_data);
-    camas__pipe_start(pipe, &pipe_callbacks, ch);
+    channel_start(ch);
     CamasFuture *future = g_steal_pointer(&op->future);
     camas_future_set_result(future, camas_value_new_object(&camas__channel_object_type, ch));
     camas_future_unref(future);
@@ -1373,7 +1520,7 @@ server_accepted(CamasListener *listener, CamasPipe *pipe, gpointer user_data)
     if (server->connected)
         server->connected(server, ch, server->user_data);
     if (!ch->closed)
-        camas__pipe_start(pipe, &pipe_callbacks, ch);
+        channel_start(ch);
     camas_channel_unref(ch);
 }
 

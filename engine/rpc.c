@@ -782,6 +782,27 @@ camas_rpc_connection_get_remote(CamasRpcConnection *connection)
     return proxy_new(connection, "");
 }
 
+gboolean
+camas_rpc_connection_is_writable(const CamasRpcConnection *connection)
+{
+    g_return_val_if_fail(connection != NULL, FALSE);
+    return camas_channel_is_writable(connection->channel);
+}
+
+CamasFuture *
+camas_rpc_connection_drain(CamasRpcConnection *connection)
+{
+    g_return_val_if_fail(connection != NULL, NULL);
+    return camas_channel_drain(connection->channel);
+}
+
+gboolean
+camas_rpc_connection_drain_await(CamasRpcConnection *connection, GError **error)
+{
+    g_return_val_if_fail(connection != NULL, FALSE);
+    return camas_channel_drain_await(connection->channel, error);
+}
+
 void
 camas_rpc_connection_set_reset_func(CamasRpcConnection *connection, CamasRpcResetFunc func,
                                     gpointer user_data, GDestroyNotify destroy)
@@ -1099,6 +1120,27 @@ camas_proxy_get_connection(const CamasProxy *proxy)
 {
     g_return_val_if_fail(proxy != NULL, NULL);
     return proxy->connection;
+}
+
+gboolean
+camas_proxy_is_writable(const CamasProxy *proxy)
+{
+    g_return_val_if_fail(proxy != NULL, FALSE);
+    return camas_channel_is_writable(proxy->connection->channel);
+}
+
+CamasFuture *
+camas_proxy_drain(CamasProxy *proxy)
+{
+    g_return_val_if_fail(proxy != NULL, NULL);
+    return camas_channel_drain(proxy->connection->channel);
+}
+
+gboolean
+camas_proxy_drain_await(CamasProxy *proxy, GError **error)
+{
+    g_return_val_if_fail(proxy != NULL, FALSE);
+    return camas_channel_drain_await(proxy->connection->channel, error);
 }
 
 static gboolean

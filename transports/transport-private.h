@@ -44,7 +44,9 @@ typedef struct {
      * CAMAS_ERROR_CLOSED / PROTOCOL for TLS failures).  The pipe accepts no more sends. */
     void (*closed)(CamasPipe *pipe, const GError *error, gpointer user_data);
     /* Optional: the outgoing queue crossed the high-water mark (@writable FALSE) or drained
-     * below the low-water mark again (@writable TRUE). */
+     * below the low-water mark again (@writable TRUE).  Reports alternate, starting with FALSE;
+     * a crossing and its return between two events are reported together (FALSE then TRUE, or
+     * TRUE then FALSE), so none is lost. */
     void (*writable)(CamasPipe *pipe, gboolean writable, gpointer user_data);
 } CamasPipeCallbacks;
 
@@ -149,6 +151,10 @@ void camas__chunk_release(CamasChunk *chunk);
  */
 gboolean camas__pipe_send_chunk(CamasPipe *pipe, CamasChunk *chunk, GError **error);
 
+/* The pipe's writable state by the water marks as of now (the `writable` callback tells the
+ * same changes later, from an event): FALSE from the send that took the queue above the
+ * high-water mark until it drains to the low-water mark. */
+gboolean camas__pipe_is_writable(const CamasPipe *pipe);
 /* Bytes queued and not yet handed to the OS / the peer. */
 gsize camas__pipe_get_write_queued(const CamasPipe *pipe);
 /* Stops (FALSE) or resumes (TRUE) reading, for the owner's own back-pressure. */

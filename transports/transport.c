@@ -58,6 +58,7 @@ struct _CamasPipe {
     gsize low_water;         /* at or below: writable again */
     gboolean writable;       /* state by the marks */
     gboolean writable_told;  /* state the owner was last told (TRUE initially) */
+    guint writable_flips;    /* state changes since the owner was last told */
     CamasEventId writable_event;
 
     char *peername;
@@ -487,6 +488,13 @@ camas__pipe_send_chunk(CamasPipe *pipe, CamasChunk *chunk, GError **error)
     return ok;
 }
 
+gboolean
+camas__pipe_is_writable(const CamasPipe *pipe)
+{
+    g_return_val_if_fail(pipe != NULL, FALSE);
+    return pipe->writable;
+}
+
 gsize
 camas__pipe_get_write_queued(const CamasPipe *pipe)
 {
@@ -562,6 +570,30 @@ can_deliver(const CamasPipe *pipe)
     return pipe->started && pipe->reading && !pipe->owner_closed;
 }
 
+/* Tells the owner the writable state if it changed since it was last told.  A crossing and a
+ * crossing back in between (the queue went above the high-water mark and drained again before
+ * this event) is told as both reports, so an owner that started waiting for TRUE when it saw
+ * the pipe not writable always hears the TRUE. */
+static void
+tell_writable(CamasPipe *pipe)
+{
+    gboolean now = pipe->writable;
+    gboolean dipped = now == pipe->writable_told && pipe->writable_flips >= 2;
+    pipe->writable_flips = 0;
+    if (now == pipe->writable_told && !dipped)
+        return;
+    if (dipped) {
+        pipe->writable_told = !now;
+        if (pipe->callbacks.writable)
+            pipe->callbacks.writable(pipe, !now, pipe->user_data);
+        if (pipe->owner_closed || pipe->eof)
+            return;
+    }
+    pipe->writable_told = now;
+    if (pipe->callbacks.writable)
+        pipe->callbacks.writable(pipe, now, pipe->user_data);
+}
+
 /* Runs held data, a held end and an untold `writable` change, in that order, stopping as soon
  * as the owner pauses or closes. */
 static void
@@ -582,12 +614,8 @@ flush_event(CamasLoop *loop, gpointer data)
             g_byte_array_unref(held);
         }
     }
-    if (!pipe->owner_closed && pipe->started && pipe->writable != pipe->writable_told &&
-        !pipe->eof) {
-        pipe->writable_told = pipe->writable;
-        if (pipe->callbacks.writable)
-            pipe->callbacks.writable(pipe, pipe->writable, pipe->user_data);
-    }
+    if (!pipe->owner_closed && pipe->started && !pipe->eof)
+        tell_writable(pipe);
     if (can_deliver(pipe) && pipe->eof && !pipe->closed_reported &&
         (pipe->held == NULL || pipe->held->len == 0))
         report_closed(pipe);
@@ -658,11 +686,10 @@ writable_event(CamasLoop *loop, gpointer data)
     pipe->writable_event = CAMAS_EVENT_ID_NONE;
     if (pipe->owner_closed || pipe->eof || !pipe->started)
         return; /* start's flush tells an owner that was not there yet */
-    if (pipe->writable == pipe->writable_told)
-        return; /* crossed and crossed back before anyone could see it */
-    pipe->writable_told = pipe->writable;
-    if (pipe->callbacks.writable)
-        pipe->callbacks.writable(pipe, pipe->writable, pipe->user_data);
+    /* the callback may close the pipe: keep the memory until tell_writable is done */
+    camas__pipe_ref(pipe);
+    tell_writable(pipe);
+    camas__pipe_unref(pipe);
 }
 
 void
@@ -680,6 +707,7 @@ camas__pipe_update_write_queued(CamasPipe *pipe, gsize queued)
     if (writable == pipe->writable)
         return;
     pipe->writable = writable;
+    pipe->writable_flips++;
     /* Called from inside send: the owner hears it from an event. */
     if (camas_event_id_is_none(pipe->writable_event))
         pipe->writable_event = camas_loop_call_soon_full(pipe->loop, writable_event,

@@ -16,6 +16,15 @@
  * reply with CAMAS_ERROR_CLOSED ("Connection closed") before the call returns.  A server owns
  * the channels it accepted; closing the server closes them.
  *
+ * Write back-pressure: every send is queued at once (never blocks), so a sender that is faster
+ * than its peer reads would grow the queue without limit.  The transport reports its queue
+ * crossing the high-water mark (options->transport.write_high_water, default 4 MiB) and
+ * draining to the low-water mark (default a quarter of it): a sender honours that by checking
+ * camas_channel_is_writable() and waiting for camas_channel_drain() (or
+ * camas_channel_drain_await() in a task) when it is FALSE, which keeps the queue within the
+ * high-water mark plus one message.  options->write_limit adds a hard cap for senders that do
+ * not.  A receiver can pause reading (camas_channel_set_reading()) to push back on its peer.
+ *
  * Bad input (malformed frames, undecodable payloads, oversized headers, unknown message types,
  * replies to ids that are not pending, invalid UTF-8) closes that one connection with an error
  * that names the peer — logged as a warning and kept as the channel's close error — as a Python
@@ -57,6 +66,13 @@ typedef struct {
     /* Ticks between two connection attempts; 0 = CAMAS_CHANNEL_DEFAULT_RETRY_INTERVAL.  The
      * last attempt is made at the deadline itself. */
     gint64 retry_interval;
+    /* A hard cap on the bytes queued for the peer; 0 = none.  A request (camas_channel_send(),
+     * RPC calls) whose frame would take the queue past it fails at once with
+     * CAMAS_ERROR_TOO_LARGE "write buffer full: ...", sending nothing (its id is used up).
+     * Replies and failure replies are never refused (the peer bounds them by the requests it
+     * sends).  Set it above the high-water mark, so that senders honouring
+     * camas_channel_drain() never meet it. */
+    gsize write_limit;
 } CamasChannelOptions;
 
 /**
@@ -155,6 +171,46 @@ CAMAS_API CamasFuture *camas_channel_send(CamasChannel *channel, const CamasValu
  * or NULL with the error (a null result is returned as a null value, never as NULL). */
 CAMAS_API CamasValue *camas_channel_send_await(CamasChannel *channel, const CamasValue *content,
                                                GError **error);
+
+/* --- write back-pressure ------------------------------------------------------------------- */
+
+/**
+ * camas_channel_is_writable:
+ * TRUE when a send now keeps the write queue within bounds: FALSE from the send that took the
+ * queue above the transport's high-water mark until it has drained to the low-water mark (the
+ * peer took the bytes: LocalQueue counts them until the peer's channel has read them, sockets
+ * until the kernel has), and FALSE on a closed channel.  Changes take effect at once, within
+ * the event that sends; the matching drain completions run from later events.
+ */
+CAMAS_API gboolean camas_channel_is_writable(const CamasChannel *channel);
+/* Bytes sent and not yet taken by the peer (LocalQueue) or the kernel (sockets); 0 when closed. */
+CAMAS_API gsize camas_channel_get_write_queued(const CamasChannel *channel);
+
+/**
+ * camas_channel_drain:
+ * Returns: (transfer full): a future that succeeds (with no result) once the channel is
+ * writable: at once when it is now (its callbacks still run from an event), else when the queue
+ * has drained to the low-water mark.  It fails with CAMAS_ERROR_CLOSED when the channel is or
+ * gets closed first.  Futures waiting at the same time complete in the order they were asked
+ * for, from one event.  Cancelling one only stops its wait.
+ */
+CAMAS_API CamasFuture *camas_channel_drain(CamasChannel *channel);
+/* Task style: returns TRUE at once when the channel is writable, else awaits
+ * camas_channel_drain() inside a task; FALSE with its error (CAMAS_ERROR_CLOSED, or
+ * CAMAS_ERROR_CANCELLED when the task was cancelled). */
+CAMAS_API gboolean camas_channel_drain_await(CamasChannel *channel, GError **error);
+
+/**
+ * camas_channel_set_reading:
+ * Stops (FALSE) or resumes (TRUE) reading from the connection.  While paused nothing arrives —
+ * no requests, no replies — and the transport stops reading, so the peer's sends back up into
+ * its own write queue (its side turns not writable).  Bytes that arrived meanwhile are
+ * delivered, in order, from an event after resuming.  May be called from the connected
+ * function of a server, before any byte is read.  No effect on a closed channel.
+ */
+CAMAS_API void camas_channel_set_reading(CamasChannel *channel, gboolean reading);
+/* FALSE while paused by camas_channel_set_reading() (or closed). */
+CAMAS_API gboolean camas_channel_is_reading(const CamasChannel *channel);
 
 /**
  * camas_channel_set_request_func:

@@ -201,6 +201,19 @@ CAMAS_API void camas_rpc_connection_set_reset_func(CamasRpcConnection *connectio
                                                    CamasRpcResetFunc func, gpointer user_data,
                                                    GDestroyNotify destroy);
 
+/* Write back-pressure of the connection's channel (see camas_channel_is_writable(),
+ * camas_channel_drain(), camas_channel_drain_await()): a caller that makes many calls checks
+ * is_writable before each and waits for drain when it is FALSE, so calls that the peer does
+ * not read fast enough do not pile up in memory.  options->write_limit (camas/channel.h) makes
+ * calls beyond a hard cap fail with CAMAS_ERROR_TOO_LARGE instead. */
+CAMAS_API gboolean camas_rpc_connection_is_writable(const CamasRpcConnection *connection);
+/* Returns: (transfer full): a future that succeeds once the connection is writable, or fails
+ * with CAMAS_ERROR_CLOSED. */
+CAMAS_API CamasFuture *camas_rpc_connection_drain(CamasRpcConnection *connection);
+/* Task style: TRUE at once when writable, else awaits camas_rpc_connection_drain(). */
+CAMAS_API gboolean camas_rpc_connection_drain_await(CamasRpcConnection *connection,
+                                                    GError **error);
+
 /* (transfer none): the RPC connection a request of an RPC method arrived on. */
 CAMAS_API CamasRpcConnection *camas_rpc_request_get_connection(const CamasRequest *request);
 
@@ -272,6 +285,13 @@ CAMAS_API CamasFuture *camas_proxy_call_build(CamasProxy *proxy, const char *met
 CAMAS_API CamasValue *camas_proxy_call_await(CamasProxy *proxy, const char *method,
                                              const CamasValue *args, const CamasValue *kwargs,
                                              GError **error);
+
+/* The back-pressure of the proxy's connection: camas_rpc_connection_is_writable(),
+ * camas_rpc_connection_drain(), camas_rpc_connection_drain_await(). */
+CAMAS_API gboolean camas_proxy_is_writable(const CamasProxy *proxy);
+/* Returns: (transfer full) */
+CAMAS_API CamasFuture *camas_proxy_drain(CamasProxy *proxy);
+CAMAS_API gboolean camas_proxy_drain_await(CamasProxy *proxy, GError **error);
 
 /* Returns: (transfer full): an object value holding @proxy (only useful locally: proxies cannot
  * be sent). */
