@@ -24,6 +24,7 @@
  * are hashed 64 KiB at a time, and a payload costs one SHA-256 of its bytes with OpenSSL's
  * low-level functions on a stack context (no allocation).
  */
+#include <pthread.h>
 #include <string.h>
 
 /* The low-level SHA-256 functions: deprecated in OpenSSL 3 in favour of EVP, but EVP allocates
@@ -64,14 +65,70 @@ typedef struct {
     gsize cap;
 } Chunk;
 
+/* A blocking FIFO between the two threads.  pthread primitives rather than GAsyncQueue: GLib's
+ * mutexes are futexes that ThreadSanitizer cannot see, and this hand-off is exactly what a
+ * TSan run should check. */
+typedef struct {
+    pthread_mutex_t lock;
+    pthread_cond_t nonempty;
+    GQueue items;
+} Queue;
+
+static void
+queue_init(Queue *q)
+{
+    pthread_mutex_init(&q->lock, NULL);
+    pthread_cond_init(&q->nonempty, NULL);
+    g_queue_init(&q->items);
+}
+
+static void
+queue_clear(Queue *q, GDestroyNotify free_item)
+{
+    g_queue_clear_full(&q->items, free_item);
+    pthread_cond_destroy(&q->nonempty);
+    pthread_mutex_destroy(&q->lock);
+}
+
+static void
+queue_push(Queue *q, gpointer item)
+{
+    pthread_mutex_lock(&q->lock);
+    g_queue_push_tail(&q->items, item);
+    pthread_cond_signal(&q->nonempty);
+    pthread_mutex_unlock(&q->lock);
+}
+
+/* Blocks until there is an item. */
+static gpointer
+queue_pop(Queue *q)
+{
+    pthread_mutex_lock(&q->lock);
+    while (g_queue_is_empty(&q->items))
+        pthread_cond_wait(&q->nonempty, &q->lock);
+    gpointer item = g_queue_pop_head(&q->items);
+    pthread_mutex_unlock(&q->lock);
+    return item;
+}
+
+/* NULL when empty. */
+static gpointer
+queue_try_pop(Queue *q)
+{
+    pthread_mutex_lock(&q->lock);
+    gpointer item = g_queue_pop_head(&q->items);
+    pthread_mutex_unlock(&q->lock);
+    return item;
+}
+
 struct _CamasCanonicalTrace {
     Render render;        /* the helper thread's, except while it waits for work after a sync */
     guint64 records;      /* counted by the loop's thread as records come in */
     guint64 counts[CAMAS_TRACE_SPAWN + 2]; /* the last slot counts unknown kinds */
     GThread *thread;
-    GAsyncQueue *work;    /* Chunk*, in record order */
-    GAsyncQueue *spare;   /* rendered Chunk*, for reuse */
-    GAsyncQueue *synced;  /* the sync chunk, handed back */
+    Queue work;           /* Chunk*, in record order */
+    Queue spare;          /* rendered Chunk*, for reuse */
+    Queue synced;         /* the sync chunk, handed back */
     Chunk *cur;           /* being filled, or NULL */
     guint n_chunks;       /* data chunks allocated */
 };
@@ -86,15 +143,15 @@ render_thread(gpointer data)
 {
     CamasCanonicalTrace *t = data;
     for (;;) {
-        Chunk *c = g_async_queue_pop(t->work);
+        Chunk *c = queue_pop(&t->work);
         switch (c->kind) {
         case CHUNK_RECORDS:
             decode_chunk(&t->render, c);
             c->len = 0;
-            g_async_queue_push(t->spare, c);
+            queue_push(&t->spare, c);
             break;
         case CHUNK_SYNC:
-            g_async_queue_push(t->synced, c);
+            queue_push(&t->synced, c);
             break;
         case CHUNK_STOP:
             g_free(c);
@@ -131,9 +188,9 @@ camas_canonical_trace_new(CamasTraceLineFunc sink, gpointer user_data)
     t->render.hash_buf = g_malloc(HASH_BUF_SIZE);
     t->render.line_cap = 1024;
     t->render.line = g_malloc(t->render.line_cap);
-    t->work = g_async_queue_new();
-    t->spare = g_async_queue_new();
-    t->synced = g_async_queue_new();
+    queue_init(&t->work);
+    queue_init(&t->spare);
+    queue_init(&t->synced);
     t->thread = g_thread_new("camas-trace", render_thread, t);
     return t;
 }
@@ -143,7 +200,7 @@ static void
 submit(CamasCanonicalTrace *t)
 {
     if (t->cur && t->cur->len > 0) {
-        g_async_queue_push(t->work, t->cur);
+        queue_push(&t->work, t->cur);
         t->cur = NULL;
     }
 }
@@ -155,8 +212,8 @@ sync_render(CamasCanonicalTrace *t)
 {
     submit(t);
     Chunk *c = chunk_new(CHUNK_SYNC, 0);
-    g_async_queue_push(t->work, c);
-    Chunk *back = g_async_queue_pop(t->synced);
+    queue_push(&t->work, c);
+    Chunk *back = queue_pop(&t->synced);
     g_assert(back == c);
     chunk_free(back);
 }
@@ -167,15 +224,12 @@ camas_canonical_trace_free(CamasCanonicalTrace *trace)
     if (!trace)
         return;
     submit(trace);
-    g_async_queue_push(trace->work, chunk_new(CHUNK_STOP, 0));
+    queue_push(&trace->work, chunk_new(CHUNK_STOP, 0));
     g_thread_join(trace->thread);
     g_clear_pointer(&trace->cur, chunk_free);
-    Chunk *c;
-    while ((c = g_async_queue_try_pop(trace->spare)) != NULL)
-        chunk_free(c);
-    g_async_queue_unref(trace->work);
-    g_async_queue_unref(trace->spare);
-    g_async_queue_unref(trace->synced);
+    queue_clear(&trace->work, chunk_free);
+    queue_clear(&trace->spare, chunk_free);
+    queue_clear(&trace->synced, chunk_free);
     g_free(trace->render.hash_buf);
     g_free(trace->render.line);
     g_free(trace);
@@ -305,13 +359,13 @@ camas_canonical_trace_add(CamasCanonicalTrace *trace, const CamasTraceRecord *r)
 
     if (!t->cur || t->cur->len + need > t->cur->cap) {
         submit(t);
-        Chunk *c = g_async_queue_try_pop(t->spare);
+        Chunk *c = queue_try_pop(&t->spare);
         if (!c && t->n_chunks < MAX_CHUNKS) {
             c = chunk_new(CHUNK_RECORDS, CHUNK_SIZE);
             t->n_chunks++;
         }
         if (!c)
-            c = g_async_queue_pop(t->spare); /* the helper is behind: wait for it */
+            c = queue_pop(&t->spare); /* the helper is behind: wait for it */
         if (c->cap < need) {
             c->cap = need;
             c->data = g_realloc(c->data, need);

@@ -532,6 +532,8 @@ Test(scenario, traces_do_not_depend_on_locale_or_time_zone_in_process)
     remove_tree(dir);
 
     cr_assert(plain->len == german->len && memcmp(plain->str, german->str, plain->len) == 0);
+    cr_assert_str_eq(camas_scenario_result_get_stats(a)->fingerprint,
+                     camas_scenario_result_get_stats(b)->fingerprint);
     cr_assert_null(bad);
     cr_assert_str_eq(error->message, "t.json: $.until: must be a positive number of seconds, got "
                                      "-0.5");
@@ -854,6 +856,7 @@ Test(scenario, a_trace_file_is_the_canonical_trace)
     g_autoptr(GString) mine = g_string_new(NULL);
     g_autoptr(CamasScenarioResult) res = run_collect(s, mine, NULL);
     cr_assert_str_eq(text, mine->str);
+    cr_assert(strstr(r.out, camas_scenario_result_get_stats(res)->fingerprint), "%s", r.out);
     run_clear(&r);
     remove_tree(dir);
 }

@@ -189,8 +189,10 @@ list_types(void)
 
 /* --- main ---------------------------------------------------------------------------------- */
 
+/* @as_file: the run used the file's seed and stop time, so its expected fingerprint applies */
 static void
-print_summary(const CamasScenario *scenario, const CamasScenarioStats *st, gboolean as_json)
+print_summary(const CamasScenario *scenario, const CamasScenarioStats *st, gboolean as_json,
+              gboolean as_file)
 {
     double sim = camas_time_to_seconds(st->sim_time);
     double eps = st->wall_seconds > 0 ? st->events / st->wall_seconds : 0;
@@ -223,7 +225,7 @@ print_summary(const CamasScenario *scenario, const CamasScenarioStats *st, gbool
     }
     const char *expected = camas_scenario_get_expected_fingerprint(scenario);
     const char *note = "";
-    if (expected && st->seed == camas_scenario_get_seed(scenario))
+    if (expected && as_file)
         note = strcmp(expected, st->fingerprint) == 0 ? " (as expected)"
                                                       : " (the file expects another one)";
     printf("%s: %.9f s simulated, %" G_GUINT64_FORMAT " events, %" G_GUINT64_FORMAT
@@ -321,7 +323,10 @@ run_main(int argc, char **argv)
         }
         g_free(trace.tmp_path);
     }
-    print_summary(scenario, camas_scenario_result_get_stats(result), as_json);
+    const CamasScenarioStats *st = camas_scenario_result_get_stats(result);
+    gboolean as_file = st->seed == camas_scenario_get_seed(scenario) &&
+                       (options.until == 0 || options.until == camas_scenario_get_until(scenario));
+    print_summary(scenario, st, as_json, as_file);
     for (guint g = 0; states && g < camas_scenario_get_n_groups(scenario); g++) {
         const char *name = camas_scenario_get_group_name(scenario, g);
         for (guint a = 0; a < camas_scenario_get_group_size(scenario, g); a++) {
