@@ -391,7 +391,8 @@ encode_frame(CamasChannel *ch, CamasMsgType type, CamasValue *id, const CamasVal
     buf->len = CAMAS_FRAME_HEADER_SIZE;
     CamasChannel *outer = current_channel;
     current_channel = ch;
-    gboolean ok = camas_codec_encode(ch->codec, &triple, buf, error);
+    /* the plug-in directly: the chunk is dropped on failure, so nothing needs truncating */
+    gboolean ok = ch->codec->klass->encode(ch->codec, &triple, buf, error);
     current_channel = outer;
 
     if (ok) {

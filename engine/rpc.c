@@ -492,6 +492,14 @@ type_name_of(const CamasValue *v)
     return camas_value_type_name(camas_value_get_type(v));
 }
 
+/* Readers of the value layout (value-private.h) for the per-call checks below: every RPC call
+ * passes through them, and the public accessors' argument checks cost more than the reads. */
+static inline gboolean
+is_seq(const CamasValue *v)
+{
+    return v->type == CAMAS_VALUE_LIST || v->type == CAMAS_VALUE_TUPLE;
+}
+
 static void
 rpc_request(CamasChannel *channel, CamasRequest *req, gpointer data)
 {
@@ -499,7 +507,7 @@ rpc_request(CamasChannel *channel, CamasRequest *req, gpointer data)
     CamasValue *content = camas_request_get_content(req);
 
     /* §4.3: aiomas never answers malformed calls; we answer them with a TypeError. */
-    if (!camas_value_is_sequence(content) || camas_value_get_length(content) != 3) {
+    if (!is_seq(content) || content->u.seq.len != 3) {
         g_autofree char *msg = camas_value_is_sequence(content)
                                    ? g_strdup_printf("an array of %" G_GSIZE_FORMAT " items",
                                                      camas_value_get_length(content))
@@ -510,34 +518,34 @@ rpc_request(CamasChannel *channel, CamasRequest *req, gpointer data)
         camas_request_fail_text(req, "TypeError", text);
         return;
     }
-    CamasValue *pathv = camas_value_get_item(content, 0);
-    CamasValue *args = camas_value_get_item(content, 1);
-    CamasValue *kwargs = camas_value_get_item(content, 2);
-    if (camas_value_get_type(pathv) != CAMAS_VALUE_STR) {
+    CamasValue *pathv = content->u.seq.items[0];
+    CamasValue *args = content->u.seq.items[1];
+    CamasValue *kwargs = content->u.seq.items[2];
+    if (pathv->type != CAMAS_VALUE_STR) {
         camas__request_set_rpc_path(req, "?");
         g_autofree char *text =
             g_strdup_printf("RPC path must be a str, got %s", type_name_of(pathv));
         camas_request_fail_text(req, "TypeError", text);
         return;
     }
-    gsize path_len;
-    const char *path = camas_value_get_str(pathv, &path_len);
+    gsize path_len = pathv->u.str.len;
+    const char *path = pathv->u.str.data;
     camas__request_set_rpc_path(req, path);
-    if (!camas_value_is_sequence(args)) {
+    if (!is_seq(args)) {
         g_autofree char *text =
             g_strdup_printf("RPC args must be a list, got %s", type_name_of(args));
         camas_request_fail_text(req, "TypeError", text);
         return;
     }
-    if (camas_value_get_type(kwargs) != CAMAS_VALUE_MAP) {
+    if (kwargs->type != CAMAS_VALUE_MAP) {
         g_autofree char *text =
             g_strdup_printf("RPC kwargs must be a map, got %s", type_name_of(kwargs));
         camas_request_fail_text(req, "TypeError", text);
         return;
     }
-    gsize n_kw = camas_value_get_length(kwargs);
+    gsize n_kw = kwargs->u.map.len;
     for (gsize i = 0; i < n_kw; i++) {
-        if (camas_value_get_type(camas_value_map_get_key(kwargs, i)) != CAMAS_VALUE_STR) {
+        if (kwargs->u.map.entries[i].key->type != CAMAS_VALUE_STR) {
             camas_request_fail_text(req, "TypeError", "keywords must be strings");
             return;
         }

@@ -216,7 +216,14 @@ typedef struct {
 } CamasTransportClass;
 
 /* Helpers for transports. */
-gpointer camas__pipe_get_private(CamasPipe *pipe);
+/* Where a pipe's private state starts (the core's struct, aligned): every transport op reads
+ * its state, so this is inline. */
+extern const gsize camas__pipe_private_offset;
+static inline gpointer
+camas__pipe_get_private(CamasPipe *pipe)
+{
+    return (char *)pipe + camas__pipe_private_offset;
+}
 gpointer camas__listener_get_private(CamasListener *listener);
 CamasLoop *camas__listener_get_loop(CamasListener *listener);
 /* Transport -> core notifications.  Each must be called from an event of the pipe's loop (the

@@ -205,11 +205,7 @@ pipe_unref_notify(gpointer pipe)
     camas__pipe_unref(pipe);
 }
 
-gpointer
-camas__pipe_get_private(CamasPipe *pipe)
-{
-    return (char *)pipe + ALIGN_UP(sizeof(CamasPipe));
-}
+const gsize camas__pipe_private_offset = ALIGN_UP(sizeof(CamasPipe));
 
 CamasLoop *
 camas__pipe_get_loop(const CamasPipe *pipe)
