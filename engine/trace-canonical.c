@@ -46,8 +46,7 @@ typedef struct {
     SHA256_CTX run;      /* the fingerprint over every line */
     guint8 *hash_buf;    /* whole lines not yet hashed */
     gsize hash_len;
-    guint8 *line;        /* the line being rendered */
-    gsize line_len;
+    guint8 *line;        /* lines too long for hash_buf are rendered here */
     gsize line_cap;
     guint64 seq;         /* the next record's number */
 } Render;
@@ -135,7 +134,6 @@ struct _CamasCanonicalTrace {
 
 static const char hex_digits[] = "0123456789abcdef";
 
-static void render_record(Render *t, const CamasTraceRecord *r);
 static void decode_chunk(Render *t, const Chunk *c);
 
 static gpointer
@@ -393,139 +391,107 @@ camas_canonical_trace_add(CamasCanonicalTrace *trace, const CamasTraceRecord *r)
     t->cur->len = (gsize)(p - t->cur->data);
 }
 
-static inline const guint8 *
-get_len_str(const guint8 *p, const char **s)
-{
-    guint32 n;
-    memcpy(&n, p, 4);
-    *s = (const char *)p + 4;
-    return p + 4 + n + 1;
-}
+/* --- rendering (the helper thread) --------------------------------------------------------- */
 
-static void
-decode_chunk(Render *t, const Chunk *c)
-{
-    const guint8 *p = c->data, *end = c->data + c->len;
-    while (p < end) {
-        CamasTraceRecord r = {0};
-        r.kind = (CamasTraceKind)p[0];
-        guint8 flags = p[1];
-        p += 2;
-        memcpy(&r.time, p, 8);
-        memcpy(&r.msg_id, p + 8, 8);
-        p += 16;
-        if (flags & HAS_SRC)
-            p = get_len_str(p, &r.src);
-        if (flags & HAS_DST)
-            p = get_len_str(p, &r.dst);
-        if (flags & HAS_METHOD)
-            p = get_len_str(p, &r.method);
-        if (flags & HAS_TEXT)
-            p = get_len_str(p, &r.text);
-        if (flags & (HAS_PAYLOAD | HAS_DIGEST)) {
-            guint32 n;
-            memcpy(&n, p, 4);
-            if (flags & HAS_PAYLOAD) {
-                r.payload = p + 4;
-                r.payload_len = n;
-            } else {
-                r.digest = p + 4;
-                r.digest_len = n;
-            }
-            p += 4 + n;
-        }
-        render_record(t, &r);
-    }
-}
+/* A decoded record: strings with their lengths (no strlen again). */
+typedef struct {
+    guint8 kind;
+    gint64 time;
+    gint64 msg_id;
+    const char *str[4]; /* src, dst, method, text; NULL when absent */
+    guint32 len[4];
+    const guint8 *bytes; /* payload or digest */
+    guint32 n_bytes;
+    gboolean is_digest;
+} Rec;
 
-/* --- rendering ----------------------------------------------------------------------------- */
-
-/* Makes room for @need more bytes in the line buffer. */
-static inline void
-reserve(Render *t, gsize need)
-{
-    if (G_UNLIKELY(t->line_len + need > t->line_cap)) {
-        while (t->line_len + need > t->line_cap)
-            t->line_cap *= 2;
-        t->line = g_realloc(t->line, t->line_cap);
-    }
-}
-
-static inline void
-put_raw(Render *t, const char *s, gsize n)
-{
-    memcpy(t->line + t->line_len, s, n);
-    t->line_len += n;
-}
-
-/* For literals, after a reserve() that covers them. */
-#define PUT_LIT(t, lit) put_raw((t), (lit), sizeof(lit) - 1)
+static const char digits2[] = "00010203040506070809101112131415161718192021222324252627282930313233"
+                              "34353637383940414243444546474849505152535455565758596061626364656667"
+                              "6869707172737475767778798081828384858687888990919293949596979899";
 
 /* Unsigned decimal (at most 20 bytes). */
-static inline void
-put_u64(Render *t, guint64 v)
+static inline guint8 *
+put_u64(guint8 *p, guint64 v)
 {
-    char tmp[24];
-    int i = sizeof tmp;
-    do {
-        tmp[--i] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    put_raw(t, tmp + i, sizeof tmp - i);
+    char tmp[20];
+    int i = 20;
+    while (v >= 100) {
+        guint r = (guint)(v % 100);
+        v /= 100;
+        i -= 2;
+        memcpy(tmp + i, digits2 + 2 * r, 2);
+    }
+    if (v >= 10) {
+        i -= 2;
+        memcpy(tmp + i, digits2 + 2 * v, 2);
+    } else {
+        tmp[--i] = (char)('0' + v);
+    }
+    memcpy(p, tmp + i, (gsize)(20 - i));
+    return p + (20 - i);
 }
 
 /* Ticks as seconds with exactly nine decimals (at most 31 bytes). */
-static void
-put_time(Render *t, gint64 ticks)
+static inline guint8 *
+put_time(guint8 *p, gint64 ticks)
 {
     guint64 abs = (guint64)ticks;
     if (ticks < 0) {
-        PUT_LIT(t, "-");
+        *p++ = '-';
         abs = (guint64)0 - (guint64)ticks;
     }
-    put_u64(t, abs / 1000000000u);
-    char frac[10];
-    guint64 f = abs % 1000000000u;
-    frac[0] = '.';
-    for (int i = 9; i >= 1; i--) {
-        frac[i] = (char)('0' + f % 10);
-        f /= 10;
+    p = put_u64(p, abs / 1000000000u);
+    guint32 f = (guint32)(abs % 1000000000u);
+    *p++ = '.';
+    *p++ = (guint8)('0' + f / 100000000u);
+    f %= 100000000u;
+    for (int k = 3; k >= 0; k--) {
+        memcpy(p + 2 * k, digits2 + 2 * (f % 100), 2);
+        f /= 100;
     }
-    put_raw(t, frac, 10);
+    return p + 8;
 }
 
-static inline void
-put_hex(Render *t, const guint8 *bytes, gsize n)
+static inline guint8 *
+put_hex(guint8 *p, const guint8 *bytes, gsize n)
 {
-    guint8 *p = t->line + t->line_len;
     for (gsize i = 0; i < n; i++) {
         p[2 * i] = (guint8)hex_digits[bytes[i] >> 4];
         p[2 * i + 1] = (guint8)hex_digits[bytes[i] & 15];
     }
-    t->line_len += 2 * n;
+    return p + 2 * n;
 }
 
-/* ,"<key>":"<s>" for a string.  Control characters, '"' and '\\' are escaped; valid UTF-8 is
- * copied as is; in a string that is not valid UTF-8 each byte >= 0x80 is written as \u00XX,
- * so every line is valid JSON whatever an agent logs. */
-static void
-put_field_str(Render *t, const char *key, gsize key_len, const char *s)
+/* 0: copied as is; 1: escaped; 2: a byte >= 0x80 (copied when the string is valid UTF-8) */
+static inline int
+char_class(guchar c)
 {
-    gsize n = strlen(s);
-    reserve(t, key_len + 6 + n * 6);
-    put_raw(t, key, key_len);
-    guint8 *p = t->line + t->line_len;
-    *p++ = '"';
+    return c >= 0x80 ? 2 : (c < 0x20 || c == '"' || c == '\\');
+}
+
+/* A JSON string.  Control characters, '"' and '\\' are escaped; valid UTF-8 is copied as is;
+ * in a string that is not valid UTF-8 each byte >= 0x80 is written as \u00XX, so every line is
+ * valid JSON whatever an agent logs.  Writes at most 2 + 6 * @n bytes. */
+static guint8 *
+put_str(guint8 *p, const char *str, gsize n)
+{
+    const guchar *s = (const guchar *)str;
     int valid = -1;
-    for (gsize i = 0; i < n; i++) {
-        guchar c = (guchar)s[i];
-        if (G_LIKELY(c >= 0x20 && c != '"' && c != '\\' && c < 0x80)) {
-            *p++ = c;
-            continue;
-        }
-        if (c >= 0x80) {
+    *p++ = '"';
+    gsize i = 0;
+    while (i < n) {
+        gsize j = i;
+        while (j < n && char_class(s[j]) == 0)
+            j++;
+        memcpy(p, s + i, j - i);
+        p += j - i;
+        if (j == n)
+            break;
+        guchar c = s[j];
+        i = j + 1;
+        if (char_class(c) == 2) {
             if (valid < 0)
-                valid = g_utf8_validate(s, (gssize)n, NULL);
+                valid = g_utf8_validate(str, (gssize)n, NULL);
             if (valid) {
                 *p++ = c;
                 continue;
@@ -555,76 +521,137 @@ put_field_str(Render *t, const char *key, gsize key_len, const char *s)
         }
     }
     *p++ = '"';
-    t->line_len = (gsize)(p - t->line);
+    return p;
 }
 
-#define PUT_FIELD_STR(t, key, s) put_field_str((t), (key), sizeof(key) - 1, (s))
+#define PUT_LIT(p, lit) (memcpy((p), (lit), sizeof(lit) - 1), (p) + sizeof(lit) - 1)
 
-/* Hashes the finished line and hands it to the sink. */
-static void
-emit_line(Render *t)
+static const char *const field_keys[4] = {",\"src\":", ",\"dst\":", ",\"method\":", ",\"text\":"};
+
+/* Renders @r at @p, which has room for rec_bound(@r) bytes. */
+static guint8 *
+render_at(guint8 *p, guint64 seq, const Rec *r)
 {
-    if (G_UNLIKELY(t->hash_len + t->line_len > HASH_BUF_SIZE)) {
+    p = PUT_LIT(p, "{\"seq\":");
+    p = put_u64(p, seq);
+    p = PUT_LIT(p, ",\"time\":");
+    p = put_time(p, r->time);
+    p = PUT_LIT(p, ",\"kind\":\"");
+    const char *kind = camas_trace_kind_name((CamasTraceKind)r->kind);
+    gsize kn = strlen(kind);
+    memcpy(p, kind, kn);
+    p += kn;
+    *p++ = '"';
+    /* src, dst, method; the text comes last */
+    for (int k = 0; k < 3; k++) {
+        if (!r->str[k])
+            continue;
+        gsize n = strlen(field_keys[k]);
+        memcpy(p, field_keys[k], n);
+        p = put_str(p + n, r->str[k], r->len[k]);
+    }
+    if (r->msg_id >= 0) {
+        p = PUT_LIT(p, ",\"id\":");
+        p = put_u64(p, (guint64)r->msg_id);
+    }
+    if (r->bytes) {
+        p = PUT_LIT(p, ",\"digest\":\"");
+        if (r->is_digest) {
+            p = put_hex(p, r->bytes, r->n_bytes);
+        } else {
+            /* SHA256_Init/Update/Final, not SHA256(): in OpenSSL 3 the one-shot fetches the
+             * algorithm by name (locks, allocation) on every call */
+            guint8 md[SHA256_DIGEST_LENGTH];
+            SHA256_CTX c;
+            SHA256_Init(&c);
+            SHA256_Update(&c, r->bytes, r->n_bytes);
+            SHA256_Final(md, &c);
+            p = put_hex(p, md, PAYLOAD_DIGEST_BYTES);
+        }
+        *p++ = '"';
+    }
+    if (r->str[3]) {
+        p = PUT_LIT(p, ",\"text\":");
+        p = put_str(p, r->str[3], r->len[3]);
+    }
+    return PUT_LIT(p, "}\n");
+}
+
+/* An upper bound of a record's line length. */
+static gsize
+rec_bound(const Rec *r)
+{
+    gsize n = 200; /* keys, numbers, kind, digest */
+    for (int k = 0; k < 4; k++)
+        if (r->str[k])
+            n += 16 + 6 * (gsize)r->len[k];
+    return n;
+}
+
+/* Renders one record straight into the hash buffer (a line too large for it goes through the
+ * line buffer), then hands the line to the sink. */
+static void
+render_rec(Render *t, const Rec *r)
+{
+    gsize bound = rec_bound(r);
+    const guint8 *line;
+    gsize len;
+    if (G_LIKELY(bound <= HASH_BUF_SIZE)) {
+        if (t->hash_len + bound > HASH_BUF_SIZE) {
+            SHA256_Update(&t->run, t->hash_buf, t->hash_len);
+            t->hash_len = 0;
+        }
+        guint8 *start = t->hash_buf + t->hash_len;
+        len = (gsize)(render_at(start, t->seq, r) - start);
+        t->hash_len += len;
+        line = start;
+    } else {
+        if (bound > t->line_cap) {
+            t->line_cap = bound;
+            t->line = g_realloc(t->line, t->line_cap);
+        }
+        len = (gsize)(render_at(t->line, t->seq, r) - t->line);
+        /* keep the order of the hashed bytes: what is buffered goes first */
         SHA256_Update(&t->run, t->hash_buf, t->hash_len);
         t->hash_len = 0;
+        SHA256_Update(&t->run, t->line, len);
+        line = t->line;
     }
-    if (G_UNLIKELY(t->line_len > HASH_BUF_SIZE)) {
-        SHA256_Update(&t->run, t->line, t->line_len);
-    } else {
-        memcpy(t->hash_buf + t->hash_len, t->line, t->line_len);
-        t->hash_len += t->line_len;
-    }
+    t->seq++;
     if (t->sink)
-        t->sink((const char *)t->line, t->line_len, t->sink_data);
+        t->sink((const char *)line, len, t->sink_data);
+}
+
+static inline const guint8 *
+get_len_str(const guint8 *p, const char **s, guint32 *n)
+{
+    memcpy(n, p, 4);
+    *s = (const char *)p + 4;
+    return p + 4 + *n + 1;
 }
 
 static void
-render_record(Render *t, const CamasTraceRecord *r)
+decode_chunk(Render *t, const Chunk *c)
 {
-    t->line_len = 0;
-    /* the fixed part before the strings: at most ~80 bytes */
-    reserve(t, 128);
-    PUT_LIT(t, "{\"seq\":");
-    put_u64(t, t->seq);
-    PUT_LIT(t, ",\"time\":");
-    put_time(t, r->time);
-    PUT_LIT(t, ",\"kind\":\"");
-    const char *kind = camas_trace_kind_name(r->kind);
-    put_raw(t, kind, strlen(kind));
-    PUT_LIT(t, "\"");
-    if (r->src)
-        PUT_FIELD_STR(t, ",\"src\":", r->src);
-    if (r->dst)
-        PUT_FIELD_STR(t, ",\"dst\":", r->dst);
-    if (r->method)
-        PUT_FIELD_STR(t, ",\"method\":", r->method);
-    /* id and digest: at most ~110 bytes */
-    reserve(t, 128);
-    if (r->msg_id >= 0) {
-        PUT_LIT(t, ",\"id\":");
-        put_u64(t, (guint64)r->msg_id);
+    static const guint8 str_flags[4] = {HAS_SRC, HAS_DST, HAS_METHOD, HAS_TEXT};
+    const guint8 *p = c->data, *end = c->data + c->len;
+    while (p < end) {
+        Rec r = {0};
+        r.kind = p[0];
+        guint8 flags = p[1];
+        p += 2;
+        memcpy(&r.time, p, 8);
+        memcpy(&r.msg_id, p + 8, 8);
+        p += 16;
+        for (int k = 0; k < 4; k++)
+            if (flags & str_flags[k])
+                p = get_len_str(p, &r.str[k], &r.len[k]);
+        if (flags & (HAS_PAYLOAD | HAS_DIGEST)) {
+            memcpy(&r.n_bytes, p, 4);
+            r.bytes = p + 4;
+            r.is_digest = (flags & HAS_DIGEST) != 0;
+            p += 4 + r.n_bytes;
+        }
+        render_rec(t, &r);
     }
-    if (r->digest) {
-        gsize n = MIN(r->digest_len, (gsize)32);
-        PUT_LIT(t, ",\"digest\":\"");
-        put_hex(t, r->digest, n);
-        PUT_LIT(t, "\"");
-    } else if (r->payload) {
-        /* SHA256_Init/Update/Final, not SHA256(): in OpenSSL 3 the one-shot fetches the
-         * algorithm by name (locks, allocation) on every call */
-        guint8 md[SHA256_DIGEST_LENGTH];
-        SHA256_CTX c;
-        SHA256_Init(&c);
-        SHA256_Update(&c, r->payload, r->payload_len);
-        SHA256_Final(md, &c);
-        PUT_LIT(t, ",\"digest\":\"");
-        put_hex(t, md, PAYLOAD_DIGEST_BYTES);
-        PUT_LIT(t, "\"");
-    }
-    if (r->text)
-        PUT_FIELD_STR(t, ",\"text\":", r->text);
-    reserve(t, 2);
-    PUT_LIT(t, "}\n");
-    t->seq++;
-    emit_line(t);
 }

@@ -426,6 +426,40 @@ Test(scenario, canonical_lines_have_fixed_keys_exact_times_and_escaped_strings)
     }
 }
 
+Test(scenario, lines_longer_than_the_hash_buffer_keep_their_order)
+{
+    g_autoptr(GString) out = g_string_new(NULL);
+    g_autoptr(CamasCanonicalTrace) t = camas_canonical_trace_new(collect, out);
+    /* 60 000 quotes become 120 000 bytes of \" : the line cannot be rendered in place */
+    g_autofree char *quotes = g_strnfill(60000, '"');
+    g_autofree char *big_payload = g_malloc0(200000);
+    CamasTraceRecord small = {.kind = CAMAS_TRACE_LOG, .time = 1, .src = "a", .msg_id = -1,
+                              .text = "before"};
+    CamasTraceRecord big = {.kind = CAMAS_TRACE_LOG, .time = 2, .src = "a", .msg_id = -1,
+                            .text = quotes};
+    CamasTraceRecord send = {.kind = CAMAS_TRACE_SEND, .time = 3, .msg_id = 1,
+                             .payload = (const guint8 *)big_payload, .payload_len = 200000};
+    for (int round = 0; round < 3; round++) {
+        camas_canonical_trace_add(t, &small);
+        camas_canonical_trace_add(t, &big);
+        camas_canonical_trace_add(t, &send);
+    }
+    g_autofree char *fp = camas_canonical_trace_dup_fingerprint(t);
+    g_autofree char *sha = g_compute_checksum_for_string(G_CHECKSUM_SHA256, out->str, -1);
+    cr_assert_str_eq(fp, sha);
+    g_auto(GStrv) lines = lines_of(out->str);
+    cr_assert_eq(g_strv_length(lines), 9);
+    cr_assert_str_eq(lines[3], "{\"seq\":3,\"time\":0.000000001,\"kind\":\"log\",\"src\":\"a\","
+                               "\"text\":\"before\"}");
+    cr_assert_eq(strlen(lines[4]), strlen("{\"seq\":4,\"time\":0.000000002,\"kind\":\"log\","
+                                          "\"src\":\"a\",\"text\":\"\"}") + 120000);
+    g_autofree char *zeros = g_compute_checksum_for_data(G_CHECKSUM_SHA256,
+                                                         (const guchar *)big_payload, 200000);
+    g_autofree char *want = g_strdup_printf("{\"seq\":5,\"time\":0.000000003,\"kind\":\"send\","
+                                            "\"id\":1,\"digest\":\"%.32s\"}", zeros);
+    cr_assert_str_eq(lines[5], want);
+}
+
 Test(scenario, the_fingerprint_is_the_sha256_of_the_trace_file)
 {
     g_autoptr(CamasScenario) s = load_file("contract-net.json");
