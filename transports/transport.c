@@ -475,9 +475,16 @@ camas__pipe_send_chunk(CamasPipe *pipe, CamasChunk *chunk, GError **error)
     }
     if (pipe->klass->send_chunk)
         return pipe->klass->send_chunk(pipe, chunk, error);
-    /* The transport queues GBytes: hand over the array's memory, no copy. */
-    GBytes *bytes = chunk->bytes ? g_steal_pointer(&chunk->bytes)
-                                 : g_byte_array_free_to_bytes(g_steal_pointer(&chunk->array));
+    /* The transport queues GBytes: a small frame is copied (the chunk keeps its array for the
+     * next send, which saves more allocations than the copy costs), a large one hands its
+     * memory over. */
+    GBytes *bytes;
+    if (chunk->bytes)
+        bytes = g_steal_pointer(&chunk->bytes);
+    else if (len <= CHUNK_KEEP_BYTES)
+        bytes = g_bytes_new(chunk->array->data, len);
+    else
+        bytes = g_byte_array_free_to_bytes(g_steal_pointer(&chunk->array));
     camas__chunk_release(chunk);
     gboolean ok = pipe->klass->send(pipe, bytes, error);
     g_bytes_unref(bytes);
