@@ -3,7 +3,8 @@
  * Values: constructors, reference counting, arenas, readers and equality of the immutable value
  * tree (the layer under the codecs; layout in value-private.h).  Heap values are one malloc
  * each, with their string bytes, items or entries in the same block; decoded trees live in an
- * arena, where every value forwards its reference counting to the arena.
+ * arena, where every value forwards its reference counting to the arena.  Freed arenas of the
+ * common sizes are kept per thread for the next message.
  */
 #include <math.h>
 #include <string.h>

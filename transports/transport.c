@@ -6,7 +6,9 @@
  * (transports/meson.build), and owns the rules of transport-private.h that are the same for
  * every transport: owner callbacks only from loop events, `closed` exactly once and never
  * after the owner's close, data held back until the owner starts (or resumes) reading, and
- * `writable` derived from the queued byte count with hysteresis between the two marks.
+ * `writable` derived from the queued byte count with hysteresis between the two marks.  It
+ * also keeps the per-thread pool of frame chunks (CamasChunk) that the channel encodes into
+ * and LocalQueue passes along without copying.
  */
 #include <string.h>
 
