@@ -758,7 +758,9 @@ static void
 pipe_writable(CamasPipe *pipe, gboolean writable, gpointer user_data)
 {
     CamasChannel *ch = user_data;
-    if (writable && !ch->closed)
+    /* a TRUE told as the first of a pair (the queue went back over the mark since) wakes
+     * nobody: the TRUE that follows will */
+    if (writable && !ch->closed && camas__pipe_is_writable(pipe))
         drain_waiters_settle(ch, TRUE);
 }
 

@@ -192,7 +192,9 @@ CAMAS_API gsize camas_channel_get_write_queued(const CamasChannel *channel);
  * writable: at once when it is now (its callbacks still run from an event), else when the queue
  * has drained to the low-water mark.  It fails with CAMAS_ERROR_CLOSED when the channel is or
  * gets closed first.  Futures waiting at the same time complete in the order they were asked
- * for, from one event.  Cancelling one only stops its wait.
+ * for, from one event; by the time a callback runs, others may have sent again, so a sender
+ * that must never pass the mark checks camas_channel_is_writable() again (a loop around the
+ * wait).  Cancelling one only stops its wait.
  */
 CAMAS_API CamasFuture *camas_channel_drain(CamasChannel *channel);
 /* Task style: returns TRUE at once when the channel is writable, else awaits
