@@ -24,6 +24,10 @@
  * up to a size that an idle thread may keep. */
 #define CHUNK_POOL_MAX 512
 #define CHUNK_KEEP_BYTES ((guint)16 * 1024)
+/* A chunk's array has room to spare (the encoder reserves ahead); with more chunks than this
+ * out of the pool (a burst of queued messages), frames travel as exact-size copies instead, so
+ * many queued small messages cost little more than their bytes. */
+#define CHUNK_PADDED_MAX 1024
 
 /* Private state follows the core's struct at this alignment. */
 #define PRIVATE_ALIGN 16
@@ -378,6 +382,7 @@ camas__pipe_send(CamasPipe *pipe, GBytes *bytes, GError **error)
 typedef struct {
     CamasChunk *head;
     guint len;
+    gssize out; /* chunks taken by this thread and not yet released by it */
 } ChunkPool;
 
 static __thread ChunkPool *chunk_pool;
@@ -419,8 +424,9 @@ chunk_pool_create(void)
 CamasChunk *
 camas__chunk_new(void)
 {
-    ChunkPool *pool = chunk_pool;
-    CamasChunk *c = pool ? pool->head : NULL;
+    ChunkPool *pool = chunk_pool ? chunk_pool : chunk_pool_create();
+    pool->out++;
+    CamasChunk *c = pool->head;
     if (G_LIKELY(c != NULL)) {
         pool->head = c->next;
         pool->len--;
@@ -451,6 +457,7 @@ camas__chunk_release(CamasChunk *chunk)
         }
     }
     ChunkPool *pool = chunk_pool ? chunk_pool : chunk_pool_create();
+    pool->out--;
     if (pool->len >= CHUNK_POOL_MAX) {
         chunk_free(chunk);
         return;
@@ -475,8 +482,13 @@ camas__pipe_send_chunk(CamasPipe *pipe, CamasChunk *chunk, GError **error)
                     pipe->peername ? pipe->peername : "the peer");
         return FALSE;
     }
-    if (pipe->klass->send_chunk)
+    if (pipe->klass->send_chunk) {
+        if (G_UNLIKELY(chunk_pool && chunk_pool->out > CHUNK_PADDED_MAX) && chunk->array) {
+            chunk->bytes = g_bytes_new(chunk->array->data, len);
+            g_clear_pointer(&chunk->array, g_byte_array_unref);
+        }
         return pipe->klass->send_chunk(pipe, chunk, error);
+    }
     /* The transport queues GBytes: a small frame is copied (the chunk keeps its array for the
      * next send, which saves more allocations than the copy costs), a large one hands its
      * memory over. */
