@@ -470,14 +470,15 @@ bump_refill(Bump *b, gsize size)
     return mem;
 }
 
-/* The first chunk is all of the arena's first block but a reserve for adopted deserializer
- * results (16 bytes each): the block is sized by a guess from the input length and rounded up
- * by the arena, and whatever it holds beyond the guess is used before anything is allocated. */
+/* The first chunk is all of the arena's first block: the block is sized by a guess from the
+ * input length and rounded up by the arena, and whatever it holds beyond the guess is used
+ * before anything is allocated.  (Deserializer results adopted by the arena, 16 bytes each, are
+ * rare: they take a further block when they come.) */
 static inline void
 bump_start(Bump *b, gsize hint)
 {
     gsize got;
-    b->p = camas__arena_alloc_rest(b->arena, 8, 64, &got);
+    b->p = camas__arena_alloc_rest(b->arena, 8, 0, &got);
     b->end = b->p + got;
     b->next = MAX(hint, got);
 }
@@ -593,8 +594,6 @@ camas__msgpack_decode(CamasCodec *codec, const guint8 *data, gsize len, const ch
         return NULL;
     }
     gsize hint = arena_hint(len);
-    /* the bump allocator takes the first block but 64 bytes, left to camas__arena_adopt()
-     * for deserializer results (16 bytes each) */
     d.arena = camas__arena_new(hint + 64);
     CamasArena *arena = d.arena;
     Bump bump = {.arena = arena};
