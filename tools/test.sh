@@ -81,6 +81,15 @@ if [ "${CAMAS_SKIP_ASAN:-0}" != 1 ]; then
         run_meson_tests build-asan "asan+ubsan build" env \
             ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:detect_stack_use_after_return=0 \
             UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+        # ASan must report an overflow inside a coroutine stack (see tests/meson.build).
+        if ASAN_OPTIONS=detect_leaks=1:detect_stack_use_after_return=0 \
+                "$CAMAS_TOP/build-asan/tests/test_coro" --tap --jobs=1 \
+                --filter 'coro/asan_catches*' 2>/dev/null | grep -q '^ok - coro::asan_catches'; then
+            passed=$((passed + 1))
+        else
+            failed=$((failed + 1))
+            failures+=("asan coroutine overflow check")
+        fi
     fi
 fi
 
