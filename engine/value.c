@@ -279,7 +279,22 @@ camas__arena_adopt(CamasArena *arena, CamasValue *value)
         camas_value_unref(value);
         return value;
     }
-    AdoptNode *n = camas__arena_alloc(arena, sizeof(AdoptNode));
+    /* Decoders hand the whole first block to their own allocator, so a node often needs a
+     * block of its own: a small one, which leaves the arena's growth sequence alone. */
+    AdoptNode *n;
+    ArenaBlock *b = arena->block;
+    if (G_LIKELY(b->size - b->used >= ALIGN8(sizeof(AdoptNode)))) {
+        n = (AdoptNode *)(block_data(b) + b->used);
+        b->used += ALIGN8(sizeof(AdoptNode));
+    } else {
+        const gsize small = 4 * ALIGN8(sizeof(AdoptNode));
+        ArenaBlock *nb = g_malloc(BLOCK_HEADER + small);
+        nb->prev = b;
+        nb->size = small;
+        nb->used = ALIGN8(sizeof(AdoptNode));
+        arena->block = nb;
+        n = (AdoptNode *)block_data(nb);
+    }
     n->value = value;
     n->next = arena->adopted;
     arena->adopted = n;
