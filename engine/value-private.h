@@ -68,17 +68,62 @@ struct _CamasValue {
 
 /* --- arenas: used by decoders ------------------------------------------------------------- */
 
+/* The arena's layout, here only for the inline allocation fast path below (value.c owns the
+ * rest): a chain of blocks, the newest first, each followed by its data (8-byte aligned). */
+typedef struct _CamasArenaBlock CamasArenaBlock;
+struct _CamasArenaBlock {
+    CamasArenaBlock *prev;
+    gsize size; /* usable bytes after the header */
+    gsize used;
+};
+
+typedef struct _CamasArenaAdopt CamasArenaAdopt;
+struct _CamasArenaAdopt {
+    CamasArenaAdopt *next;
+    CamasValue *value;
+};
+
+struct _CamasArena {
+    gint refcount;
+    CamasArenaBlock *block;    /* the current (newest) block; the chain runs through prev */
+    gsize next_size;           /* the size of the next block: grows geometrically */
+    CamasArenaAdopt *adopted;  /* heap values released when the arena dies */
+};
+
+#define CAMAS__ARENA_ALIGN8(n) (((n) + 7) & ~(gsize)7)
+#define CAMAS__ARENA_BLOCK_HEADER CAMAS__ARENA_ALIGN8(sizeof(CamasArenaBlock))
+
 /* A new arena with one reference held by the caller; @size_hint sizes the first block. */
 CamasArena *camas__arena_new(gsize size_hint);
 void camas__arena_unref(CamasArena *arena);
+/* The slow path of camas__arena_alloc(): a new block for @size (8-aligned) bytes. */
+gpointer camas__arena_grow(CamasArena *arena, gsize size);
+
 /* 8-byte aligned raw memory owned by the arena */
-gpointer camas__arena_alloc(CamasArena *arena, gsize size);
+static inline gpointer
+camas__arena_alloc(CamasArena *arena, gsize size)
+{
+    size = CAMAS__ARENA_ALIGN8(size);
+    CamasArenaBlock *b = arena->block;
+    if (G_LIKELY(b->size - b->used >= size)) {
+        gpointer p = (char *)b + CAMAS__ARENA_BLOCK_HEADER + b->used;
+        b->used += size;
+        return p;
+    }
+    return camas__arena_grow(arena, size);
+}
 /* All of the current block's free room, at least @min bytes (8-byte aligned; *@len is set to
  * the size handed out, a multiple of 8), for a decoder's own bump allocator.  @reserve bytes
  * are left for later camas__arena_alloc() calls when the block has them to spare. */
 gpointer camas__arena_alloc_rest(CamasArena *arena, gsize min, gsize reserve, gsize *len);
 /* A value of @type in the arena; the caller fills u. */
-CamasValue *camas__arena_value(CamasArena *arena, CamasValueType type);
+static inline CamasValue *
+camas__arena_value(CamasArena *arena, CamasValueType type)
+{
+    CamasValue *v = (CamasValue *)camas__arena_alloc(arena, sizeof(CamasValue));
+    *v = (CamasValue){.type = type, .flags = CAMAS__VALUE_ARENA, .arena = arena};
+    return v;
+}
 /* A STR or BYTES value whose bytes (plus a NUL) are copied into the arena; no UTF-8 check. */
 CamasValue *camas__arena_str(CamasArena *arena, CamasValueType type, const char *data, gsize len);
 /* The arena keeps a reference to a heap @value (e.g. a deserializer's result) so that arena

@@ -37,29 +37,12 @@ G_STATIC_ASSERT(G_N_ELEMENTS(small_ints) == 17 * 16);
 
 /* --- arenas -------------------------------------------------------------------------------- */
 
-typedef struct _ArenaBlock ArenaBlock;
-struct _ArenaBlock {
-    ArenaBlock *prev;
-    gsize size; /* usable bytes after the header */
-    gsize used;
-    /* data follows, 8-byte aligned */
-};
+/* The layout is in value-private.h (for the inline allocation fast path). */
+typedef CamasArenaBlock ArenaBlock;
+typedef CamasArenaAdopt AdoptNode;
 
-typedef struct _AdoptNode AdoptNode;
-struct _AdoptNode {
-    AdoptNode *next;
-    CamasValue *value;
-};
-
-struct _CamasArena {
-    gint refcount;
-    ArenaBlock *block;  /* the current (newest) block; the chain runs through prev */
-    gsize next_size;    /* the size of the next block: grows geometrically */
-    AdoptNode *adopted; /* heap values released when the arena dies (nodes live in the arena) */
-};
-
-#define ALIGN8(n) (((n) + 7) & ~(gsize)7)
-#define BLOCK_HEADER ALIGN8(sizeof(ArenaBlock))
+#define ALIGN8(n) CAMAS__ARENA_ALIGN8(n)
+#define BLOCK_HEADER CAMAS__ARENA_BLOCK_HEADER
 #define ARENA_HEADER ALIGN8(sizeof(CamasArena))
 #define ARENA_MIN_BLOCK 256
 
@@ -203,8 +186,8 @@ camas__arena_unref(CamasArena *arena)
         arena_free(arena);
 }
 
-static gpointer
-arena_grow(CamasArena *arena, gsize size)
+gpointer
+camas__arena_grow(CamasArena *arena, gsize size)
 {
     gsize bsize = MAX(arena->next_size, size);
     ArenaBlock *b = g_malloc(BLOCK_HEADER + bsize);
@@ -217,19 +200,6 @@ arena_grow(CamasArena *arena, gsize size)
 }
 
 gpointer
-camas__arena_alloc(CamasArena *arena, gsize size)
-{
-    size = ALIGN8(size);
-    ArenaBlock *b = arena->block;
-    if (G_LIKELY(b->size - b->used >= size)) {
-        gpointer p = block_data(b) + b->used;
-        b->used += size;
-        return p;
-    }
-    return arena_grow(arena, size);
-}
-
-gpointer
 camas__arena_alloc_rest(CamasArena *arena, gsize min, gsize reserve, gsize *len)
 {
     min = ALIGN8(min);
@@ -237,20 +207,12 @@ camas__arena_alloc_rest(CamasArena *arena, gsize min, gsize reserve, gsize *len)
     ArenaBlock *b = arena->block;
     gsize room = b->size - b->used;
     if (room < min)
-        return *len = min, arena_grow(arena, min);
+        return *len = min, camas__arena_grow(arena, min);
     gsize take = room >= min + reserve ? room - reserve : min;
     gpointer p = block_data(b) + b->used;
     b->used += take;
     *len = take;
     return p;
-}
-
-CamasValue *
-camas__arena_value(CamasArena *arena, CamasValueType type)
-{
-    CamasValue *v = camas__arena_alloc(arena, sizeof(CamasValue));
-    *v = (CamasValue){.type = type, .flags = CAMAS__VALUE_ARENA, .arena = arena};
-    return v;
 }
 
 CamasValue *
