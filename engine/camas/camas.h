@@ -6,6 +6,7 @@
 #include <camas/error.h>
 #include <camas/value.h>
 #include <camas/codec.h>
+#include <camas/frame.h>
 #include <camas/time.h>
 #include <camas/loop.h>
 #include <camas/trace.h>
