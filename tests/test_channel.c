@@ -1192,6 +1192,7 @@ Test(channel, closing_fails_old_and_recent_requests_in_id_order)
                 g_autoptr(CamasValue) v = camas_value_new_int(k);
                 g_autoptr(CamasFuture) f = camas_channel_send(ch, v);
                 g_autoptr(CamasValue) r = await_ok(loop, f);
+                cr_assert_eq(camas_value_get_int(camas_value_get_item(r, 1)), k);
             }
         }
         g_autoptr(CamasValue) hold = camas_value_build("[s i]", "__hold__", i);
