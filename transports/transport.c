@@ -483,7 +483,8 @@ camas__pipe_send_chunk(CamasPipe *pipe, CamasChunk *chunk, GError **error)
         return FALSE;
     }
     if (pipe->klass->send_chunk) {
-        if (G_UNLIKELY(chunk_pool && chunk_pool->out > CHUNK_PADDED_MAX) && !chunk->bytes) {
+        if (G_UNLIKELY(chunk_pool && chunk_pool->out > CHUNK_PADDED_MAX) && !chunk->bytes &&
+            len <= CHUNK_KEEP_BYTES) {
             chunk->bytes = g_bytes_new(chunk->array->data, len);
             g_clear_pointer(&chunk->array, g_byte_array_unref);
         }
