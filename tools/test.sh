@@ -11,7 +11,8 @@
 #   CAMAS_SKIP_ASAN=1    skip stage 2 (local iteration only; CI runs everything)
 set -uo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
-camas_setup_packages clang libclang-rt-14-dev || exit 2
+# locales: the determinism tests compile a comma-decimal locale with localedef
+camas_setup_packages clang libclang-rt-14-dev locales || exit 2
 
 fuzz_seconds=${CAMAS_FUZZ_SECONDS:-15}
 passed=0
