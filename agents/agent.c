@@ -264,20 +264,7 @@ static CamasValue *
 method_task_run(CamasTask *task, gpointer data, GError **error)
 {
     MethodCall *mc = data;
-    CamasValue *content = camas_request_get_content(mc->request);
-    GError *failure = NULL;
-    CamasValue *result =
-        mc->method->task_func(mc->agent, mc->request, camas_value_get_item(content, 1),
-                              camas_value_get_item(content, 2), &failure);
-    CamasRequest *req = g_steal_pointer(&mc->request);
-    if (failure) {
-        if (result)
-            camas_value_unref(result);
-        camas_request_fail(req, failure);
-        g_error_free(failure);
-    } else {
-        camas_request_reply_take(req, result);
-    }
+    camas__rpc_run_task_method(mc->method, mc->agent, &mc->request);
     return NULL;
 }
 

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <camas/channel.h>
+#include <camas/rpc.h>
 
 G_BEGIN_DECLS
 
@@ -25,6 +26,11 @@ CamasFuture *camas__channel_open_full(CamasLoop *loop, const char *address, Cama
 /* The channel whose message is being encoded or decoded on this thread, else NULL.  Codec
  * serializers use it to find their connection. */
 CamasChannel *camas__channel_get_current(void);
+
+/* Runs a task-style RPC method on @instance inside the current task and answers *@request
+ * (which it steals) with the result or the failure.  Shared by services and agents. */
+void camas__rpc_run_task_method(const CamasRpcMethod *method, gpointer instance,
+                                CamasRequest **request);
 
 /* The RPC connection attached to @channel (not owned), or NULL.  Setting it also makes the
  * channel's DELIVER trace records carry the request path as method. */

@@ -454,16 +454,15 @@ typedef struct {
     CamasRequest *request; /* until answered */
 } TaskCall;
 
-static CamasValue *
-task_call_run(CamasTask *task, gpointer data, GError **error)
+void
+camas__rpc_run_task_method(const CamasRpcMethod *method, gpointer instance,
+                           CamasRequest **request)
 {
-    TaskCall *tc = data;
-    CamasValue *content = camas_request_get_content(tc->request);
+    CamasValue *content = camas_request_get_content(*request);
     GError *failure = NULL;
-    CamasValue *result = tc->method->task_func(tc->service->instance, tc->request,
-                                               camas_value_get_item(content, 1),
-                                               camas_value_get_item(content, 2), &failure);
-    CamasRequest *req = g_steal_pointer(&tc->request);
+    CamasValue *result = method->task_func(instance, *request, camas_value_get_item(content, 1),
+                                           camas_value_get_item(content, 2), &failure);
+    CamasRequest *req = g_steal_pointer(request);
     if (failure) {
         if (result)
             camas_value_unref(result);
@@ -472,6 +471,13 @@ task_call_run(CamasTask *task, gpointer data, GError **error)
     } else {
         camas_request_reply_take(req, result);
     }
+}
+
+static CamasValue *
+task_call_run(CamasTask *task, gpointer data, GError **error)
+{
+    TaskCall *tc = data;
+    camas__rpc_run_task_method(tc->method, tc->service->instance, &tc->request);
     return NULL;
 }
 
