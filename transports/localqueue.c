@@ -14,12 +14,31 @@
  * which gives LocalQueue the same back-pressure (`writable`) as a socket whose peer stops
  * reading.
  *
- * Queues are per loop: the registry maps a loop to its bound queue ids.  It is keyed by the
- * loop pointer for lookup only and never iterated, so addresses cannot influence any order.
+ * Queues are per loop: the registry maps a loop to its bound queue ids and its link model.  It
+ * is keyed by the loop pointer for lookup only and never iterated, so addresses cannot
+ * influence any order.
+ *
+ * Link models (camas/localqueue.h): when a connection is made, each end asks the loop's model
+ * for the link its frames travel on and keeps it (with a reference to the model).  A send on an
+ * end with a link schedules the arrive event at max(now + the model's delay, the due time of
+ * the last item posted to the same receiver), so one direction stays FIFO; an end without one
+ * schedules for now exactly as before, so a run without links is unchanged event for event.
  */
 #include <string.h>
 
+#include <camas/localqueue.h>
+
+#include "live-private.h"
 #include "transport-private.h"
+
+/* A loop's link model, shared by the registry (while installed) and every pipe that has a
+ * link under it. */
+typedef struct {
+    guint ref_count; /* only touched from the loop's thread, or under registry_lock */
+    CamasLinkModelFuncs funcs;
+    gpointer user_data;
+    GDestroyNotify destroy;
+} LqModel;
 
 typedef struct {
     CamasPipe *self;      /* the pipe this state belongs to (not a reference) */
@@ -35,23 +54,90 @@ typedef struct {
     gboolean closed;      /* class close ran: pending arrive events do nothing */
     CamasEventId dial_event;
     CamasEventId drain_event;
+    char *local_id;       /* dialing: the queue id of the dialer's own address, or NULL */
+    LqModel *model;       /* a reference while this end sends on a link, else NULL */
+    gpointer link;        /* the model's state for frames this end sends (non-NULL with model) */
+    gint64 rx_due;        /* the latest due time of an item posted to this end's rx */
 } LqPipe;
 
 typedef struct {
     char *queue_id; /* bound id (registered while the listener lives) */
 } LqListener;
 
+/* --- link models --------------------------------------------------------------------------- */
+
+static LqModel *
+model_ref(LqModel *m)
+{
+    m->ref_count++;
+    return m;
+}
+
+static void
+model_unref(LqModel *m)
+{
+    if (m == NULL || --m->ref_count > 0)
+        return;
+    if (m->destroy)
+        m->destroy(m->user_data);
+    g_free(m);
+    camas__live_dec(CAMAS__LIVE_LINK_MODEL);
+}
+
 /* --- the per-loop registry ----------------------------------------------------------------- */
 
-static GMutex registry_lock;
-static GHashTable *registry; /* CamasLoop* -> GHashTable(queue id -> CamasListener*) */
+/* What the registry keeps for one loop; the entry goes when it holds nothing. */
+typedef struct {
+    GHashTable *queues; /* queue id -> CamasListener* */
+    LqModel *model;     /* a reference, or NULL */
+} LqLoop;
 
+static GMutex registry_lock;
+static GHashTable *registry; /* CamasLoop* -> LqLoop* */
+
+static void
+lq_loop_free(gpointer data)
+{
+    LqLoop *e = data;
+    g_assert(e->model == NULL);
+    g_hash_table_unref(e->queues);
+    g_free(e);
+}
+
+/* Under the lock: @loop's entry, created when @create. */
+static LqLoop *
+registry_entry(CamasLoop *loop, gboolean create)
+{
+    LqLoop *e = registry ? g_hash_table_lookup(registry, loop) : NULL;
+    if (e || !create)
+        return e;
+    if (registry == NULL)
+        registry = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, lq_loop_free);
+    e = g_new0(LqLoop, 1);
+    e->queues = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    g_hash_table_insert(registry, loop, e);
+    return e;
+}
+
+/* Under the lock: drops @loop's entry if it holds nothing, so a later loop at the same address
+ * starts clean. */
+static void
+registry_prune(CamasLoop *loop, LqLoop *e)
+{
+    if (e && e->model == NULL && g_hash_table_size(e->queues) == 0)
+        g_hash_table_remove(registry, loop);
+    if (registry && g_hash_table_size(registry) == 0)
+        g_clear_pointer(&registry, g_hash_table_unref);
+}
+
+/* The listener bound to @queue_id and (transfer full, nullable) the loop's model. */
 static CamasListener *
-registry_lookup(CamasLoop *loop, const char *queue_id)
+registry_lookup(CamasLoop *loop, const char *queue_id, LqModel **model)
 {
     g_mutex_lock(&registry_lock);
-    GHashTable *queues = registry ? g_hash_table_lookup(registry, loop) : NULL;
-    CamasListener *l = queues ? g_hash_table_lookup(queues, queue_id) : NULL;
+    LqLoop *e = registry_entry(loop, FALSE);
+    CamasListener *l = e ? g_hash_table_lookup(e->queues, queue_id) : NULL;
+    *model = e && e->model ? model_ref(e->model) : NULL;
     g_mutex_unlock(&registry_lock);
     return l;
 }
@@ -60,17 +146,10 @@ static gboolean
 registry_add(CamasLoop *loop, const char *queue_id, CamasListener *listener)
 {
     g_mutex_lock(&registry_lock);
-    if (registry == NULL)
-        registry = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL,
-                                         (GDestroyNotify)g_hash_table_unref);
-    GHashTable *queues = g_hash_table_lookup(registry, loop);
-    if (queues == NULL) {
-        queues = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
-        g_hash_table_insert(registry, loop, queues);
-    }
-    gboolean added = !g_hash_table_contains(queues, queue_id);
+    LqLoop *e = registry_entry(loop, TRUE);
+    gboolean added = !g_hash_table_contains(e->queues, queue_id);
     if (added)
-        g_hash_table_insert(queues, g_strdup(queue_id), listener);
+        g_hash_table_insert(e->queues, g_strdup(queue_id), listener);
     g_mutex_unlock(&registry_lock);
     return added;
 }
@@ -79,16 +158,37 @@ static void
 registry_remove(CamasLoop *loop, const char *queue_id)
 {
     g_mutex_lock(&registry_lock);
-    GHashTable *queues = registry ? g_hash_table_lookup(registry, loop) : NULL;
-    if (queues) {
-        g_hash_table_remove(queues, queue_id);
-        /* An empty entry goes, so a later loop at the same address starts clean. */
-        if (g_hash_table_size(queues) == 0)
-            g_hash_table_remove(registry, loop);
-    }
-    if (registry && g_hash_table_size(registry) == 0)
-        g_clear_pointer(&registry, g_hash_table_unref);
+    LqLoop *e = registry_entry(loop, FALSE);
+    if (e)
+        g_hash_table_remove(e->queues, queue_id);
+    registry_prune(loop, e);
     g_mutex_unlock(&registry_lock);
+}
+
+void
+camas_localqueue_set_link_model(CamasLoop *loop, const CamasLinkModelFuncs *funcs,
+                                gpointer user_data, GDestroyNotify destroy)
+{
+    g_return_if_fail(loop != NULL);
+    g_return_if_fail(funcs == NULL || (funcs->link != NULL && funcs->delay != NULL));
+    LqModel *m = NULL;
+    if (funcs) {
+        m = g_new0(LqModel, 1);
+        m->ref_count = 1;
+        m->funcs = *funcs;
+        m->user_data = user_data;
+        m->destroy = destroy;
+        camas__live_inc(CAMAS__LIVE_LINK_MODEL);
+    }
+    g_mutex_lock(&registry_lock);
+    LqLoop *e = registry_entry(loop, m != NULL);
+    LqModel *old = e ? e->model : NULL;
+    if (e)
+        e->model = m;
+    registry_prune(loop, e);
+    g_mutex_unlock(&registry_lock);
+    /* The old model's destroy runs outside the lock (it may be the last reference). */
+    model_unref(old);
 }
 
 /* --- pipes --------------------------------------------------------------------------------- */
@@ -164,9 +264,25 @@ schedule_drain(LqPipe *q)
                                                    camas__pipe_ref(q->self), unref_notify);
 }
 
-/* Appends @item (transfer full) to @to's receive queue and schedules its arrival. */
+/* Out of line: the delayed arrival of an item @from sent to @t, no earlier than the item
+ * before it. */
+static G_GNUC_NO_INLINE void
+schedule_arrival_delayed(LqPipe *from, LqPipe *t)
+{
+    CamasLoop *loop = camas__pipe_get_loop(t->self);
+    gint64 delay = MAX(from->model->funcs.delay(from->link, from->model->user_data), 0);
+    gint64 now = camas_loop_now(loop);
+    gint64 due = delay > G_MAXINT64 - now ? G_MAXINT64 : now + delay;
+    if (due < t->rx_due)
+        due = t->rx_due;
+    t->rx_due = due;
+    camas_loop_call_at_full(loop, due, arrive_event, camas__pipe_ref(t->self), unref_notify);
+}
+
+/* Appends @item (transfer full), sent by @from, to @to's receive queue and schedules its
+ * arrival. */
 static void
-post(CamasPipe *to, CamasChunk *item)
+post(LqPipe *from, CamasPipe *to, CamasChunk *item)
 {
     LqPipe *t = lq(to);
     item->next = NULL;
@@ -175,8 +291,11 @@ post(CamasPipe *to, CamasChunk *item)
     else
         t->rx_head = item;
     t->rx_tail = item;
-    camas_loop_call_soon_full(camas__pipe_get_loop(to), arrive_event, camas__pipe_ref(to),
-                              unref_notify);
+    if (G_UNLIKELY(from->link != NULL))
+        schedule_arrival_delayed(from, t);
+    else
+        camas_loop_call_soon_full(camas__pipe_get_loop(to), arrive_event, camas__pipe_ref(to),
+                                  unref_notify);
 }
 
 static void
@@ -195,8 +314,10 @@ connect_event(CamasLoop *loop, gpointer data)
     CamasPipe *client = data;
     LqPipe *c = lq(client);
     c->dial_event = CAMAS_EVENT_ID_NONE;
-    CamasListener *listener = registry_lookup(loop, c->queue_id);
+    LqModel *model;
+    CamasListener *listener = registry_lookup(loop, c->queue_id, &model);
     if (listener == NULL) {
+        model_unref(model);
         g_autoptr(GError) error =
             g_error_new(CAMAS_ERROR, CAMAS_ERROR_CONNECTION_REFUSED,
                         "no server is bound to LocalQueue '%s'", c->queue_id);
@@ -205,8 +326,20 @@ connect_event(CamasLoop *loop, gpointer data)
     }
     CamasPipe *server = camas__pipe_new_accepted(listener);
     pipe_init(server, c->queue_id);
-    lq(server)->peer = client;
+    LqPipe *s = lq(server);
+    s->peer = client;
     c->peer = server;
+    if (model) {
+        /* Each direction asks for its link, dialer to server first (the documented order). */
+        c->link = model->funcs.link(c->local_id, c->queue_id, model->user_data);
+        s->link = model->funcs.link(c->queue_id, c->local_id, model->user_data);
+        if (c->link)
+            c->model = model_ref(model);
+        if (s->link)
+            s->model = model_ref(model);
+        model_unref(model);
+    }
+    g_clear_pointer(&c->local_id, g_free);
     /* As aiomas: the server side hears of the connection first, then the client. */
     camas__listener_accepted(listener, server);
     camas__pipe_dial_done(client, NULL);
@@ -216,6 +349,8 @@ static void
 lq_dial(CamasPipe *pipe, const CamasAddress *address, const CamasTransportOptions *options)
 {
     pipe_init(pipe, address->path);
+    if (options->local_address && g_str_has_prefix(options->local_address, "local://"))
+        lq(pipe)->local_id = g_strdup(options->local_address + strlen("local://"));
     /* The lookup happens in the event, so a server bound or closed meanwhile counts. */
     lq(pipe)->dial_event = camas_loop_call_soon_full(camas__pipe_get_loop(pipe), connect_event,
                                                      camas__pipe_ref(pipe), unref_notify);
@@ -251,7 +386,7 @@ lq_send_chunk(CamasPipe *pipe, CamasChunk *chunk, GError **error)
     gsize len;
     camas__chunk_get_data(chunk, &len);
     q->sent_pending += len;
-    post(q->peer, chunk);
+    post(q, q->peer, chunk);
     camas__pipe_update_write_queued(pipe, q->sent_pending);
     return TRUE;
 }
@@ -289,10 +424,13 @@ lq_close(CamasPipe *pipe)
         p->peer = NULL;
         p->sent_pending = 0;
         camas__pipe_update_write_queued(q->peer, 0);
-        post(q->peer, &p->eof);
+        post(q, q->peer, &p->eof);
         q->peer = NULL;
     }
+    q->link = NULL;
+    g_clear_pointer(&q->model, model_unref);
     g_clear_pointer(&q->queue_id, g_free);
+    g_clear_pointer(&q->local_id, g_free);
 }
 
 /* --- listeners ----------------------------------------------------------------------------- */

@@ -22,3 +22,4 @@
 #include <camas/registry.h>
 #include <camas/subproc.h>
 #include <camas/scenario.h>
+#include <camas/localqueue.h>

@@ -85,6 +85,10 @@ typedef struct {
     guint handshake_timeout_ms;  /* TLS: a handshake not finished within this many
                                   * milliseconds (real time) fails with
                                   * CAMAS_ERROR_TIMED_OUT; 0 = 30000 */
+    const char *local_address;   /* dialing: the address the dialing side is known by (a
+                                  * container gives its own); LocalQueue names the dialer's
+                                  * end by it for link models (camas/localqueue.h).  Borrowed
+                                  * until the dial (a channel's open) finishes; NULL = none */
 } CamasTransportOptions;
 
 G_END_DECLS
