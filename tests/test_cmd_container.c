@@ -86,6 +86,32 @@ Test(cmd_container, lists_the_registered_types)
     run_clear(&r);
 }
 
+Test(cmd_container, hosts_agent_types_from_a_plugin_named_after_their_agent)
+{
+    g_autofree char *so = g_strdup_printf("%s/tests/libmyagents.so", CAMAS_BUILDDIR);
+    /* Adder's init takes both a positional label and keyword arguments: two --init options. */
+    Run r = run("--listen", "local://cmd", "--clock", "afap", "--agent", "Adder", "--init",
+                "[\"a\"]", "--init", "{\"step\": 2, \"times\": 1}", "--agent", "Adder", "--init",
+                "[\"b\"]", "--init", "{\"step\": 5, \"times\": 3}", "--run", "[\"local://cmd/0\"]",
+                "--until-done", "--plugin", so, NULL);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_assert(g_str_has_prefix(r.out, "local://cmd/0\nlocal://cmd/1\n"), "%s", r.out);
+    cr_assert(strstr(r.out, "local://cmd/1 b ready\n"), "%s", r.out);
+    run_clear(&r);
+
+    r = run("--plugin", so, "--list-types", NULL);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_assert(g_str_has_prefix(r.out, "Adder "), "%s", r.out);
+    run_clear(&r);
+
+    g_autofree char *failing = g_strdup_printf("%s/tests/libmyagents-failing.so", CAMAS_BUILDDIR);
+    r = run("--listen", "local://x", "--plugin", failing, "--agent", "Adder", NULL);
+    cr_assert_eq(r.status, 2, "%s", r.err);
+    cr_assert(strstr(r.err, "camas container: --plugin: ") && strstr(r.err, "licence server"),
+              "%s", r.err);
+    run_clear(&r);
+}
+
 Test(cmd_container, bad_command_lines_exit_with_status_2_and_say_why)
 {
     static const struct {

@@ -32,8 +32,9 @@ usage(FILE *out)
             "                       [--clock realtime|external|afap] [--utc-start DATE]\n"
             "                       [--seed N] [--name NAME] [--connect-timeout SECONDS]\n"
             "                       [--manager] [--until-done] [--exit-on-stdin-eof]\n"
+            "                       [--plugin LIB]...\n"
             "                       [--agent TYPE[:COUNT] [--init JSON] [--run JSON]]...\n"
-            "       camas container --list-types\n"
+            "       camas container [--plugin LIB]... --list-types\n"
             "\n"
             "Hosts agents in one container until SIGINT/SIGTERM.  Prints each agent's URL on a\n"
             "line of its own (in id order), then READY, then the agents' log lines as\n"
@@ -50,6 +51,8 @@ usage(FILE *out)
             "  --seed N, --name NAME   the agents' random streams: seed N, stream NAME/<aid>\n"
             "  --manager           agent 0 is the subprocess Manager: spawn(type, ...),\n"
             "                      set_time(t), stop()\n"
+            "  --plugin LIB        load agent types from a shared library (its\n"
+            "                      camas_plugin_init(), as for scenario files' \"plugins\")\n"
             "  --agent TYPE[:COUNT]  COUNT (default 1) agents of a registered type\n"
             "  --init JSON         init arguments of the preceding --agent: an array, or an\n"
             "                      object for keyword arguments\n"
@@ -62,7 +65,9 @@ usage(FILE *out)
 }
 
 typedef struct {
-    const CamasAgentClass *klass;
+    char *type_arg; /* the --agent value, for messages */
+    char *type_name;
+    const CamasAgentClass *klass; /* resolved once every --plugin is loaded */
     guint count;
     CamasValue *init_args;   /* a list, or NULL */
     CamasValue *init_kwargs; /* a map, or NULL */
@@ -73,6 +78,8 @@ static void
 agent_spec_free(gpointer data)
 {
     AgentSpec *s = data;
+    g_free(s->type_arg);
+    g_free(s->type_name);
     g_clear_pointer(&s->init_args, camas_value_unref);
     g_clear_pointer(&s->init_kwargs, camas_value_unref);
     g_clear_pointer(&s->run_args, camas_value_unref);
@@ -157,7 +164,8 @@ parse(int argc, char **argv, Options *o)
         }
         static const char *const valued[] = {
             "--listen", "--codec",           "--tls",   "--clock", "--utc-start", "--seed",
-            "--name",   "--connect-timeout", "--agent", "--init",  "--run",       NULL};
+            "--name",   "--connect-timeout", "--agent", "--init",  "--run",       "--plugin",
+            NULL};
         if (!g_strv_contains(valued, flag))
             return camas_cmd_fail(CMD, "unknown option '%s' (see camas container --help)", arg);
         if (!value) {
@@ -215,14 +223,15 @@ parse(int argc, char **argv, Options *o)
                     return camas_cmd_fail(CMD, "--agent %s: COUNT must be 1 to 10000000", value);
                 *colon = '\0';
             }
-            g_autoptr(GError) error = NULL;
-            const CamasAgentClass *k = camas_agent_registry_lookup(type_name, &error);
-            if (!k)
-                return camas_cmd_fail(CMD, "--agent %s: %s", value, error->message);
             AgentSpec *spec = g_new0(AgentSpec, 1);
-            spec->klass = k;
+            spec->type_arg = g_strdup(value);
+            spec->type_name = g_steal_pointer(&type_name);
             spec->count = (guint)count;
             g_ptr_array_add(o->agents, spec);
+        } else if (!strcmp(flag, "--plugin")) {
+            g_autoptr(GError) error = NULL;
+            if (!camas_plugin_load(value, &error))
+                return camas_cmd_fail(CMD, "--plugin: %s", error->message);
         } else { /* --init, --run */
             if (o->agents->len == 0)
                 return camas_cmd_fail(CMD, "%s must follow an --agent", flag);
@@ -250,6 +259,14 @@ parse(int argc, char **argv, Options *o)
     }
     if (o->list_types)
         return CAMAS_EXIT_OK;
+    /* Types resolve only now, so a --plugin may come after the --agent naming its type. */
+    for (guint i = 0; i < o->agents->len; i++) {
+        AgentSpec *spec = g_ptr_array_index(o->agents, i);
+        g_autoptr(GError) error = NULL;
+        spec->klass = camas_agent_registry_lookup(spec->type_name, &error);
+        if (!spec->klass)
+            return camas_cmd_fail(CMD, "--agent %s: %s", spec->type_arg, error->message);
+    }
     if (!o->listen)
         return camas_cmd_fail(CMD, "--listen ADDR is required (see camas container --help)");
     if (!o->manager && o->agents->len == 0)
@@ -265,9 +282,16 @@ typedef struct {
     gboolean failed;
 } State;
 
+/* Lines logged before READY (from agents' init) are held back: readers of our output (the
+ * subprocess manager among them) take every line before READY for a URL. */
 static void
 print_log(CamasAgent *agent, const char *line, gpointer data)
 {
+    GString **held = data;
+    if (*held) {
+        g_string_append_printf(*held, "%s %s\n", camas_agent_get_url(agent), line);
+        return;
+    }
     printf("%s %s\n", camas_agent_get_url(agent), line);
     fflush(stdout);
 }
@@ -352,6 +376,7 @@ container_main(int argc, char **argv)
     CamasLoop *loop = camas_loop_new();
     GPtrArray *starts = g_ptr_array_new(); /* the AgentSpec of each spawned agent */
     State state = {0};
+    g_autoptr(GString) held = NULL;
     GSource *sources[3] = {NULL, NULL, NULL};
     CamasClock *clock = NULL;
     const char *kind = o.clock ? o.clock : "realtime";
@@ -382,7 +407,8 @@ container_main(int argc, char **argv)
         rc = camas_cmd_fail(CMD, "%s", error->message);
         goto out_clock;
     }
-    camas_container_set_log_func(container, print_log, NULL, NULL);
+    held = g_string_new(NULL);
+    camas_container_set_log_func(container, print_log, &held, NULL);
 
     CamasAgent *manager = NULL;
     if (o.manager)
@@ -406,8 +432,9 @@ container_main(int argc, char **argv)
     }
     for (guint i = 0; i < camas_container_get_n_agents(container); i++)
         printf("%s\n", camas_agent_get_url(camas_container_get_agent(container, i)));
-    printf("READY\n");
+    printf("READY\n%s", held->str);
     fflush(stdout);
+    g_string_free(g_steal_pointer(&held), TRUE); /* from now on lines go out at once */
 
     guint first = manager ? 1 : 0;
     for (guint i = 0; i < starts->len; i++) {
