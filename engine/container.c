@@ -736,6 +736,8 @@ camas_container_connect(CamasContainer *container, const char *url, GError **err
             options.connect_deadline = camas_loop_now(c->loop) + c->connect_timeout;
         if (c->tls_client && g_str_has_prefix(key, "tcp://"))
             options.transport.tls = c->tls_client;
+        /* names this end for LocalQueue link models; the entry below keeps c alive */
+        options.transport.local_address = c->address;
         CamasFuture *opening = camas_rpc_open(c->loop, key, c->codec, c->root, &options, error);
         if (!opening)
             return NULL;
