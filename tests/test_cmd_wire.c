@@ -138,6 +138,22 @@ Test(cmd_wire, decodes_captured_blosc_frames_as_json_lines)
     run_clear(&r);
 }
 
+/* Decodes msgpack frames @in to JSON lines, asserts they encode back to the same bytes, and
+ * returns the lines. */
+static char *
+json_round_trip(const GByteArray *in)
+{
+    Run d = run_wire("decode", "msgpack", TRUE, in->data, in->len);
+    cr_assert_eq(exit_code(&d), 0, "%s", d.err);
+    Run e = run_wire("encode", "msgpack", FALSE, d.out, strlen(d.out));
+    cr_assert_eq(exit_code(&e), 0, "%s", e.err);
+    cr_assert_eq(e.out_len, in->len);
+    cr_assert_arr_eq(e.out, in->data, in->len);
+    run_clear(&e);
+    g_free(d.err);
+    return d.out;
+}
+
 Test(cmd_wire, json_lines_encode_back_to_the_same_frames)
 {
     static const char *const c4[] = {
@@ -147,15 +163,8 @@ Test(cmd_wire, json_lines_encode_back_to_the_same_frames)
         "2d30312d30315430303a30303a30302b30303a3030cd0e1080",
     };
     g_autoptr(GByteArray) in = frames(c4, G_N_ELEMENTS(c4));
-    Run d = run_wire("decode", "msgpack", TRUE, in->data, in->len);
-    cr_assert_eq(exit_code(&d), 0, "%s", d.err);
-    cr_assert(strstr(d.out, "{\"$bytes\": \"AAE=\"}"), "%s", d.out);
-    Run e = run_wire("encode", "msgpack", FALSE, d.out, strlen(d.out));
-    cr_assert_eq(exit_code(&e), 0, "%s", e.err);
-    cr_assert_eq(e.out_len, in->len);
-    cr_assert_arr_eq(e.out, in->data, in->len);
-    run_clear(&d);
-    run_clear(&e);
+    g_autofree char *lines = json_round_trip(in);
+    cr_assert(strstr(lines, "{\"$bytes\": \"AAE=\"}"), "%s", lines);
 }
 
 Test(cmd_wire, json_codec_frames_match_captured_text)
@@ -203,6 +212,33 @@ Test(cmd_wire, oversized_announcement_stops_with_error)
     cr_assert_eq(exit_code(&r), 2);
     cr_assert(strstr(r.err, "frame 1") && strstr(r.err, "4294967295"), "%s", r.err);
     run_clear(&r);
+}
+
+/* msgpack maps may have non-string keys; a map whose lone key is a tag name must not turn into
+ * the tagged value on the way back. */
+Test(cmd_wire, maps_json_cannot_hold_round_trip_as_map_pairs)
+{
+    static const char *const payloads[] = {
+        "930100 83 01a161 c3c0 a16202",
+        "930101 81 a62462797465 73 a178",
+    };
+    g_autoptr(GByteArray) in = frames(payloads, G_N_ELEMENTS(payloads));
+    g_autofree char *lines = json_round_trip(in);
+    cr_assert_str_eq(lines, "[1, 0, {\"$map\": [[1, \"a\"], [true, null], [\"b\", 2]]}]\n"
+                            "[1, 1, {\"$map\": [[\"$bytes\", \"x\"]]}]\n");
+
+    static const char *const bad[] = {
+        "[0, 1, {\"$map\": 5}]\n",
+        "[0, 1, {\"$map\": [[1]]}]\n",
+        "[0, 1, {\"$map\": [[[1], 2]]}]\n",
+        "[0, 1, {\"$map\": [[1, 2], [1, 3]]}]\n",
+    };
+    for (gsize i = 0; i < G_N_ELEMENTS(bad); i++) {
+        Run r = run_wire("encode", "msgpack", FALSE, bad[i], strlen(bad[i]));
+        cr_assert_eq(exit_code(&r), 2, "case %zu: %s", i, r.err);
+        cr_assert(strstr(r.err, "line 1"), "case %zu: %s", i, r.err);
+        run_clear(&r);
+    }
 }
 
 Test(cmd_wire, bad_arguments_and_lines_are_reported)

@@ -4,7 +4,9 @@
  * Python-like repr, or JSON) and back.  Users debug interop with it; tests feed it captured
  * bytes.  In JSON lines, values JSON cannot hold are written as one-key objects:
  * bytes as {"$bytes": "<base64>"}, NaN and infinities as {"$float": "NaN"|"Infinity"|
- * "-Infinity"}, so every line stays strict JSON.
+ * "-Infinity"}, and maps JSON objects cannot hold (a key that is not a string, or a lone key
+ * that is one of these tags) as {"$map": [[key, value], ...]}, so every line stays strict JSON
+ * and `encode` gives back the bytes `decode` read.
  */
 #include <errno.h>
 #include <math.h>
@@ -26,7 +28,44 @@ tag(const char *key, CamasValue *data)
     return camas_value_new_map_take(&k, &data, 1, NULL);
 }
 
-/* (transfer full) @v with bytes and non-finite floats replaced by their tagged objects */
+static gboolean
+is_tag(const char *key)
+{
+    return !strcmp(key, "$bytes") || !strcmp(key, "$float") || !strcmp(key, "$map");
+}
+
+/* Whether a JSON object cannot carry map @v as it is. */
+static gboolean
+needs_map_tag(CamasValue *v)
+{
+    gsize n = camas_value_get_length(v);
+    for (gsize i = 0; i < n; i++) {
+        CamasValue *k = camas_value_map_get_key(v, i);
+        if (camas_value_get_type(k) != CAMAS_VALUE_STR)
+            return TRUE;
+    }
+    return n == 1 && is_tag(camas_value_get_str(camas_value_map_get_key(v, 0), NULL));
+}
+
+static CamasValue *to_json_safe(CamasValue *v);
+
+static CamasValue *
+map_to_pairs(CamasValue *v)
+{
+    gsize n = camas_value_get_length(v);
+    CamasValue **pairs = g_new(CamasValue *, n ? n : 1);
+    for (gsize i = 0; i < n; i++) {
+        CamasValue *kv[2] = {to_json_safe(camas_value_map_get_key(v, i)),
+                             to_json_safe(camas_value_map_get_value(v, i))};
+        pairs[i] = camas_value_new_list_take(kv, 2);
+    }
+    CamasValue *r = camas_value_new_list_take(pairs, n);
+    g_free(pairs);
+    return tag("$map", r);
+}
+
+/* (transfer full) @v with bytes, non-finite floats and un-JSON-able maps replaced by their
+ * tagged objects */
 static CamasValue *
 to_json_safe(CamasValue *v)
 {
@@ -56,6 +95,8 @@ to_json_safe(CamasValue *v)
         return r;
     }
     case CAMAS_VALUE_MAP: {
+        if (needs_map_tag(v))
+            return map_to_pairs(v);
         gsize n = camas_value_get_length(v);
         CamasValue **keys = g_new(CamasValue *, n ? n : 1);
         CamasValue **vals = g_new(CamasValue *, n ? n : 1);
@@ -89,6 +130,44 @@ is_base64(const char *s, gsize len)
             return FALSE;
     }
     return TRUE;
+}
+
+static CamasValue *from_json_safe(CamasValue *v, GError **error);
+
+static CamasValue *
+pairs_to_map(CamasValue *pairs, GError **error)
+{
+    if (camas_value_get_type(pairs) != CAMAS_VALUE_LIST) {
+        g_set_error(error, CAMAS_ERROR, CAMAS_ERROR_INVALID,
+                    "{\"$map\": ...} needs a list of [key, value] pairs");
+        return NULL;
+    }
+    gsize n = camas_value_get_length(pairs);
+    g_autoptr(GPtrArray) keys = g_ptr_array_new_with_free_func((GDestroyNotify)camas_value_unref);
+    g_autoptr(GPtrArray) vals = g_ptr_array_new_with_free_func((GDestroyNotify)camas_value_unref);
+    for (gsize i = 0; i < n; i++) {
+        CamasValue *p = camas_value_get_item(pairs, i);
+        if (camas_value_get_type(p) != CAMAS_VALUE_LIST || camas_value_get_length(p) != 2) {
+            g_set_error(error, CAMAS_ERROR, CAMAS_ERROR_INVALID,
+                        "{\"$map\": ...}: item %zu is not a [key, value] pair", i);
+            return NULL;
+        }
+        CamasValue *k = from_json_safe(camas_value_get_item(p, 0), error);
+        if (!k)
+            return NULL;
+        g_ptr_array_add(keys, k);
+        CamasValue *val = from_json_safe(camas_value_get_item(p, 1), error);
+        if (!val)
+            return NULL;
+        g_ptr_array_add(vals, val);
+    }
+    CamasValue *r = camas_value_new_map_take((CamasValue **)keys->pdata, (CamasValue **)vals->pdata,
+                                             n, error);
+    if (r) { /* the map owns the items now */
+        g_ptr_array_set_free_func(keys, NULL);
+        g_ptr_array_set_free_func(vals, NULL);
+    }
+    return r;
 }
 
 /* (transfer full) the inverse of to_json_safe, or NULL with an error naming the bad tag */
@@ -131,6 +210,8 @@ from_json_safe(CamasValue *v, GError **error)
             g_autofree guchar *data = g_base64_decode(s, &dlen);
             return camas_value_new_bytes(data, dlen);
         }
+        if (key && !strcmp(key, "$map"))
+            return pairs_to_map(v0, error);
         if (key && !strcmp(key, "$float")) {
             const char *s = camas_value_to_str(v0, NULL, NULL);
             if (s && !strcmp(s, "NaN"))
@@ -389,8 +470,8 @@ wire_main(int argc, char **argv)
     g_option_context_set_summary(ctx,
         "decode: frames (stdin or FILE) -> one line per frame: [msg_type, msg_id, content]\n"
         "encode: JSON lines [msg_type, msg_id, content] -> frames on stdout\n"
-        "In JSON lines bytes are {\"$bytes\": \"<base64>\"} and NaN/inf are "
-        "{\"$float\": \"NaN\"}.");
+        "In JSON lines bytes are {\"$bytes\": \"<base64>\"}, NaN/inf are "
+        "{\"$float\": \"NaN\"}, and maps with non-string keys are {\"$map\": [[k, v], ...]}.");
     g_option_context_add_main_entries(ctx, entries, NULL);
     g_autoptr(GError) error = NULL;
     if (!g_option_context_parse(ctx, &argc, &argv, &error))
