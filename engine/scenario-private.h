@@ -71,6 +71,28 @@ typedef struct {
     char *reference_trace;      /* nullable, resolved path */
 } ScenarioExpect;
 
+/* The latency distributions of `links` (docs/scenarios.md, "Links"). */
+typedef enum {
+    LINK_CONSTANT = 0, /* ticks */
+    LINK_UNIFORM,      /* a = low, b = high (seconds) */
+    LINK_EXPONENTIAL,  /* a = mean (seconds) */
+    LINK_NORMAL,       /* a = mean, b = standard deviation (seconds), negative draws redrawn */
+} LinkDist;
+
+typedef struct {
+    LinkDist dist;
+    gint64 ticks; /* LINK_CONSTANT */
+    double a, b;  /* the other distributions' parameters, as above */
+} LinkLatency;
+
+/* One entry of `links`. */
+typedef struct {
+    char *where;       /* its JSON path ($.links[N]), for messages */
+    gint from, to;     /* container indices, -1 for "*" */
+    gboolean symmetric; /* also applies from @to to @from */
+    LinkLatency latency;
+} LinkRule;
+
 struct _CamasScenario {
     char *origin;       /* as given */
     char *dir;          /* the directory relative paths are relative to */
@@ -83,6 +105,7 @@ struct _CamasScenario {
     GPtrArray *containers; /* char* names, in file order */
     GPtrArray *groups;     /* ScenarioGroup*, in file order (spawn order) */
     guint64 n_agents;
+    GPtrArray *links;      /* LinkRule*, in file order (empty: no link model) */
     ScenarioExpect expect;
 };
 
@@ -98,5 +121,18 @@ CamasValue *camas__scenario_json_to_value(json_t *json);
 
 /* scenario.c: the list of every URL of @group (transfer none; built on first use). */
 CamasValue *camas__scenario_group_urls(ScenarioGroup *group);
+
+/* scenario-links.c: the rule that decides the latency from container @from to container @to
+ * (indices), or NULL when none applies.  The file was checked to have exactly one best rule
+ * for every pair (scenario.c). */
+const LinkRule *camas__scenario_link_rule(const CamasScenario *scenario, guint from, guint to);
+
+/* scenario-links.c: installs @scenario's link model on @loop for a run with @seed (nothing
+ * when the file has no links).  The model borrows @scenario, which must outlive the loop's
+ * connections. */
+void camas__scenario_links_install(const CamasScenario *scenario, CamasLoop *loop,
+                                   guint64 seed);
+/* scenario-links.c: removes it again; before camas_loop_free(). */
+void camas__scenario_links_remove(CamasLoop *loop);
 
 G_END_DECLS

@@ -214,6 +214,7 @@ camas_scenario_run(CamasScenario *scenario, const CamasScenarioRunOptions *optio
     CamasClock *clock = camas_clock_new_afap(loop, s->start_date, 0);
     CamasCanonicalTrace *trace = camas_canonical_trace_new(sink_line, &sink);
     camas_canonical_trace_attach(trace, loop);
+    camas__scenario_links_install(s, loop, seed);
 
     guint n_containers = s->containers->len;
     CamasContainer **containers = g_new0(CamasContainer *, n_containers);
@@ -350,6 +351,7 @@ camas_scenario_run(CamasScenario *scenario, const CamasScenarioRunOptions *optio
         g_clear_pointer(&containers[c], camas_container_free);
     g_free(containers);
     camas_clock_unref(clock);
+    camas__scenario_links_remove(loop);
     camas_loop_free(loop);
     camas_canonical_trace_free(trace);
     if (sink.reference)

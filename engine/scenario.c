@@ -267,6 +267,14 @@ group_free(gpointer data)
 }
 
 static void
+link_rule_free(gpointer data)
+{
+    LinkRule *r = data;
+    g_free(r->where);
+    g_free(r);
+}
+
+static void
 state_check_free(gpointer data)
 {
     StateCheck *c = data;
@@ -289,6 +297,7 @@ camas_scenario_free(CamasScenario *scenario)
     g_free(s->codec);
     g_clear_pointer(&s->containers, g_ptr_array_unref);
     g_clear_pointer(&s->groups, g_ptr_array_unref);
+    g_clear_pointer(&s->links, g_ptr_array_unref);
     g_free(s->expect.fingerprint);
     g_clear_pointer(&s->expect.states, g_ptr_array_unref);
     g_free(s->expect.reference_trace);
@@ -783,6 +792,212 @@ parse_agents(Ctx *ctx, CamasScenario *s, json_t *j)
     return ok;
 }
 
+/* --- links --------------------------------------------------------------------------------- */
+
+/* One parameter of a latency distribution: a number of seconds >= 0 (> 0 when @positive). */
+static gboolean
+dist_param(Ctx *ctx, json_t *obj, const char *path, const char *dist, const char *key,
+           gboolean positive, double *out, gint64 *ticks)
+{
+    json_t *v = json_object_get(obj, key);
+    if (!v)
+        return fail(ctx, path, "a %s distribution needs \"%s\" (seconds)", dist, key);
+    g_autofree char *p = path_key(path, key);
+    gint64 t;
+    if (!get_seconds(ctx, v, p, positive, ticks ? ticks : &t))
+        return FALSE;
+    *out = json_number_value(v);
+    return TRUE;
+}
+
+/* "latency": a number of seconds (constant), or {"dist": NAME, parameters...}. */
+static gboolean
+parse_latency(Ctx *ctx, json_t *j, const char *path, LinkLatency *out)
+{
+    if (json_is_number(j)) {
+        out->dist = LINK_CONSTANT;
+        return get_seconds(ctx, j, path, FALSE, &out->ticks);
+    }
+    if (!json_is_object(j))
+        return fail(ctx, path,
+                    "expected a number of seconds or a distribution ({\"dist\": \"uniform\", "
+                    "\"low\": ..., \"high\": ...}), got %s",
+                    json_kind(j));
+    static const char *const names[] = {"constant", "uniform", "exponential", "normal", NULL};
+    static const char *const keys[][4] = {{"dist", "value", NULL},
+                                          {"dist", "low", "high", NULL},
+                                          {"dist", "mean", NULL},
+                                          {"dist", "mean", "stddev", NULL}};
+    json_t *d = json_object_get(j, "dist");
+    g_autofree char *dpath = path_key(path, "dist");
+    if (!d)
+        return fail(ctx, path, "a distribution needs \"dist\" (one of constant, uniform, "
+                               "exponential, normal)");
+    if (!json_is_string(d))
+        return fail(ctx, dpath, "expected a distribution name (a string), got %s", json_kind(d));
+    const char *name = json_string_value(d);
+    gsize k = 0;
+    while (names[k] && strcmp(names[k], name) != 0)
+        k++;
+    if (!names[k]) {
+        g_autofree char *hint = suggestion(name, names, G_N_ELEMENTS(names) - 1);
+        return fail(ctx, dpath,
+                    "unknown distribution \"%s\"%s; known: constant, uniform, exponential, "
+                    "normal",
+                    name, hint);
+    }
+    if (!check_keys(ctx, j, path, keys[k]))
+        return FALSE;
+    out->dist = (LinkDist)k;
+    switch (out->dist) {
+    case LINK_CONSTANT:
+        return dist_param(ctx, j, path, name, "value", FALSE, &out->a, &out->ticks);
+    case LINK_UNIFORM:
+        if (!dist_param(ctx, j, path, name, "low", FALSE, &out->a, NULL) ||
+            !dist_param(ctx, j, path, name, "high", FALSE, &out->b, NULL))
+            return FALSE;
+        if (out->b < out->a) {
+            char lo[G_ASCII_DTOSTR_BUF_SIZE], hi[G_ASCII_DTOSTR_BUF_SIZE];
+            g_autofree char *hpath = path_key(path, "high");
+            return fail(ctx, hpath, "must not be below \"low\" (%s), got %s",
+                        num_text(lo, out->a), num_text(hi, out->b));
+        }
+        return TRUE;
+    case LINK_EXPONENTIAL:
+        return dist_param(ctx, j, path, name, "mean", TRUE, &out->a, NULL);
+    case LINK_NORMAL:
+        return dist_param(ctx, j, path, name, "mean", FALSE, &out->a, NULL) &&
+               dist_param(ctx, j, path, name, "stddev", FALSE, &out->b, NULL);
+    }
+    g_assert_not_reached();
+}
+
+/* "from" / "to" of a link: a container's index, or -1 for "*". */
+static gboolean
+link_end(Ctx *ctx, const CamasScenario *s, json_t *rule, const char *path, const char *key,
+         gint *out)
+{
+    json_t *v = json_object_get(rule, key);
+    g_autofree char *p = path_key(path, key);
+    if (!v)
+        return fail(ctx, path, "a link needs \"%s\" (a container name or \"*\")", key);
+    if (!json_is_string(v))
+        return fail(ctx, p, "expected a container name or \"*\", got %s", json_kind(v));
+    const char *name = json_string_value(v);
+    if (strcmp(name, "*") == 0) {
+        *out = -1;
+        return TRUE;
+    }
+    *out = container_index(s, name);
+    if (*out < 0) {
+        const char *const *names = (const char *const *)s->containers->pdata;
+        g_autofree char *hint = suggestion(name, names, s->containers->len);
+        g_autofree char *known = join_names(names, s->containers->len);
+        return fail(ctx, p, "no container named \"%s\"%s (containers: %s, or \"*\" for any)",
+                    name, hint, known);
+    }
+    return TRUE;
+}
+
+/* A direction a rule applies to: (from, to), -1 = any. */
+typedef struct {
+    gint from, to;
+    guint rule;
+} LinkPattern;
+
+static const char *
+end_name(const CamasScenario *s, gint end)
+{
+    return end < 0 ? "*" : g_ptr_array_index(s->containers, end);
+}
+
+/* Every pair of containers must have one best rule: no direction given twice, and no pair for
+ * which "a to *" and "* to b" of different rules tie (the file must say which applies). */
+static gboolean
+check_link_patterns(Ctx *ctx, const CamasScenario *s)
+{
+    g_autoptr(GArray) pats = g_array_new(FALSE, FALSE, sizeof(LinkPattern));
+    for (guint i = 0; i < s->links->len; i++) {
+        const LinkRule *r = g_ptr_array_index(s->links, i);
+        LinkPattern p = {r->from, r->to, i};
+        g_array_append_val(pats, p);
+        if (r->symmetric && r->from != r->to) {
+            LinkPattern q = {r->to, r->from, i};
+            g_array_append_val(pats, q);
+        }
+    }
+    for (guint j = 0; j < pats->len; j++) {
+        const LinkPattern *q = &g_array_index(pats, LinkPattern, j);
+        const LinkRule *rq = g_ptr_array_index(s->links, q->rule);
+        for (guint i = 0; i < j; i++) {
+            const LinkPattern *p = &g_array_index(pats, LinkPattern, i);
+            if (p->rule == q->rule)
+                continue;
+            const LinkRule *rp = g_ptr_array_index(s->links, p->rule);
+            if (p->from == q->from && p->to == q->to)
+                return fail(ctx, rq->where, "the link from %s to %s is already given by %s",
+                            end_name(s, q->from), end_name(s, q->to), rp->where);
+            /* a "x to *" and a "* to y" (either order) tie for x to y */
+            const LinkPattern *fx = p->from >= 0 && p->to < 0 ? p : q;
+            const LinkPattern *ty = fx == p ? q : p;
+            if (!(fx->from >= 0 && fx->to < 0 && ty->from < 0 && ty->to >= 0))
+                continue;
+            gboolean settled = FALSE;
+            for (guint k = 0; k < pats->len && !settled; k++) {
+                const LinkPattern *e = &g_array_index(pats, LinkPattern, k);
+                settled = e->from == fx->from && e->to == ty->to;
+            }
+            if (!settled)
+                return fail(ctx, rq->where,
+                            "from %s to %s, %s (%s to *) and %s (* to %s) apply equally; add a "
+                            "link from %s to %s",
+                            end_name(s, fx->from), end_name(s, ty->to),
+                            ((LinkRule *)g_ptr_array_index(s->links, fx->rule))->where,
+                            end_name(s, fx->from),
+                            ((LinkRule *)g_ptr_array_index(s->links, ty->rule))->where,
+                            end_name(s, ty->to), end_name(s, fx->from), end_name(s, ty->to));
+        }
+    }
+    return TRUE;
+}
+
+static gboolean
+parse_links(Ctx *ctx, CamasScenario *s, json_t *j)
+{
+    if (!json_is_array(j))
+        return fail(ctx, "$.links", "expected an array of links, got %s", json_kind(j));
+    static const char *const keys[] = {"from", "to", "latency", "symmetric", NULL};
+    for (gsize i = 0; i < json_array_size(j); i++) {
+        g_autofree char *path = path_index("$.links", i);
+        json_t *e = json_array_get(j, i);
+        gboolean ok = TRUE;
+        if (!get_object(ctx, e, path, &ok) || !check_keys(ctx, e, path, keys))
+            return FALSE;
+        LinkRule *r = g_new0(LinkRule, 1);
+        r->where = g_strdup(path);
+        r->symmetric = TRUE;
+        g_ptr_array_add(s->links, r);
+        if (!link_end(ctx, s, e, path, "from", &r->from) ||
+            !link_end(ctx, s, e, path, "to", &r->to))
+            return FALSE;
+        json_t *sym = json_object_get(e, "symmetric");
+        if (sym) {
+            if (!json_is_boolean(sym)) {
+                g_autofree char *p = path_key(path, "symmetric");
+                return fail(ctx, p, "expected true or false, got %s", json_kind(sym));
+            }
+            r->symmetric = json_is_true(sym);
+        }
+        json_t *lat = json_object_get(e, "latency");
+        g_autofree char *lpath = path_key(path, "latency");
+        if (!lat)
+            return fail(ctx, path, "a link needs a \"latency\" (seconds, or a distribution)");
+        if (!parse_latency(ctx, lat, lpath, &r->latency))
+            return FALSE;
+    }
+    return check_link_patterns(ctx, s);
+}
+
 static gboolean
 parse_count_check(Ctx *ctx, json_t *j, const char *path, CountCheck *c)
 {
@@ -964,6 +1179,7 @@ parse_root(Ctx *ctx, const char *origin, json_t *root)
     s->dir = g_path_get_dirname(origin);
     s->containers = g_ptr_array_new_with_free_func(g_free);
     s->groups = g_ptr_array_new_with_free_func(group_free);
+    s->links = g_ptr_array_new_with_free_func(link_rule_free);
     s->expect.states = g_ptr_array_new_with_free_func(state_check_free);
     s->until = G_MAXINT64;
 
@@ -1048,15 +1264,6 @@ parse_root(Ctx *ctx, const char *origin, json_t *root)
         s->codec = g_strdup(json_string_value(v));
     }
 
-    if ((v = json_object_get(root, "links")) != NULL) {
-        /* Link latencies need the LocalQueue transport to delay deliveries per link, which it
-         * cannot yet (docs/scenarios.md, "Links").  Refuse rather than run without them. */
-        fail(ctx, "$.links",
-             "link latencies are not supported yet (the LocalQueue transport has no delay hook; "
-             "see docs/scenarios.md)");
-        return NULL;
-    }
-
     v = json_object_get(root, "plugins");
     if (v && !parse_plugins(ctx, s, v))
         return NULL;
@@ -1068,6 +1275,10 @@ parse_root(Ctx *ctx, const char *origin, json_t *root)
     } else {
         g_ptr_array_add(s->containers, g_strdup("main"));
     }
+
+    v = json_object_get(root, "links");
+    if (v && !parse_links(ctx, s, v))
+        return NULL;
 
     v = json_object_get(root, "agents");
     if (!v) {
