@@ -100,31 +100,36 @@ model_link(const char *from, const char *to, gpointer user_data)
     return l;
 }
 
-static gint64
-model_delay(gpointer link, gpointer user_data)
+gint64
+camas__scenario_link_draw(const LinkLatency *d, CamasRng *rng)
 {
-    Link *l = link;
-    const LinkLatency *d = &l->latency;
     double x = 0;
     switch (d->dist) {
     case LINK_CONSTANT:
         return d->ticks;
     case LINK_UNIFORM:
-        x = camas_rng_uniform(&l->rng, d->a, d->b);
+        x = camas_rng_uniform(rng, d->a, d->b);
         break;
     case LINK_EXPONENTIAL:
-        x = camas_rng_exponential(&l->rng, 1.0 / d->a);
+        x = camas_rng_exponential(rng, 1.0 / d->a);
         break;
     case LINK_NORMAL:
         /* Truncated at 0 by redrawing; the mean is >= 0, so at least half the draws stand. */
         do
-            x = camas_rng_normal(&l->rng, d->a, d->b);
+            x = camas_rng_normal(rng, d->a, d->b);
         while (x < 0);
         break;
     }
     gint64 ticks = 0;
     camas_time_from_seconds(MIN(x, MAX_DRAW_SECONDS), &ticks, NULL);
     return ticks;
+}
+
+static gint64
+model_delay(gpointer link, gpointer user_data)
+{
+    Link *l = link;
+    return camas__scenario_link_draw(&l->latency, &l->rng);
 }
 
 void

@@ -7,6 +7,7 @@
 
 #include <jansson.h>
 
+#include <camas/rng.h>
 #include <camas/scenario.h>
 
 G_BEGIN_DECLS
@@ -126,6 +127,9 @@ CamasValue *camas__scenario_group_urls(ScenarioGroup *group);
  * (indices), or NULL when none applies.  The file was checked to have exactly one best rule
  * for every pair (scenario.c). */
 const LinkRule *camas__scenario_link_rule(const CamasScenario *scenario, guint from, guint to);
+
+/* scenario-links.c: one latency in ticks drawn from @latency (constants draw nothing). */
+gint64 camas__scenario_link_draw(const LinkLatency *latency, CamasRng *rng);
 
 /* scenario-links.c: installs @scenario's link model on @loop for a run with @seed (nothing
  * when the file has no links).  The model borrows @scenario, which must outlive the loop's

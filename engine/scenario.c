@@ -949,13 +949,10 @@ check_link_patterns(Ctx *ctx, const CamasScenario *s)
             }
             if (!settled)
                 return fail(ctx, rq->where,
-                            "from %s to %s, %s (%s to *) and %s (* to %s) apply equally; add a "
-                            "link from %s to %s",
-                            end_name(s, fx->from), end_name(s, ty->to),
-                            ((LinkRule *)g_ptr_array_index(s->links, fx->rule))->where,
-                            end_name(s, fx->from),
-                            ((LinkRule *)g_ptr_array_index(s->links, ty->rule))->where,
-                            end_name(s, ty->to), end_name(s, fx->from), end_name(s, ty->to));
+                            "from %s to %s, both this link and %s apply (neither names both "
+                            "containers); add a link from %s to %s",
+                            end_name(s, fx->from), end_name(s, ty->to), rp->where,
+                            end_name(s, fx->from), end_name(s, ty->to));
         }
     }
     return TRUE;

@@ -270,8 +270,10 @@ static G_GNUC_NO_INLINE void
 schedule_arrival_delayed(LqPipe *from, LqPipe *t)
 {
     CamasLoop *loop = camas__pipe_get_loop(t->self);
-    gint64 delay = MAX(from->model->funcs.delay(from->link, from->model->user_data), 0);
+    gint64 delay = from->model->funcs.delay(from->link, from->model->user_data);
     gint64 now = camas_loop_now(loop);
+    if (delay < 0)
+        delay = 0;
     gint64 due = delay > G_MAXINT64 - now ? G_MAXINT64 : now + delay;
     if (due < t->rx_due)
         due = t->rx_due;
