@@ -242,9 +242,10 @@ static const BadCase bad_cases[] = {
      "t.json: $.containers[1]: container \"a\" is named twice"},
     {"{\"agents\": []}", "t.json: $.agents: expected a non-empty array of agent groups, got an "
                          "empty array"},
-    {"{\"links\": [], \"agents\": [{\"type\": \"PingPong\"}]}",
-     "t.json: $.links: link latencies are not supported yet (the LocalQueue transport has no "
-     "delay hook; see docs/scenarios.md)"},
+    {"{\"links\": [{\"from\": \"main\", \"to\": \"nowhere\", \"latency\": 1}], \"agents\": "
+     "[{\"type\": \"PingPong\"}]}",
+     "t.json: $.links[0].to: no container named \"nowhere\" (containers: main, or \"*\" for "
+     "any)"},
     {"{\"agents\": [{\"count\": 2}]}", "t.json: $.agents[0]: an agent group needs a \"type\""},
     {"{\"agents\": [{\"type\": \"PingPong\", \"count\": 0}]}",
      "t.json: $.agents[0].count: must be between 1 and 100000000, got 0"},
