@@ -15,6 +15,8 @@
  *    container API and no tracer, the loop's run timed by the harness: what the engine costs,
  *    so the ratio to the first entry is the runner's (scenario layer + canonical trace +
  *    SHA-256) overhead.
+ *  - scenario.pingpong.100k.links: the first entry with a uniform 1-5 ms latency on every
+ *    link (a LocalQueue link model asked for every frame), timed the same way.
  *  - scenario.trace.records: canonical trace records per second for a send-like record with a
  *    30-byte payload (formatting, payload digest, fingerprint), and
  *    scenario.trace.records.floor: SHA-256 alone over the same bytes (line plus payload).
@@ -39,12 +41,21 @@ static const char bench_100k[] =
     "\"params\": {\"peer\": \"@ponger\", \"rounds\": 10}},"
     "{\"name\": \"ponger\", \"type\": \"PingPong\", \"container\": \"b\", \"count\": 50000}]}";
 
+/* The same world with a latency on every link, drawn per message (uniform 1 to 5 ms): every
+ * frame goes through the LocalQueue link model and its random stream. */
+static const char bench_100k_links[] =
+    "{\"name\": \"bench-100k\", \"seed\": 1, \"codec\": \"msgpack\", \"containers\": [\"a\", "
+    "\"b\"], \"links\": [{\"from\": \"*\", \"to\": \"*\", \"latency\": {\"dist\": \"uniform\", "
+    "\"low\": 0.001, \"high\": 0.005}}], \"agents\": ["
+    "{\"name\": \"pinger\", \"type\": \"PingPong\", \"container\": \"a\", \"count\": 50000, "
+    "\"params\": {\"peer\": \"@ponger\", \"rounds\": 10}},"
+    "{\"name\": \"ponger\", \"type\": \"PingPong\", \"container\": \"b\", \"count\": 50000}]}";
+
 static const CamasScenarioStats *
-run_100k(CamasScenarioResult **out)
+run_text(const char *text, gsize len, CamasScenarioResult **out)
 {
     GError *error = NULL;
-    CamasScenario *s = camas_scenario_load_data(bench_100k, sizeof bench_100k - 1,
-                                                "bench-100k.json", &error);
+    CamasScenario *s = camas_scenario_load_data(text, len, "bench-100k.json", &error);
     if (!s)
         g_error("bench: %s", error->message);
     *out = camas_scenario_run(s, NULL, &error);
@@ -56,6 +67,12 @@ run_100k(CamasScenarioResult **out)
         g_error("bench: %" G_GUINT64_FORMAT " messages delivered, expected 1100000",
                 st->delivered);
     return st;
+}
+
+static const CamasScenarioStats *
+run_100k(CamasScenarioResult **out)
+{
+    return run_text(bench_100k, sizeof bench_100k - 1, out);
 }
 
 static double
@@ -77,6 +94,16 @@ bench_pingpong_100k_whole(void)
     guint64 delivered = st->delivered;
     camas_scenario_result_free(r);
     return delivered / (camas_bench_now() - t0);
+}
+
+static double
+bench_pingpong_100k_links(void)
+{
+    CamasScenarioResult *r;
+    const CamasScenarioStats *st = run_text(bench_100k_links, sizeof bench_100k_links - 1, &r);
+    double rate = st->delivered / st->run_seconds;
+    camas_scenario_result_free(r);
+    return rate;
 }
 
 /* The floor: the same world without the scenario layer and without a tracer.  Deliveries are
@@ -192,6 +219,7 @@ const CamasBench camas_bench_scenario[] = {
     {"scenario.pingpong.100k", "delivered/s", bench_pingpong_100k},
     {"scenario.pingpong.100k.whole", "delivered/s", bench_pingpong_100k_whole},
     {"scenario.pingpong.100k.floor", "delivered/s", bench_pingpong_100k_floor},
+    {"scenario.pingpong.100k.links", "delivered/s", bench_pingpong_100k_links},
     {"scenario.trace.records", "records/s", bench_trace_records},
     {"scenario.trace.records.floor", "records/s", bench_trace_records_floor},
     {NULL},
