@@ -467,6 +467,24 @@ camas_test_connect_ok(CamasTestWorld *w, CamasContainer *c, const char *url)
     return made(proxy, error, url);
 }
 
+CamasProxy *
+camas_test_pair_new(CamasTestWorld *w, const char *name, const CamasAgentClass *klass,
+                    const CamasContainerOptions *options, CamasContainer **server,
+                    CamasContainer **client)
+{
+    g_autofree char *address = camas_test_world_address(w, CAMAS_TEST_LOCAL, name);
+    g_autofree char *client_address = g_strconcat(address, "-cli", NULL);
+    g_autofree char *url = g_strconcat(address, "/0", NULL);
+    CamasContainer *s = camas_test_container_new(w, address, options);
+    CamasContainer *c = camas_test_container_new(w, client_address, options);
+    camas_test_spawn(s, klass, 1);
+    if (server)
+        *server = s;
+    if (client)
+        *client = c;
+    return camas_test_connect_ok(w, c, url);
+}
+
 GError *
 camas_test_connect_error(CamasTestWorld *w, CamasContainer *c, const char *url)
 {

@@ -195,6 +195,17 @@ CamasAgent *camas_test_spawn_type(CamasContainer *c, const char *type_name, cons
  * Returns: (transfer full) the entry point's future. */
 CamasFuture *camas_test_agent_start(CamasAgent *agent, const char *format, ...);
 
+/**
+ * camas_test_pair_new:
+ * The usual two-container setup on LocalQueue: a server container "local://<name>" with one
+ * agent of @klass and a client container "local://<name>-cli", both made with @options
+ * (nullable) and owned by the world; the client connects to the agent.  @server and @client
+ * (nullable) receive the containers.  Returns: (transfer full) the client's proxy of the agent.
+ */
+CamasProxy *camas_test_pair_new(CamasTestWorld *w, const char *name, const CamasAgentClass *klass,
+                                const CamasContainerOptions *options, CamasContainer **server,
+                                CamasContainer **client);
+
 /* Connects @c to the agent at @url and runs until connected.  Returns: (transfer full) the
  * proxy; the test fails if the connect fails. */
 CamasProxy *camas_test_connect_ok(CamasTestWorld *w, CamasContainer *c, const char *url);
