@@ -122,4 +122,5 @@ const CamasTransportClass camas__transport_ipc = {
     .send = camas__socket_send,
     .set_reading = camas__socket_set_reading,
     .close = camas__socket_close,
+    .send_chunk = camas__socket_send_chunk,
 };

@@ -64,6 +64,7 @@ typedef struct {
     CamasEventId io_event;  /* "fd readable / connect finished": read, handshake, ... */
     CamasEventId fail_event;
     CamasEventId flush_event;
+    guint64 direct_seq;     /* the loop event whose first send went straight to the kernel */
 
     GQueue wq;              /* GBytes (owned) waiting for the kernel, oldest first */
     gsize wq_offset;        /* bytes of the head already written */
@@ -119,6 +120,7 @@ void camas__socket_dial(CamasPipe *pipe, GArray *addrs, const CamasTransportOpti
 void camas__socket_start(CamasPipe *pipe);
 void camas__socket_set_reading(CamasPipe *pipe, gboolean reading);
 gboolean camas__socket_send(CamasPipe *pipe, GBytes *bytes, GError **error);
+gboolean camas__socket_send_chunk(CamasPipe *pipe, CamasChunk *chunk, GError **error);
 void camas__socket_close(CamasPipe *pipe);
 
 /**

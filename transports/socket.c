@@ -7,9 +7,14 @@
  * writes are queued GBytes sent with sendmsg; close lingers until the queue is flushed.
  *
  * Invariants worth knowing:
- *  - An fd is only watched for what we can act on now (socket_rearm), and is removed from the
+ *  - An fd is only watched for what we can act on (socket_rearm), and is removed from the
  *    poll set when that is nothing, so POLLHUP on an idle paused socket cannot spin.
- *  - A pending io event means "the fd needs attention": reading is not watched until it ran.
+ *  - Readiness is turned into loop events from the fd source's check, and those events run
+ *    in the same GMainContext iteration (FdSource): one poll per message.  Reading stays
+ *    watched while an io event is pending, so the poll set does not change per message.
+ *  - The hot path makes no other system calls: a readable socket is read once (a short read
+ *    means it is drained), and the first send of an event goes straight to the kernel when
+ *    nothing is queued (direct_ok); GLib never has to wake itself up.
  *  - Every loop event holds a pipe reference (released by its destroy notify, also when it
  *    is cancelled), and a lingering socket holds one until it is done.
  */
@@ -32,35 +37,72 @@
 #define ACCEPT_BACKOFF_MS 100
 #define LINGER_SECONDS 30
 #define LINGER_DISCARD_READS 16
+/* Chunk rests up to this size are copied when queued (the chunk keeps its pooled array). */
+#define CHUNK_COPY_MAX (16 * 1024)
 
 /* --- fd sources ---------------------------------------------------------------------------- */
 
 typedef void (*FdFunc)(gpointer owner, GIOCondition cond, guint index);
 
-/* A GSource with (at most) one fd, calling @func with the ready conditions. */
+/*
+ * A GSource with (at most) one fd, calling @func with the ready conditions.
+ *
+ * The fd is handed to GLib with g_source_add_poll() (our GPollFD) rather than
+ * g_source_add_unix_fd(), and @func runs from the source's *check*, right after the poll:
+ * it only schedules loop events.  The loop's own GSource (camas_loop_attach) has a lower
+ * priority (G_PRIORITY_DEFAULT against our FD_PRIORITY), so GLib checks it after us, finds
+ * the events just scheduled due, and dispatches it in the same iteration: a readable socket
+ * is read, handled and answered within one poll.  (With g_source_add_unix_fd GLib would mark
+ * the source ready by itself, and a ready source of higher priority keeps lower ones from
+ * being dispatched in that iteration; with equal priorities the loop's source, attached
+ * first, is checked first — either way the event would wait for another poll.)  Our check
+ * never returns TRUE, so we never hold other sources back, except @dispatch_only sources
+ * (lingering sockets, which must not use the loop): they are ready on any condition and
+ * call @func from dispatch.
+ *
+ * Watch changes: events between non-zero masks are changed in place (GLib reads them at
+ * every query; we only run on the context's thread, never during its poll); an fd without
+ * interest leaves the poll set (an fd with events 0 would still report POLLHUP).
+ */
+#define FD_PRIORITY (G_PRIORITY_DEFAULT - 1)
+
 typedef struct {
     GSource source;
     FdFunc func;
     gpointer owner;
     guint index;
-    int fd;            /* the fd of tag */
-    gpointer tag;      /* NULL while the fd is not in the poll set */
-    GIOCondition cond; /* what tag asks for */
+    GPollFD pfd;            /* our poll record: fd, events asked for, revents from the poll */
+    gboolean added;         /* pfd is in the poll set */
+    gboolean dispatch_only; /* call @func from dispatch, not check */
 } FdSource;
+
+static gboolean
+fd_check(GSource *source)
+{
+    FdSource *fs = (FdSource *)source;
+    GIOCondition cond = fs->added ? fs->pfd.revents : 0;
+    if (cond == 0)
+        return FALSE;
+    if (fs->dispatch_only)
+        return TRUE; /* revents stays for dispatch */
+    fs->pfd.revents = 0;
+    fs->func(fs->owner, cond, fs->index);
+    return FALSE;
+}
 
 static gboolean
 fd_dispatch(GSource *source, GSourceFunc callback, gpointer user_data)
 {
     FdSource *fs = (FdSource *)source;
-    if (fs->tag == NULL)
-        return G_SOURCE_CONTINUE;
-    GIOCondition cond = g_source_query_unix_fd(source, fs->tag);
+    GIOCondition cond = fs->added ? fs->pfd.revents : 0;
+    fs->pfd.revents = 0;
     if (cond)
         fs->func(fs->owner, cond, fs->index);
     return G_SOURCE_CONTINUE;
 }
 
 static GSourceFuncs fd_source_funcs = {
+    .check = fd_check,
     .dispatch = fd_dispatch,
 };
 
@@ -72,7 +114,12 @@ fd_source_new(GMainContext *context, FdFunc func, gpointer owner, guint index)
     fs->func = func;
     fs->owner = owner;
     fs->index = index;
-    fs->fd = -1;
+    fs->pfd.fd = -1;
+    g_source_set_priority(source, FD_PRIORITY);
+    /* GLib takes the fds of a source that cannot recurse out of the poll set for the time of
+     * its dispatch and puts them back after (two wakeup-fd writes and a spurious wakeup).
+     * Our dispatch never iterates the context, so recursion cannot happen. */
+    g_source_set_can_recurse(source, TRUE);
     g_source_set_name(source, "camas-socket");
     g_source_attach(source, context);
     return source;
@@ -82,19 +129,25 @@ static void
 fd_watch(GSource *source, int fd, GIOCondition cond)
 {
     FdSource *fs = (FdSource *)source;
-    if (fs->tag && (cond == 0 || fd != fs->fd)) {
-        g_source_remove_unix_fd(source, fs->tag);
-        fs->tag = NULL;
+    if (fs->added && (cond == 0 || fd != fs->pfd.fd)) {
+        g_source_remove_poll(source, &fs->pfd);
+        fs->added = FALSE;
     }
     if (cond == 0 || fd < 0)
         return;
-    if (fs->tag == NULL) {
-        fs->tag = g_source_add_unix_fd(source, fd, cond);
-        fs->fd = fd;
-    } else if (fs->cond != cond) {
-        g_source_modify_unix_fd(source, fs->tag, cond);
+    fs->pfd.events = (gushort)cond;
+    if (!fs->added) {
+        fs->pfd.fd = fd;
+        fs->pfd.revents = 0;
+        g_source_add_poll(source, &fs->pfd);
+        fs->added = TRUE;
     }
-    fs->cond = cond;
+}
+
+static void
+fd_set_dispatch_only(GSource *source)
+{
+    ((FdSource *)source)->dispatch_only = TRUE;
 }
 
 static void
@@ -353,29 +406,166 @@ flush_event(CamasLoop *loop, gpointer data)
     socket_rearm(s);
 }
 
+/* Schedules @func for the pipe unless the event @id names is already pending; the event holds
+ * a pipe reference. */
+static void
+schedule_once(CamasSocket *s, CamasEventId *id, CamasEventFunc func)
+{
+    if (camas_event_id_is_none(*id))
+        *id = camas_loop_call_soon_full(s->loop, func, camas__pipe_ref(s->pipe), unref_notify);
+}
+
+static void
+schedule_flush(CamasSocket *s)
+{
+    schedule_once(s, &s->flush_event, flush_event);
+}
+
+/* May this send go to the kernel at once?  Yes when nothing is queued before it and it is the
+ * first send of the current loop event: a lone request or reply then costs one send() and no
+ * event.  Further sends of the same event are queued and leave together in one sendmsg from
+ * the flush event, so a burst stays one system call.  Sends made outside events (no burst
+ * boundary is known there) are all gathered for the flush event. */
+static gboolean
+direct_ok(CamasSocket *s)
+{
+    if (s->queued != 0)
+        return FALSE;
+    guint64 seq = camas_loop_get_current_seq(s->loop);
+    if (seq == 0 || seq == s->direct_seq)
+        return FALSE;
+    s->direct_seq = seq;
+    return TRUE;
+}
+
+/* One send() of @data with an empty queue: *@done is what the kernel took.  FALSE when the
+ * connection is gone (reported from an event). */
+static gboolean
+write_direct(CamasSocket *s, const guint8 *data, gsize len, gsize *done)
+{
+    *done = 0;
+    for (;;) {
+        ssize_t w = send(s->fd, data, len, MSG_NOSIGNAL);
+        if (w >= 0) {
+            *done = (gsize)w;
+            return TRUE;
+        }
+        int errsv = errno;
+        if (errsv == EINTR)
+            continue;
+        if (errsv == EAGAIN || errsv == EWOULDBLOCK)
+            return TRUE;
+        fail_soon(s, g_error_new(CAMAS_ERROR, CAMAS_ERROR_CLOSED, "connection to %s lost: %s",
+                                 peer(s), g_strerror(errsv)));
+        return FALSE;
+    }
+}
+
+/* Bytes were queued by a send: tell the core, and get them out — when the kernel refused part
+ * of a direct write, by watching for writability; otherwise from the burst's flush event. */
+static void
+queued_by_send(CamasSocket *s, gboolean tried_direct)
+{
+    camas__pipe_update_write_queued(s->pipe, s->queued);
+    if (tried_direct)
+        socket_rearm(s);
+    else
+        schedule_flush(s);
+}
+
+static void
+send_tls(CamasSocket *s, const guint8 *data, gsize len)
+{
+    GError *tls_error = NULL;
+    if (!camas__tls_session_write(s->tls, data, len, &tls_error)) {
+        fail_soon(s, tls_error);
+        return;
+    }
+    gboolean direct = direct_ok(s);
+    enqueue_tls_output(s);
+    if (direct) {
+        write_or_fail_soon(s);
+        if (s->queued == 0 || s->failed || s->fail_error)
+            return;
+    }
+    queued_by_send(s, direct);
+}
+
+static inline gboolean
+send_refused(CamasSocket *s)
+{
+    return s->failed || s->fail_error || s->phase != CAMAS_SOCKET_OPEN;
+}
+
 gboolean
 camas__socket_send(CamasPipe *pipe, GBytes *bytes, GError **error)
 {
     CamasSocket *s = sk(pipe);
-    if (s->failed || s->fail_error || s->phase != CAMAS_SOCKET_OPEN)
+    if (send_refused(s))
         return TRUE; /* the failure is on its way to the owner */
+    gsize len;
+    const guint8 *data = g_bytes_get_data(bytes, &len);
     if (s->tls) {
-        gsize len;
-        const guint8 *data = g_bytes_get_data(bytes, &len);
-        GError *tls_error = NULL;
-        if (!camas__tls_session_write(s->tls, data, len, &tls_error)) {
-            fail_soon(s, tls_error);
-            return TRUE;
-        }
-        enqueue_tls_output(s);
-    } else {
-        enqueue(s, g_bytes_ref(bytes));
+        send_tls(s, data, len);
+        return TRUE;
     }
-    camas__pipe_update_write_queued(pipe, s->queued);
-    /* One flush per burst: every send of the current event goes out in one sendmsg. */
-    if (camas_event_id_is_none(s->flush_event))
-        s->flush_event = camas_loop_call_soon_full(s->loop, flush_event, camas__pipe_ref(pipe),
-                                                   unref_notify);
+    gboolean direct = direct_ok(s);
+    gsize done = 0;
+    if (direct && (!write_direct(s, data, len, &done) || done == len))
+        return TRUE;
+    enqueue(s, done ? g_bytes_new_from_bytes(bytes, done, len - done) : g_bytes_ref(bytes));
+    queued_by_send(s, direct);
+    return TRUE;
+}
+
+/* What is left of @chunk from @offset on, as GBytes (the chunk is consumed).  A small rest is
+ * copied so that the chunk keeps its array for the pool (as the transport core does); a large
+ * one takes the array's memory over. */
+static GBytes *
+chunk_steal_rest(CamasChunk *chunk, gsize offset)
+{
+    gsize len;
+    const guint8 *data = camas__chunk_get_data(chunk, &len);
+    GBytes *rest;
+    if (chunk->bytes) {
+        GBytes *whole = g_steal_pointer(&chunk->bytes);
+        rest = g_bytes_new_from_bytes(whole, offset, len - offset);
+        g_bytes_unref(whole);
+    } else if (len - offset <= CHUNK_COPY_MAX) {
+        rest = g_bytes_new(data + offset, len - offset);
+    } else {
+        GBytes *whole = g_byte_array_free_to_bytes(g_steal_pointer(&chunk->array));
+        rest = g_bytes_new_from_bytes(whole, offset, len - offset);
+        g_bytes_unref(whole);
+    }
+    camas__chunk_release(chunk);
+    return rest;
+}
+
+gboolean
+camas__socket_send_chunk(CamasPipe *pipe, CamasChunk *chunk, GError **error)
+{
+    CamasSocket *s = sk(pipe);
+    if (send_refused(s)) {
+        camas__chunk_release(chunk);
+        return TRUE;
+    }
+    gsize len;
+    const guint8 *data = camas__chunk_get_data(chunk, &len);
+    if (s->tls) {
+        send_tls(s, data, len);
+        camas__chunk_release(chunk);
+        return TRUE;
+    }
+    /* The chunk's own memory goes to the kernel: no GBytes, no queue node when it all fits. */
+    gboolean direct = direct_ok(s);
+    gsize done = 0;
+    if (direct && (!write_direct(s, data, len, &done) || done == len)) {
+        camas__chunk_release(chunk);
+        return TRUE;
+    }
+    enqueue(s, chunk_steal_rest(chunk, done));
+    queued_by_send(s, direct);
     return TRUE;
 }
 
@@ -395,13 +585,15 @@ socket_rearm(CamasSocket *s)
             want = G_IO_OUT;
         break;
     case CAMAS_SOCKET_HANDSHAKING:
-        if (idle && ok)
+        if (ok)
             want |= G_IO_IN;
         if (s->queued && ok)
             want |= G_IO_OUT;
         break;
     case CAMAS_SOCKET_OPEN:
-        if (idle && ok && s->started && s->reading && !s->eof)
+        /* Reading stays watched while an io event is pending (it runs before the context polls
+         * again, see the file comment): the poll set does not change on every message. */
+        if (ok && s->started && s->reading && !s->eof)
             want |= G_IO_IN;
         if (s->queued && ok)
             want |= G_IO_OUT;
@@ -423,9 +615,7 @@ static void io_event(CamasLoop *loop, gpointer data);
 static void
 schedule_io(CamasSocket *s)
 {
-    if (camas_event_id_is_none(s->io_event))
-        s->io_event = camas_loop_call_soon_full(s->loop, io_event, camas__pipe_ref(s->pipe),
-                                                unref_notify);
+    schedule_once(s, &s->io_event, io_event);
 }
 
 static void
@@ -457,6 +647,8 @@ static void
 socket_on_fd(gpointer owner, GIOCondition cond, guint index)
 {
     CamasSocket *s = owner;
+    /* From the source's check (see FdSource): schedule only; the events run in this
+     * iteration and re-arm the watch. */
     switch (s->phase) {
     case CAMAS_SOCKET_CONNECTING:
         schedule_io(s);
@@ -464,17 +656,17 @@ socket_on_fd(gpointer owner, GIOCondition cond, guint index)
     case CAMAS_SOCKET_HANDSHAKING:
     case CAMAS_SOCKET_OPEN:
         if ((cond & G_IO_OUT) && s->queued && !s->failed)
-            write_or_fail_soon(s);
+            schedule_flush(s);
         if (cond & (G_IO_IN | G_IO_HUP | G_IO_ERR))
             schedule_io(s);
         break;
     case CAMAS_SOCKET_LINGERING:
+        /* From dispatch: a lingering socket does not use the loop. */
         linger_io(s, cond); /* may finish the socket: touch nothing after */
-        return;
+        break;
     default:
         break;
     }
-    socket_rearm(s);
 }
 
 /* --- connecting ---------------------------------------------------------------------------- */
@@ -749,8 +941,8 @@ io_event(CamasLoop *loop, gpointer data)
 {
     CamasSocket *s = sk(data);
     s->io_event = CAMAS_EVENT_ID_NONE;
-    if (s->failed)
-        return;
+    if (s->failed || s->fail_error)
+        return; /* a failure found first (a write's reset) is reported, not a later end */
     switch (s->phase) {
     case CAMAS_SOCKET_CONNECTING:
         connect_finish(s);
@@ -914,6 +1106,7 @@ camas__socket_close(CamasPipe *pipe)
     }
     /* Linger: flush, shut down our side, wait for the peer's end (bounded in time). */
     s->phase = CAMAS_SOCKET_LINGERING;
+    fd_set_dispatch_only(s->source);
     camas__pipe_ref(pipe);
     start_timer(s, LINGER_SECONDS * 1000);
     linger_progress(s);
@@ -1010,7 +1203,9 @@ accept_event(CamasLoop *loop, gpointer data)
 static void
 listener_rearm(CamasSocketListener *sl)
 {
-    gboolean watch = camas_event_id_is_none(sl->accept_event) && sl->backoff == NULL;
+    /* Watched also while an accept pass is pending (it runs in the same iteration as the
+     * check that scheduled it); not while backing off from a lack of fds. */
+    gboolean watch = sl->backoff == NULL;
     for (guint i = 0; i < sl->n_fds; i++)
         fd_watch(sl->sources[i], sl->fds[i], watch ? G_IO_IN : 0);
 }
@@ -1019,9 +1214,9 @@ static void
 listener_on_fd(gpointer owner, GIOCondition cond, guint index)
 {
     CamasSocketListener *sl = owner;
+    /* From the source's check: schedule only. */
     if (camas_event_id_is_none(sl->accept_event))
         sl->accept_event = camas_loop_call_soon(sl->loop, accept_event, sl);
-    listener_rearm(sl);
 }
 
 gboolean

@@ -205,4 +205,5 @@ const CamasTransportClass camas__transport_tcp = {
     .send = camas__socket_send,
     .set_reading = camas__socket_set_reading,
     .close = camas__socket_close,
+    .send_chunk = camas__socket_send_chunk,
 };

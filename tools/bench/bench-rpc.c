@@ -6,9 +6,12 @@
  *  - rpc.localqueue.msgpack / rpc.localqueue.json: LocalQueue in simulated time (the loop runs
  *    every delivery as an event, no clock), 100 calls in flight.
  *  - rpc.tcp.msgpack.seq / rpc.unix.msgpack.seq: one call at a time over a real socket on
- *    127.0.0.1 / a Unix socket, the loop driven by a GMainContext.  Compare with the transport
- *    suite's raw ping-pong floors rpc.tcp.floor / rpc.unix.floor.
- *  - rpc.tcp.msgpack.inflight32 / rpc.unix.msgpack.inflight32: 32 calls in flight.
+ *    127.0.0.1 / a Unix socket.  The server runs in a thread of its own with its own loop and
+ *    GMainContext, the client in the benchmark's thread: two ends blocked in poll() in turn,
+ *    as two processes would be — the shape of the transport suite's raw ping-pong floors
+ *    rpc.tcp.floor / rpc.unix.floor (two threads, blocking sockets, the same frame sizes).
+ *    Run under `taskset -c 0` for both ends on one core.
+ *  - rpc.tcp.msgpack.inflight32 / rpc.unix.msgpack.inflight32: 32 calls in flight, same rig.
  *  - channel.localqueue.msgpack: the channel layer alone (send a small value, the server
  *    replies with it), 100 in flight.
  */
@@ -18,6 +21,7 @@
 #include <camas/rpc.h>
 
 #include "bench.h"
+#include "live-private.h"
 
 static void
 m_add(gpointer inst, CamasRequest *req, const CamasValue *args, const CamasValue *kwargs)
@@ -29,9 +33,22 @@ m_add(gpointer inst, CamasRequest *req, const CamasValue *args, const CamasValue
 static const CamasRpcMethod methods[] = {{"add", m_add}, {NULL}};
 static const CamasServiceClass bench_class = {.name = "Bench", .methods = methods};
 
+/* The server end of a socket rig: a thread with its own loop on its own GMainContext. */
+typedef struct {
+    GThread *thread;
+    GMainContext *ctx;
+    char *listen_address; /* what to listen at */
+    const char *codec_name;
+    GMutex lock;
+    GCond cond;
+    char *address; /* the bound address, once listening (under lock) */
+    gint stop;     /* set by the client's thread, then the context is woken */
+} ServerThread;
+
 typedef struct {
     CamasLoop *loop;
     GMainContext *ctx; /* NULL: LocalQueue in simulated time */
+    ServerThread *st;  /* sockets: the server's thread */
     char *tmpdir;
     CamasCodec *codec;
     CamasService *service;
@@ -70,6 +87,64 @@ channel_connected(CamasChannelServer *server, CamasChannel *channel, gpointer da
     camas_channel_set_request_func(channel, channel_echo, NULL, NULL);
 }
 
+static gpointer
+server_main(gpointer data)
+{
+    ServerThread *st = data;
+    CamasLoop *loop = camas_loop_new();
+    camas_loop_attach(loop, st->ctx);
+    GError *error = NULL;
+    CamasCodec *codec = camas_codec_new(st->codec_name, &error);
+    g_assert_no_error(error);
+    CamasService *service = camas_service_new(&bench_class, NULL, NULL);
+    CamasRpcServer *server = camas_rpc_server_new(loop, st->listen_address, codec, service, NULL,
+                                                  NULL, NULL, NULL, &error);
+    g_assert_no_error(error);
+    g_mutex_lock(&st->lock);
+    st->address = g_strdup(camas_rpc_server_get_address(server));
+    g_cond_signal(&st->cond);
+    g_mutex_unlock(&st->lock);
+    while (!g_atomic_int_get(&st->stop))
+        g_main_context_iteration(st->ctx, TRUE);
+    camas_rpc_server_free(server);
+    camas_service_unref(service);
+    camas_loop_free(loop);
+    camas_codec_unref(codec);
+    return NULL;
+}
+
+/* Starts the server thread listening at @address; returns once it listens. */
+static ServerThread *
+server_thread_start(const char *address, const char *codec_name)
+{
+    ServerThread *st = g_new0(ServerThread, 1);
+    st->ctx = g_main_context_new();
+    st->listen_address = g_strdup(address);
+    st->codec_name = codec_name;
+    g_mutex_init(&st->lock);
+    g_cond_init(&st->cond);
+    st->thread = g_thread_new("bench-server", server_main, st);
+    g_mutex_lock(&st->lock);
+    while (st->address == NULL)
+        g_cond_wait(&st->cond, &st->lock);
+    g_mutex_unlock(&st->lock);
+    return st;
+}
+
+static void
+server_thread_stop(ServerThread *st)
+{
+    g_atomic_int_set(&st->stop, 1);
+    g_main_context_wakeup(st->ctx);
+    g_thread_join(st->thread);
+    g_main_context_unref(st->ctx);
+    g_mutex_clear(&st->lock);
+    g_cond_clear(&st->cond);
+    g_free(st->listen_address);
+    g_free(st->address);
+    g_free(st);
+}
+
 static Rig *
 rig_new(const char *kind, const char *codec_name, guint window, gboolean channel_only)
 {
@@ -94,6 +169,7 @@ rig_new(const char *kind, const char *codec_name, guint window, gboolean channel
     g_assert_no_error(error);
     r->args = camas_value_build("[i i]", 3, 4);
     if (channel_only) {
+        g_assert(r->ctx == NULL);
         r->channel_server = camas_channel_server_new(r->loop, address, r->codec, NULL,
                                                      channel_connected, NULL, NULL, &error);
         g_assert_no_error(error);
@@ -107,12 +183,18 @@ rig_new(const char *kind, const char *codec_name, guint window, gboolean channel
         camas_future_unref(f);
         return r;
     }
-    r->service = camas_service_new(&bench_class, NULL, NULL);
-    r->server = camas_rpc_server_new(r->loop, address, r->codec, r->service, NULL, NULL, NULL,
-                                     NULL, &error);
-    g_assert_no_error(error);
-    CamasFuture *f = camas_rpc_open(r->loop, camas_rpc_server_get_address(r->server), r->codec,
-                                    NULL, NULL, &error);
+    const char *server_address;
+    if (r->ctx) {
+        r->st = server_thread_start(address, codec_name);
+        server_address = r->st->address;
+    } else {
+        r->service = camas_service_new(&bench_class, NULL, NULL);
+        r->server = camas_rpc_server_new(r->loop, address, r->codec, r->service, NULL, NULL,
+                                         NULL, NULL, &error);
+        g_assert_no_error(error);
+        server_address = camas_rpc_server_get_address(r->server);
+    }
+    CamasFuture *f = camas_rpc_open(r->loop, server_address, r->codec, NULL, NULL, &error);
     g_assert_no_error(error);
     rig_wait(r, f);
     r->conn = camas_rpc_open_finish(f, &error);
@@ -133,9 +215,13 @@ rig_free(Rig *r)
     g_clear_pointer(&r->service, camas_service_unref);
     camas_value_unref(r->args);
     camas_codec_unref(r->codec);
-    if (r->ctx) /* let closed sockets finish */
-        for (int i = 0; i < 100 && g_main_context_iteration(r->ctx, FALSE); i++)
-            ;
+    /* Let the closed connection finish on both ends (lingering: the server sees our end, closes
+     * its side, and we see its end) before the loops go. */
+    gint64 deadline = g_get_monotonic_time() + 10 * G_USEC_PER_SEC;
+    while (r->ctx && g_atomic_int_get(&camas__live_counts[CAMAS__LIVE_PIPE]) > 0 &&
+           g_get_monotonic_time() < deadline)
+        g_main_context_iteration(r->ctx, FALSE);
+    g_clear_pointer(&r->st, server_thread_stop);
     camas_loop_free(r->loop);
     if (r->ctx)
         g_main_context_unref(r->ctx);
