@@ -37,7 +37,8 @@ void camas__rpc_run_task_method(const CamasRpcMethod *method, gpointer instance,
 void camas__channel_set_rpc(CamasChannel *channel, gpointer rpc);
 gpointer camas__channel_get_rpc(const CamasChannel *channel);
 
-/* camas_channel_send() whose trace records carry @method (an RPC path; lent for the call). */
+/* camas_channel_send() whose SEND trace record, and the REPLY or FAILURE record of its answer,
+ * carry @method (an RPC path; lent for the call, copied while a tracer is attached). */
 CamasFuture *camas__channel_send_full(CamasChannel *channel, const CamasValue *content,
                                       const char *method);
 

@@ -45,9 +45,17 @@
 static const char tombstone_mark;
 #define TOMBSTONE ((CamasFuture *)(gpointer)&tombstone_mark)
 
+/* A pending request: its future and, when it was sent while a tracer was attached, its method
+ * name for the REPLY or FAILURE record (in the channel's name store, see below). */
+typedef struct {
+    CamasFuture *future; /* owned reference; NULL = empty */
+    const char *method;  /* a name of the name store, or NULL */
+} RingSlot;
+
 typedef struct {
     guint64 id;
     CamasFuture *future; /* owned reference; NULL = empty, TOMBSTONE = removed */
+    const char *method;  /* as in RingSlot */
 } PendingSlot;
 
 typedef struct {
@@ -58,7 +66,7 @@ typedef struct {
 } OldTable;
 
 typedef struct {
-    CamasFuture **ring; /* ring[id & mask]: the future (owned) of id in [lo, hi) or NULL */
+    RingSlot *ring;     /* ring[id & mask]: the request id in [lo, hi), or an empty slot */
     gsize mask;         /* ring capacity - 1, a power of two */
     guint64 lo;         /* the oldest id in the ring (its slot is live when n_ring > 0) */
     guint64 hi;         /* one past the newest id inserted */
@@ -67,19 +75,18 @@ typedef struct {
 } PendingTable;
 
 static void
-old_put(OldTable *t, guint64 id, CamasFuture *future)
+old_put(OldTable *t, guint64 id, RingSlot e)
 {
     gsize i = id & t->mask;
     while (t->slots[i].future && t->slots[i].future != TOMBSTONE)
         i = (i + 1) & t->mask;
     if (!t->slots[i].future)
         t->used++;
-    t->slots[i].id = id;
-    t->slots[i].future = future;
+    t->slots[i] = (PendingSlot){id, e.future, e.method};
 }
 
 static G_GNUC_NO_INLINE void
-old_insert(OldTable *t, guint64 id, CamasFuture *future)
+old_insert(OldTable *t, guint64 id, RingSlot e)
 {
     if (!t->slots || (t->used + 1) * 2 > t->mask + 1) {
         PendingSlot *old = t->slots;
@@ -97,21 +104,21 @@ old_insert(OldTable *t, guint64 id, CamasFuture *future)
         t->used = 0;
         for (gsize i = 0; i < old_cap; i++)
             if (old[i].future && old[i].future != TOMBSTONE)
-                old_put(t, old[i].id, old[i].future);
+                old_put(t, old[i].id, (RingSlot){old[i].future, old[i].method});
         g_free(old);
     }
-    old_put(t, id, future);
+    old_put(t, id, e);
     t->n++;
 }
 
-static G_GNUC_NO_INLINE CamasFuture *
+static G_GNUC_NO_INLINE RingSlot
 old_take(OldTable *t, guint64 id)
 {
     if (t->n == 0)
-        return NULL;
+        return (RingSlot){NULL, NULL};
     for (gsize i = id & t->mask; t->slots[i].future; i = (i + 1) & t->mask) {
         if (t->slots[i].future != TOMBSTONE && t->slots[i].id == id) {
-            CamasFuture *found = t->slots[i].future;
+            RingSlot found = {t->slots[i].future, t->slots[i].method};
             t->slots[i].future = TOMBSTONE;
             t->n--;
             if (t->n == 0) { /* the last straggler: give the memory back */
@@ -121,14 +128,14 @@ old_take(OldTable *t, guint64 id)
             return found;
         }
     }
-    return NULL;
+    return (RingSlot){NULL, NULL};
 }
 
 static void
 pending_init(PendingTable *t)
 {
     t->mask = RING_MIN - 1;
-    t->ring = g_new0(CamasFuture *, RING_MIN);
+    t->ring = g_new0(RingSlot, RING_MIN);
     t->lo = t->hi = 0;
     t->n_ring = 0;
 }
@@ -143,7 +150,7 @@ pending_count(const PendingTable *t)
 static G_GNUC_NO_INLINE void
 ring_resize(PendingTable *t, gsize cap)
 {
-    CamasFuture **ring = g_new0(CamasFuture *, cap);
+    RingSlot *ring = g_new0(RingSlot, cap);
     for (guint64 id = t->lo; id < t->hi; id++)
         ring[id & (cap - 1)] = t->ring[id & t->mask];
     g_free(t->ring);
@@ -157,10 +164,10 @@ static G_GNUC_NO_INLINE void
 ring_evict_until(PendingTable *t, guint64 id)
 {
     while (t->lo < t->hi && id - t->lo > t->mask) {
-        CamasFuture **slot = &t->ring[t->lo & t->mask];
-        if (*slot) {
+        RingSlot *slot = &t->ring[t->lo & t->mask];
+        if (slot->future) {
             old_insert(&t->old, t->lo, *slot);
-            *slot = NULL;
+            *slot = (RingSlot){NULL, NULL};
             t->n_ring--;
         }
         t->lo++;
@@ -168,13 +175,14 @@ ring_evict_until(PendingTable *t, guint64 id)
     if (t->n_ring == 0)
         t->lo = t->hi = id;
     else
-        while (!t->ring[t->lo & t->mask])
+        while (!t->ring[t->lo & t->mask].future)
             t->lo++;
 }
 
-/* Adds @id (greater than every id inserted before) with @future (transfer full). */
+/* Adds @id (greater than every id inserted before) with @future (transfer full) and @method
+ * (a name of the channel's store, or NULL). */
 static inline void
-pending_insert(PendingTable *t, guint64 id, CamasFuture *future)
+pending_insert(PendingTable *t, guint64 id, CamasFuture *future, const char *method)
 {
     if (t->n_ring == 0) /* an empty window starts over at id */
         t->lo = t->hi = id;
@@ -187,28 +195,29 @@ pending_insert(PendingTable *t, guint64 id, CamasFuture *future)
     }
     if (G_UNLIKELY(id - t->lo > t->mask))
         ring_evict_until(t, id);
-    t->ring[id & t->mask] = future;
+    t->ring[id & t->mask] = (RingSlot){future, method};
     t->hi = id + 1;
     t->n_ring++;
 }
 
-/* Removes @id and returns its future (transfer full), or NULL when @id is not pending. */
-static inline CamasFuture *
+/* Removes @id and returns its entry (the future in transfer full); the future is NULL when @id
+ * is not pending. */
+static inline RingSlot
 pending_take(PendingTable *t, guint64 id)
 {
     if (G_UNLIKELY(id < t->lo || id >= t->hi))
         return old_take(&t->old, id);
-    CamasFuture **slot = &t->ring[id & t->mask];
-    CamasFuture *found = *slot;
-    if (!found)
-        return NULL;
-    *slot = NULL;
+    RingSlot *slot = &t->ring[id & t->mask];
+    RingSlot found = *slot;
+    if (!found.future)
+        return found;
+    *slot = (RingSlot){NULL, NULL};
     t->n_ring--;
     /* slide the window's start past the ids already answered */
     if (t->n_ring == 0)
         t->lo = t->hi;
     else
-        while (!t->ring[t->lo & t->mask])
+        while (!t->ring[t->lo & t->mask].future)
             t->lo++;
     return found;
 }
@@ -233,10 +242,10 @@ pending_steal_sorted(PendingTable *t, gsize *n)
             out[k++] = t->old.slots[i];
     qsort(out, k, sizeof *out, compare_slot_ids);
     for (guint64 id = t->lo; id < t->hi; id++) {
-        CamasFuture **slot = &t->ring[id & t->mask];
-        if (*slot) {
-            out[k++] = (PendingSlot){id, *slot};
-            *slot = NULL;
+        RingSlot *slot = &t->ring[id & t->mask];
+        if (slot->future) {
+            out[k++] = (PendingSlot){id, slot->future, slot->method};
+            *slot = (RingSlot){NULL, NULL};
         }
     }
     g_assert(k == total);
@@ -253,6 +262,108 @@ pending_clear(PendingTable *t)
 {
     g_free(t->ring);
     g_free(t->old.slots);
+}
+
+/* --- method names of traced requests ------------------------------------------------------- */
+
+/* A REPLY or FAILURE trace record names the method of its request, which the sender only lent
+ * for the send.  So while a tracer is attached each request's name is copied into the channel's
+ * name store: blocks of NAME_BLOCK bytes filled front to back, each name preceded by a pointer
+ * to its block, each block counting its names not yet released.  A block whose last name goes
+ * is kept for reuse (a few) or freed, so a traced request copies its name and allocates
+ * nothing once the blocks are there, however its reply is ordered with others. */
+#define NAME_BLOCK ((gsize)16 * 1024)
+#define NAME_SPARE_MAX 4
+
+typedef struct _NameBlock NameBlock;
+struct _NameBlock {
+    NameBlock *next; /* the spare list */
+    gsize live;      /* names handed out and not released */
+    gsize used;      /* bytes of data taken */
+    gsize cap;       /* bytes of data */
+    gpointer data[]; /* entries: the block pointer, then the name with its NUL, padded */
+};
+
+typedef struct {
+    NameBlock *cur;   /* the block being filled, or NULL */
+    NameBlock *spare; /* empty standard-size blocks */
+    guint n_spare;
+} NameStore;
+
+static void
+block_retire(NameStore *st, NameBlock *b)
+{
+    if (b->cap == NAME_BLOCK && st->n_spare < NAME_SPARE_MAX) {
+        b->next = st->spare;
+        st->spare = b;
+        st->n_spare++;
+    } else {
+        g_free(b);
+    }
+}
+
+/* A copy of @name that stays valid until names_release(). */
+static G_GNUC_NO_INLINE const char *
+names_dup(NameStore *st, const char *name)
+{
+    gsize len = strlen(name) + 1;
+    gsize need = sizeof(gpointer) + ((len + sizeof(gpointer) - 1) & ~(sizeof(gpointer) - 1));
+    NameBlock *b = st->cur;
+    if (G_UNLIKELY(!b || b->used + need > b->cap)) {
+        if (b && b->live == 0 && need <= b->cap) {
+            b->used = 0; /* every name in it is gone: fill it again */
+        } else {
+            if (b && b->live == 0)
+                block_retire(st, b);
+            /* else it goes when its last name does */
+            if (need <= NAME_BLOCK && st->spare) {
+                b = st->spare;
+                st->spare = b->next;
+                st->n_spare--;
+            } else {
+                gsize cap = MAX(need, NAME_BLOCK);
+                b = g_malloc(sizeof(NameBlock) + cap);
+                b->cap = cap;
+            }
+            b->live = 0;
+            b->used = 0;
+            st->cur = b;
+        }
+    }
+    guint8 *p = (guint8 *)b->data + b->used;
+    *(NameBlock **)(gpointer)p = b;
+    memcpy(p + sizeof(gpointer), name, len);
+    b->used += need;
+    b->live++;
+    return (const char *)p + sizeof(gpointer);
+}
+
+/* Gives back a name of names_dup(), or nothing for NULL. */
+static inline void
+names_release(NameStore *st, const char *name)
+{
+    if (!name)
+        return;
+    NameBlock *b = *(NameBlock *const *)(gconstpointer)(name - sizeof(gpointer));
+    if (--b->live == 0 && b != st->cur)
+        block_retire(st, b);
+}
+
+/* Frees the store; every name must have been released. */
+static void
+names_clear(NameStore *st)
+{
+    if (st->cur) {
+        g_assert(st->cur->live == 0);
+        g_free(st->cur);
+    }
+    while (st->spare) {
+        NameBlock *b = st->spare;
+        st->spare = b->next;
+        g_free(b);
+    }
+    st->cur = NULL;
+    st->n_spare = 0;
 }
 
 /* --- the structures ------------------------------------------------------------------------- */
@@ -275,6 +386,7 @@ struct _CamasChannel {
 
     guint64 next_id;      /* the id of this end's next request */
     PendingTable pending; /* this end's requests waiting for a reply */
+    NameStore names;      /* the methods of pending requests sent while traced */
 
     /* the partial frame received so far (only when a frame was split across deliveries) */
     GByteArray *rx;
@@ -469,8 +581,9 @@ channel_shutdown(CamasChannel *ch, GError *reason)
     PendingSlot *slots = pending_steal_sorted(&ch->pending, &n);
     for (gsize i = 0; i < n; i++) {
         if (camas_loop_is_traced(ch->loop))
-            trace(ch, CAMAS_TRACE_FAILURE, FALSE, (gint64)slots[i].id, NULL, NULL, 0,
+            trace(ch, CAMAS_TRACE_FAILURE, FALSE, (gint64)slots[i].id, slots[i].method, NULL, 0,
                   "Connection closed");
+        names_release(&ch->names, slots[i].method);
         camas_future_set_error(slots[i].future, closed_error());
         camas_future_unref(slots[i].future);
     }
@@ -599,7 +712,8 @@ handle_reply(CamasChannel *ch, CamasMsgType type, CamasValue *message, const gui
     }
     guint64 msg_id = camas_value_get_uint(id);
     CamasValue *content = take_part(message, message->u.seq.items[2]);
-    CamasFuture *future = pending_take(&ch->pending, msg_id);
+    RingSlot entry = pending_take(&ch->pending, msg_id);
+    CamasFuture *future = entry.future;
     if (!future) {
         camas_value_unref(content);
         channel_fail_input(ch, g_error_new(CAMAS_ERROR, CAMAS_ERROR_PROTOCOL,
@@ -611,7 +725,9 @@ handle_reply(CamasChannel *ch, CamasMsgType type, CamasValue *message, const gui
     }
     if (type == CAMAS_MSG_RESULT) {
         if (camas_loop_is_traced(ch->loop))
-            trace(ch, CAMAS_TRACE_REPLY, FALSE, (gint64)msg_id, NULL, payload, len, NULL);
+            trace(ch, CAMAS_TRACE_REPLY, FALSE, (gint64)msg_id, entry.method, payload, len,
+                  NULL);
+        names_release(&ch->names, entry.method);
         camas_future_set_result(future, content);
     } else {
         /* aiomas always sends a string; anything else is shown as its repr */
@@ -622,7 +738,9 @@ handle_reply(CamasChannel *ch, CamasMsgType type, CamasValue *message, const gui
         else
             text = repr = camas_value_repr(content);
         if (camas_loop_is_traced(ch->loop))
-            trace(ch, CAMAS_TRACE_FAILURE, FALSE, (gint64)msg_id, NULL, payload, len, text);
+            trace(ch, CAMAS_TRACE_FAILURE, FALSE, (gint64)msg_id, entry.method, payload, len,
+                  text);
+        names_release(&ch->names, entry.method);
         camas_future_set_error(future, camas_error_new_remote(ch->peername, text));
         camas_value_unref(content);
     }
@@ -820,6 +938,7 @@ channel_free(CamasChannel *ch)
         g_free(req);
     }
     pending_clear(&ch->pending);
+    names_clear(&ch->names);
     g_byte_array_unref(ch->rx);
     camas_codec_unref(ch->codec);
     g_clear_error(&ch->close_error);
@@ -1122,17 +1241,21 @@ camas__channel_send_full(CamasChannel *channel, const CamasValue *content, const
         camas_future_set_error(future, error);
         return future;
     }
+    const char *name = NULL;
     if (camas_loop_is_traced(ch->loop)) {
         gsize len;
         const guint8 *p = camas__chunk_get_data(frame, &len);
         trace(ch, CAMAS_TRACE_SEND, TRUE, (gint64)id, method, p + CAMAS_FRAME_HEADER_SIZE,
               len - CAMAS_FRAME_HEADER_SIZE, NULL);
+        if (method)
+            name = names_dup(&ch->names, method);
     }
     if (!camas__pipe_send_chunk(ch->pipe, frame, &error)) {
+        names_release(&ch->names, name);
         camas_future_set_error(future, error);
         return future;
     }
-    pending_insert(&ch->pending, id, camas_future_ref(future));
+    pending_insert(&ch->pending, id, camas_future_ref(future), name);
     return future;
 }
 

@@ -968,6 +968,46 @@ Test(rpc, closing_the_server_fails_pending_calls_and_reports_a_reset)
     fx_clear(&fx);
 }
 
+static void
+record_answers(const CamasTraceRecord *r, gpointer data)
+{
+    if (r->kind == CAMAS_TRACE_REPLY || r->kind == CAMAS_TRACE_FAILURE)
+        g_ptr_array_add(data, g_strdup_printf("%s %s id=%" G_GINT64_FORMAT,
+                                              camas_trace_kind_name(r->kind),
+                                              r->method ? r->method : "-", r->msg_id));
+}
+
+Test(rpc, replies_and_failures_are_traced_with_the_method_of_their_request)
+{
+    Fx fx;
+    fx_init(&fx, "msgpack", "local://traced", FALSE);
+    g_autoptr(GPtrArray) got = g_ptr_array_new_with_free_func(g_free);
+    camas_loop_set_tracer(fx.loop, record_answers, got, NULL);
+    g_autoptr(CamasValue) r0 = call_ok(&fx, fx.remote, "add", "[i i]", 1, 2);
+    g_autofree char *t1 = call_fail(&fx, fx.remote, "fail", "[s]", "boom");
+    /* id 2 stays pending while 40 calls go by, so it moves out of the ring of recent ids
+     * (a straggler) and is failed from there when the connection closes */
+    g_autoptr(CamasFuture) slow = camas_proxy_call_build(fx.remote, "sleep_echo", "[i s]", 5, "x");
+    for (int i = 0; i < 40; i++) {
+        g_autoptr(CamasValue) r = call_ok(&fx, fx.remote, "calc/deep/pow", "[i i]", 2, i % 8);
+        assert_value(r, "i", 1 << (i % 8));
+    }
+    camas_rpc_server_close(fx.server);
+    g_autoptr(GError) e = await_error(fx.loop, slow);
+    cr_assert(g_error_matches(e, CAMAS_ERROR, CAMAS_ERROR_CLOSED), "%s", e->message);
+    camas_loop_set_tracer(fx.loop, NULL, NULL, NULL);
+
+    cr_assert_eq(got->len, 43, "got %u answers", got->len);
+    cr_assert_str_eq(g_ptr_array_index(got, 0), "reply add id=0");
+    cr_assert_str_eq(g_ptr_array_index(got, 1), "failure fail id=1");
+    for (guint i = 0; i < 40; i++) {
+        g_autofree char *want = g_strdup_printf("reply calc/deep/pow id=%u", i + 3);
+        cr_assert_str_eq(g_ptr_array_index(got, 2 + i), want);
+    }
+    cr_assert_str_eq(g_ptr_array_index(got, 42), "failure sleep_echo id=2");
+    fx_clear(&fx);
+}
+
 Test(rpc, a_client_that_goes_away_is_forgotten_by_the_server)
 {
     Fx fx;
