@@ -5,6 +5,7 @@
  * command lines (exit status 2 with one line naming the problem).
  */
 #include <criterion/criterion.h>
+#include <errno.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -12,50 +13,16 @@
 
 #include <camas/camas.h>
 
-#include "leakcheck.h"
-#include "live-private.h"
+#include "testutil.h"
 
 TestSuite(cmd_container, .fini = camas_test_check_leaks, .timeout = 30);
 
-typedef struct {
-    char *out;
-    char *err;
-    int status; /* exit status, or -1 if it did not exit normally */
-} Run;
-
-static void
-run_clear(Run *r)
-{
-    g_free(r->out);
-    g_free(r->err);
-}
-
-static Run
-run(const char *first, ...)
-{
-    g_autoptr(GPtrArray) argv = g_ptr_array_new();
-    g_ptr_array_add(argv, (gpointer)camas_test_camas_exe());
-    g_ptr_array_add(argv, "container");
-    va_list ap;
-    va_start(ap, first);
-    for (const char *a = first; a; a = va_arg(ap, const char *))
-        g_ptr_array_add(argv, (gpointer)a);
-    va_end(ap);
-    g_ptr_array_add(argv, NULL);
-    Run r = {0};
-    int wait_status;
-    g_autoptr(GError) error = NULL;
-    cr_assert(g_spawn_sync(NULL, (char **)argv->pdata, NULL, G_SPAWN_DEFAULT, NULL, NULL, &r.out,
-                           &r.err, &wait_status, &error),
-              "%s", error ? error->message : "");
-    r.status = WIFEXITED(wait_status) ? WEXITSTATUS(wait_status) : -1;
-    return r;
-}
-
 Test(cmd_container, prints_urls_then_ready_then_the_agents_lines)
 {
-    Run r = run("--listen", "local://cmd", "--clock", "afap", "--agent", "Callee", "--agent",
-                "HelloWorld", "--init", "[\"Monty\"]", "--until-done", NULL);
+    g_auto(CamasTestRun) r =
+        camas_test_run_camas("container", "--listen", "local://cmd", "--clock", "afap", "--agent",
+                             "Callee", "--agent", "HelloWorld", "--init", "[\"Monty\"]",
+                             "--until-done", NULL);
     cr_assert_eq(r.status, 0, "%s", r.err);
     cr_assert_str_eq(r.out, "local://cmd/0\n"
                             "local://cmd/1\n"
@@ -64,52 +31,50 @@ Test(cmd_container, prints_urls_then_ready_then_the_agents_lines)
                             "local://cmd/1 Hello, World!\n"
                             "local://cmd/1 Hello, World!\n"
                             "local://cmd/1 Hello, World!\n");
-    run_clear(&r);
 }
 
 Test(cmd_container, until_done_fails_when_an_agent_fails)
 {
-    Run r = run("--listen", "local://cmd", "--clock", "afap", "--agent", "Caller", "--run",
-                "[\"local://nobody/0\"]", "--until-done", NULL);
+    g_auto(CamasTestRun) r =
+        camas_test_run_camas("container", "--listen", "local://cmd", "--clock", "afap", "--agent",
+                             "Caller", "--run", "[\"local://nobody/0\"]", "--until-done", NULL);
     cr_assert_eq(r.status, 1, "%s", r.err);
     cr_assert(strstr(r.err, "local://cmd/0: "), "%s", r.err);
-    run_clear(&r);
 }
 
 Test(cmd_container, lists_the_registered_types)
 {
-    Run r = run("--list-types", NULL);
+    g_auto(CamasTestRun) r = camas_test_run_camas("container", "--list-types", NULL);
     cr_assert_eq(r.status, 0);
     cr_assert(g_str_has_prefix(r.out, "Callee "), "%s", r.out);
     cr_assert(strstr(r.out, "\nEchoAgent "), "%s", r.out);
     cr_assert(strstr(r.out, "\nHelloWorld "), "%s", r.out);
-    run_clear(&r);
 }
 
 Test(cmd_container, hosts_agent_types_from_a_plugin_named_after_their_agent)
 {
     g_autofree char *so = g_strdup_printf("%s/tests/libmyagents.so", CAMAS_BUILDDIR);
     /* Adder's init takes both a positional label and keyword arguments: two --init options. */
-    Run r = run("--listen", "local://cmd", "--clock", "afap", "--agent", "Adder", "--init",
-                "[\"a\"]", "--init", "{\"step\": 2, \"times\": 1}", "--agent", "Adder", "--init",
-                "[\"b\"]", "--init", "{\"step\": 5, \"times\": 3}", "--run", "[\"local://cmd/0\"]",
-                "--until-done", "--plugin", so, NULL);
+    g_auto(CamasTestRun) r = camas_test_run_camas(
+        "container", "--listen", "local://cmd", "--clock", "afap", "--agent", "Adder", "--init",
+        "[\"a\"]", "--init", "{\"step\": 2, \"times\": 1}", "--agent", "Adder", "--init", "[\"b\"]",
+        "--init", "{\"step\": 5, \"times\": 3}", "--run", "[\"local://cmd/0\"]", "--until-done",
+        "--plugin", so, NULL);
     cr_assert_eq(r.status, 0, "%s", r.err);
     cr_assert(g_str_has_prefix(r.out, "local://cmd/0\nlocal://cmd/1\n"), "%s", r.out);
     cr_assert(strstr(r.out, "local://cmd/1 b ready\n"), "%s", r.out);
-    run_clear(&r);
 
-    r = run("--plugin", so, "--list-types", NULL);
-    cr_assert_eq(r.status, 0, "%s", r.err);
-    cr_assert(g_str_has_prefix(r.out, "Adder "), "%s", r.out);
-    run_clear(&r);
+    g_auto(CamasTestRun) types = camas_test_run_camas("container", "--plugin", so, "--list-types",
+                                                      NULL);
+    cr_assert_eq(types.status, 0, "%s", types.err);
+    cr_assert(g_str_has_prefix(types.out, "Adder "), "%s", types.out);
 
     g_autofree char *failing = g_strdup_printf("%s/tests/libmyagents-failing.so", CAMAS_BUILDDIR);
-    r = run("--listen", "local://x", "--plugin", failing, "--agent", "Adder", NULL);
-    cr_assert_eq(r.status, 2, "%s", r.err);
-    cr_assert(strstr(r.err, "camas container: --plugin: ") && strstr(r.err, "licence server"),
-              "%s", r.err);
-    run_clear(&r);
+    g_auto(CamasTestRun) bad = camas_test_run_camas("container", "--listen", "local://x",
+                                                    "--plugin", failing, "--agent", "Adder", NULL);
+    cr_assert_eq(bad.status, 2, "%s", bad.err);
+    cr_assert(strstr(bad.err, "camas container: --plugin: ") && strstr(bad.err, "licence server"),
+              "%s", bad.err);
 }
 
 Test(cmd_container, bad_command_lines_exit_with_status_2_and_say_why)
@@ -135,13 +100,13 @@ Test(cmd_container, bad_command_lines_exit_with_status_2_and_say_why)
     };
     for (gsize i = 0; i < G_N_ELEMENTS(cases); i++) {
         const char *const *a = cases[i].args;
-        Run r = run(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], NULL);
+        g_auto(CamasTestRun) r =
+            camas_test_run_camas("container", a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], NULL);
         cr_assert_eq(r.status, 2, "case %zu: status %d, stderr %s", i, r.status, r.err);
         cr_assert(g_str_has_prefix(r.err, "camas container: "), "case %zu: %s", i, r.err);
         cr_assert(strstr(r.err, cases[i].why), "case %zu: %s", i, r.err);
         cr_assert(g_str_has_suffix(r.err, "\n") && strchr(r.err, '\n') == strrchr(r.err, '\n'),
                   "case %zu: not one line: %s", i, r.err);
-        run_clear(&r);
     }
 }
 
@@ -174,6 +139,7 @@ read_until_ready(int fd)
 
 Test(cmd_container, serves_calls_until_sigterm_ends_it_cleanly)
 {
+    g_autoptr(CamasTestWorld) w = camas_test_world_new(CAMAS_TEST_REALTIME);
     const char *argv[] = {camas_test_camas_exe(), "container", "--listen", "tcp://127.0.0.1:0",
                           "--agent", "Callee:2", NULL};
     GPid pid;
@@ -187,45 +153,28 @@ Test(cmd_container, serves_calls_until_sigterm_ends_it_cleanly)
     cr_assert(g_str_has_suffix(g_ptr_array_index(urls, 1), "/1"));
 
     /* a client container calls the second Callee */
-    CamasLoop *loop = camas_loop_new();
-    GMainContext *ctx = g_main_context_new();
-    CamasClock *clock = camas_clock_new_realtime(loop, ctx);
-    CamasContainer *c = camas_container_new(clock, "tcp://127.0.0.1:0", NULL, &error);
-    cr_assert_not_null(c);
+    CamasContainer *c = camas_test_container_new_on(w, CAMAS_TEST_TCP, NULL, NULL);
     g_autoptr(CamasFuture) f = camas_container_connect(c, g_ptr_array_index(urls, 1), &error);
-    cr_assert(camas_clock_run_until_complete(clock, f, NULL, &error), "%s",
+    cr_assert(camas_clock_run_until_complete(w->clock, f, NULL, &error), "%s",
               error ? error->message : "");
     g_autoptr(CamasProxy) p = camas_container_connect_finish(f, &error);
     g_autoptr(CamasFuture) call = camas_proxy_call_build(p, "spam", "[i]", 2);
     g_autoptr(CamasValue) r = NULL;
-    cr_assert(camas_clock_run_until_complete(clock, call, &r, &error), "%s",
+    cr_assert(camas_clock_run_until_complete(w->clock, call, &r, &error), "%s",
               error ? error->message : "");
     cr_assert_str_eq(camas_value_get_str(r, NULL), "spamspam");
 
     cr_assert_eq(kill(pid, SIGTERM), 0);
     /* keep serving our side meanwhile: the container waits for our end of the connection */
     int status;
-    gint64 deadline = g_get_monotonic_time() + 10 * G_USEC_PER_SEC;
-    while (waitpid(pid, &status, WNOHANG) == 0) {
-        cr_assert_lt(g_get_monotonic_time(), deadline, "the container did not exit");
-        if (!g_main_context_iteration(ctx, FALSE))
-            g_usleep(1000);
-    }
+    pid_t exited = 0;
+    CAMAS_TEST_WAIT(w, (exited = waitpid(pid, &status, WNOHANG)) != 0);
+    cr_assert_eq(exited, pid, "waitpid: %s", g_strerror(errno));
     cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status %d", status);
     g_spawn_close_pid(pid);
     close(out_fd);
 
     /* the peer is gone: the next call fails instead of hanging */
     g_autoptr(CamasFuture) late = camas_proxy_call_build(p, "spam", "[i]", 1);
-    cr_assert_not(camas_clock_run_until_complete(clock, late, NULL, NULL));
-    camas_proxy_unref(g_steal_pointer(&p));
-    camas_container_free(c);
-    deadline = g_get_monotonic_time() + 10 * G_USEC_PER_SEC;
-    while (g_atomic_int_get(&camas__live_counts[CAMAS__LIVE_PIPE]) > 0) {
-        cr_assert_lt(g_get_monotonic_time(), deadline);
-        g_main_context_iteration(ctx, TRUE);
-    }
-    camas_clock_unref(clock);
-    camas_loop_free(loop);
-    g_main_context_unref(ctx);
+    cr_assert_not(camas_clock_run_until_complete(w->clock, late, NULL, NULL));
 }
