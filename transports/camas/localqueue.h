@@ -49,7 +49,8 @@ typedef struct {
  *
  * Installs a link model for connections made from now on; connections made earlier keep the
  * model (or none) they were made with.  A loop with a model must have it removed (NULL) before
- * camas_loop_free(), as it must have its listeners closed.
+ * camas_loop_free(), as it must have its listeners closed.  Call it from the loop's thread; the
+ * model's functions and @destroy run there too.
  */
 CAMAS_API void camas_localqueue_set_link_model(CamasLoop *loop, const CamasLinkModelFuncs *funcs,
                                                gpointer user_data, GDestroyNotify destroy);
