@@ -542,6 +542,10 @@ Test(scenario, traces_do_not_depend_on_locale_or_time_zone_in_process)
     g_autoptr(CamasScenario) s = load_file("gossip.json");
     g_autoptr(GString) plain = g_string_new(NULL);
     g_autoptr(CamasScenarioResult) a = run_collect(s, plain, NULL);
+    /* link latencies: parsed numbers and drawn delays */
+    g_autoptr(CamasScenario) l = load_file("gossip-latency.json");
+    g_autoptr(GString) plain_links = g_string_new(NULL);
+    g_autoptr(CamasScenarioResult) la = run_collect(l, plain_links, NULL);
 
     g_autofree char *old_tz = g_strdup(g_getenv("TZ"));
     g_setenv("LOCPATH", dir, TRUE);
@@ -554,6 +558,9 @@ Test(scenario, traces_do_not_depend_on_locale_or_time_zone_in_process)
     g_autoptr(GString) german = g_string_new(NULL);
     g_autoptr(CamasScenario) s2 = load_file("gossip.json");
     g_autoptr(CamasScenarioResult) b = run_collect(s2, german, NULL);
+    g_autoptr(CamasScenario) l2 = load_file("gossip-latency.json");
+    g_autoptr(GString) german_links = g_string_new(NULL);
+    g_autoptr(CamasScenarioResult) lb = run_collect(l2, german_links, NULL);
     /* messages with numbers do not change either */
     g_autoptr(GError) error = NULL;
     g_autoptr(CamasScenario) bad = load_text("{\"until\": -0.5, \"agents\": []}", &error);
@@ -569,6 +576,9 @@ Test(scenario, traces_do_not_depend_on_locale_or_time_zone_in_process)
     cr_assert(plain->len == german->len && memcmp(plain->str, german->str, plain->len) == 0);
     cr_assert_str_eq(camas_scenario_result_get_stats(a)->fingerprint,
                      camas_scenario_result_get_stats(b)->fingerprint);
+    cr_assert_str_eq(plain_links->str, german_links->str);
+    cr_assert_str_eq(camas_scenario_result_get_stats(la)->fingerprint,
+                     camas_scenario_result_get_stats(lb)->fingerprint);
     cr_assert_null(bad);
     cr_assert_str_eq(error->message, "t.json: $.until: must be a positive number of seconds, got "
                                      "-0.5");
