@@ -64,7 +64,6 @@ typedef struct {
     CamasEventId io_event;  /* "fd readable / connect finished": read, handshake, ... */
     CamasEventId fail_event;
     CamasEventId flush_event;
-    guint64 direct_seq;     /* the loop event whose first send went straight to the kernel */
 
     GQueue wq;              /* GBytes (owned) waiting for the kernel, oldest first */
     gsize wq_offset;        /* bytes of the head already written */

@@ -74,12 +74,14 @@ typedef struct {
     GPollFD pfd;            /* our poll record: fd, events asked for, revents from the poll */
     gboolean added;         /* pfd is in the poll set */
     gboolean dispatch_only; /* call @func from dispatch, not check */
+    gboolean fresh_poll;    /* polled since the owner last took this (fd_take_fresh_poll) */
 } FdSource;
 
 static gboolean
 fd_check(GSource *source)
 {
     FdSource *fs = (FdSource *)source;
+    fs->fresh_poll = TRUE;
     GIOCondition cond = fs->added ? fs->pfd.revents : 0;
     if (cond == 0)
         return FALSE;
@@ -142,6 +144,16 @@ fd_watch(GSource *source, int fd, GIOCondition cond)
         g_source_add_poll(source, &fs->pfd);
         fs->added = TRUE;
     }
+}
+
+/* TRUE once after each poll of the fd. */
+static inline gboolean
+fd_take_fresh_poll(GSource *source)
+{
+    FdSource *fs = (FdSource *)source;
+    gboolean fresh = fs->fresh_poll;
+    fs->fresh_poll = FALSE;
+    return fresh;
 }
 
 static void
@@ -421,21 +433,19 @@ schedule_flush(CamasSocket *s)
     schedule_once(s, &s->flush_event, flush_event);
 }
 
-/* May this send go to the kernel at once?  Yes when nothing is queued before it and it is the
- * first send of the current loop event: a lone request or reply then costs one send() and no
- * event.  Further sends of the same event are queued and leave together in one sendmsg from
- * the flush event, so a burst stays one system call.  Sends made outside events (no burst
- * boundary is known there) are all gathered for the flush event. */
+/* May this send go to the kernel at once?  Yes when nothing is queued before it, it is made
+ * from a loop event, and it is the first since the context last polled this socket: a lone
+ * request or reply then costs one send() and no event.  Further sends before the next poll
+ * are queued and leave together in one sendmsg from the flush event, so a burst — one read
+ * delivering many replies, each completing a future whose callback sends the next request —
+ * costs two system calls, not one per message.  Sends made outside events (setting up, or
+ * a program's own loop) are all gathered for the flush event. */
 static gboolean
 direct_ok(CamasSocket *s)
 {
-    if (s->queued != 0)
+    if (s->queued != 0 || camas_loop_get_current_seq(s->loop) == 0)
         return FALSE;
-    guint64 seq = camas_loop_get_current_seq(s->loop);
-    if (seq == 0 || seq == s->direct_seq)
-        return FALSE;
-    s->direct_seq = seq;
-    return TRUE;
+    return fd_take_fresh_poll(s->source);
 }
 
 /* One send() of @data with an empty queue: *@done is what the kernel took.  FALSE when the
