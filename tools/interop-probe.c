@@ -51,6 +51,11 @@
 typedef struct _Probe Probe;
 typedef gboolean (*CheckFunc)(Probe *p, gconstpointer arg, GString *why);
 
+/* The layers the probe checks, in the order it checks them; GINT_TO_POINTER(layer) is the arg
+ * of the checks that run on more than one. */
+typedef enum { LAYER_CHANNEL, LAYER_RPC, LAYER_AGENT } Layer;
+static const char *const layer_names[] = {"channel", "rpc", "agent"};
+
 struct _Probe {
     const CamasInteropOptions *opts;
     GMainContext *context;
@@ -294,6 +299,15 @@ drop_rpc(Probe *p)
     g_clear_pointer(&p->rpc, camas_rpc_connection_unref);
 }
 
+/* Says in @why that @address could not be reached and why (@error).  Returns NULL. */
+static gpointer
+cannot_connect(Probe *p, GString *why, const char *address, const GError *error)
+{
+    g_string_append_printf(why, "cannot connect to %s: ", address);
+    append_error(p, why, error);
+    return NULL;
+}
+
 /* (inside a check) The channel connection, opened anew if there is none or it closed. */
 static CamasChannel *
 channel(Probe *p, GString *why)
@@ -305,11 +319,8 @@ channel(Probe *p, GString *why)
     g_autoptr(GError) error = NULL;
     p->channel =
         camas_channel_open_await(p->loop, p->opts->channel, p->channel_codec, &o, &error);
-    if (!p->channel) {
-        g_string_append_printf(why, "cannot connect to %s: ", p->opts->channel);
-        append_error(p, why, error);
-        return NULL;
-    }
+    if (!p->channel)
+        return cannot_connect(p, why, p->opts->channel, error);
     camas_channel_set_request_func(p->channel, client_channel_request, NULL, NULL);
     return p->channel;
 }
@@ -318,19 +329,16 @@ channel(Probe *p, GString *why)
 static CamasProxy *
 remote(Probe *p, GString *why)
 {
-    if (p->rpc && !camas_rpc_connection_is_closed(p->rpc))
-        return p->remote;
-    drop_rpc(p);
-    CamasChannelOptions o = channel_options(p, p->opts->rpc);
-    g_autoptr(GError) error = NULL;
-    p->rpc = camas_rpc_open_await(p->loop, p->opts->rpc, p->rpc_codec, p->client_root, &o,
-                                  &error);
-    if (!p->rpc) {
-        g_string_append_printf(why, "cannot connect to %s: ", p->opts->rpc);
-        append_error(p, why, error);
-        return NULL;
+    if (!p->rpc || camas_rpc_connection_is_closed(p->rpc)) {
+        drop_rpc(p);
+        CamasChannelOptions o = channel_options(p, p->opts->rpc);
+        g_autoptr(GError) error = NULL;
+        p->rpc = camas_rpc_open_await(p->loop, p->opts->rpc, p->rpc_codec, p->client_root, &o,
+                                      &error);
+        if (!p->rpc)
+            return cannot_connect(p, why, p->opts->rpc, error);
+        p->remote = camas_rpc_connection_get_remote(p->rpc);
     }
-    p->remote = camas_rpc_connection_get_remote(p->rpc);
     return p->remote;
 }
 
@@ -351,56 +359,131 @@ send_ok(Probe *p, CamasValue *content, GString *why)
     return r;
 }
 
-/* (inside a check) Calls @method with @args and @kwargs (stolen, nullable). */
-static CamasValue *
-call(Probe *p, CamasProxy *proxy, const char *method, CamasValue *args, CamasValue *kwargs,
-     GError **error)
+/* Where a call goes: the server's root (ROOT) or one of its agents, "0" or "1". */
+#define ROOT (-1)
+
+static CamasProxy *agent(Probe *p, guint aid, GString *why);
+static CamasChannel *agent_channel(Probe *p, guint aid);
+
+/* Names a call of @method on @to in @why ("agent 1: add()" or "add()"), then @then. */
+static void
+append_call(GString *why, int to, const char *method, const char *then)
 {
-    g_autoptr(CamasValue) a = args;
-    g_autoptr(CamasValue) k = kwargs;
-    return camas_proxy_call_await(proxy, method, a, k, error);
+    if (to != ROOT)
+        g_string_append_printf(why, "agent %d: ", to);
+    g_string_append_printf(why, "%s()%s", method, then);
 }
 
+/* append_call_error() for a call on @to's connection. */
+static void
+append_target_error(Probe *p, GString *why, int to, const GError *error)
+{
+    CamasChannel *ch = to != ROOT ? agent_channel(p, (guint)to)
+                       : p->rpc   ? camas_rpc_connection_get_channel(p->rpc)
+                                  : NULL;
+    append_call_error(p, why, error, ch);
+}
+
+/* (inside a check) Calls @method on @to with @args and @kwargs (stolen, nullable).  Returns the
+ * result, else NULL with @error, or with nothing in @error when @to could not be reached
+ * (@why says why). */
 static CamasValue *
-call_ok(Probe *p, const char *method, CamasValue *args, CamasValue *kwargs, GString *why)
+call_await(Probe *p, int to, const char *method, CamasValue *args, CamasValue *kwargs,
+           GString *why, GError **error)
 {
     g_autoptr(CamasValue) a = args;
     g_autoptr(CamasValue) k = kwargs;
-    CamasProxy *r = remote(p, why);
-    if (!r)
-        return NULL;
+    CamasProxy *px = to == ROOT ? remote(p, why) : agent(p, (guint)to, why);
+    return px ? camas_proxy_call_await(px, method, a, k, error) : NULL;
+}
+
+/* A call that must succeed: the result, or NULL with @why. */
+static CamasValue *
+call_on(Probe *p, int to, const char *method, CamasValue *args, CamasValue *kwargs, GString *why)
+{
     g_autoptr(GError) error = NULL;
-    CamasValue *v = camas_proxy_call_await(r, method, a, k, &error);
-    if (!v) {
-        g_string_append_printf(why, "%s(): ", method);
-        append_call_error(p, why, error, camas_rpc_connection_get_channel(p->rpc));
+    CamasValue *v = call_await(p, to, method, args, kwargs, why, &error);
+    if (!v && error) {
+        append_call(why, to, method, ": ");
+        append_target_error(p, why, to, error);
     }
     return v;
 }
 
 /* A call that must fail remotely: the failure text (transfer full), or NULL with @why. */
 static char *
-call_fail(Probe *p, const char *method, CamasValue *args, CamasValue *kwargs, GString *why)
+fail_on(Probe *p, int to, const char *method, CamasValue *args, CamasValue *kwargs, GString *why)
 {
-    g_autoptr(CamasValue) a = args;
-    g_autoptr(CamasValue) k = kwargs;
-    CamasProxy *r = remote(p, why);
-    if (!r)
-        return NULL;
     g_autoptr(GError) error = NULL;
-    g_autoptr(CamasValue) v = camas_proxy_call_await(r, method, a, k, &error);
+    g_autoptr(CamasValue) v = call_await(p, to, method, args, kwargs, why, &error);
     if (v) {
-        g_string_append_printf(why, "%s() succeeded with ", method);
+        append_call(why, to, method, " succeeded with ");
         append_repr(p, why, v);
         g_string_append(why, " instead of failing");
         return NULL;
     }
-    if (!g_error_matches(error, CAMAS_ERROR, CAMAS_ERROR_REMOTE)) {
-        g_string_append_printf(why, "%s(): no failure reply: ", method);
-        append_call_error(p, why, error, camas_rpc_connection_get_channel(p->rpc));
+    if (error && !g_error_matches(error, CAMAS_ERROR, CAMAS_ERROR_REMOTE)) {
+        append_call(why, to, method, ": no failure reply: ");
+        append_target_error(p, why, to, error);
         return NULL;
     }
-    return g_strdup(camas_error_get_remote_text(error));
+    return error ? g_strdup(camas_error_get_remote_text(error)) : NULL;
+}
+
+/* call_on() and compare with @want; @args, @kwargs and @want are stolen. */
+static gboolean
+expect_on(Probe *p, GString *why, int to, const char *method, CamasValue *args,
+          CamasValue *kwargs, CamasValue *want)
+{
+    g_autoptr(CamasValue) w = want;
+    g_autoptr(CamasValue) got = call_on(p, to, method, args, kwargs, why);
+    if (!got)
+        return FALSE;
+    if (!expect_value(p, why, got, w)) {
+        g_autoptr(GString) call = g_string_new(NULL);
+        append_call(call, to, method, ": ");
+        g_string_prepend(why, call->str);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+/* The same three on the server's root. */
+static CamasValue *
+call_ok(Probe *p, const char *method, CamasValue *args, CamasValue *kwargs, GString *why)
+{
+    return call_on(p, ROOT, method, args, kwargs, why);
+}
+
+static char *
+call_fail(Probe *p, const char *method, CamasValue *args, CamasValue *kwargs, GString *why)
+{
+    return fail_on(p, ROOT, method, args, kwargs, why);
+}
+
+static gboolean
+expect_call(Probe *p, GString *why, const char *method, CamasValue *args, CamasValue *kwargs,
+            CamasValue *want)
+{
+    return expect_on(p, why, ROOT, method, args, kwargs, want);
+}
+
+/* (inside a check) A call on @proxy, a proxy the server handed out named @label in @why, that
+ * must return @want; @args and @want are stolen. */
+static gboolean
+expect_proxy_call(Probe *p, GString *why, CamasProxy *proxy, const char *label,
+                  const char *method, CamasValue *args, CamasValue *want)
+{
+    g_autoptr(CamasValue) a = args;
+    g_autoptr(CamasValue) w = want;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(CamasValue) got = camas_proxy_call_await(proxy, method, a, NULL, &error);
+    if (!got) {
+        g_string_append_printf(why, "%s.%s(): ", label, method);
+        append_call_error(p, why, error, camas_rpc_connection_get_channel(p->rpc));
+        return FALSE;
+    }
+    return expect_value(p, why, got, w);
 }
 
 /* Checks an RPC failure text: the traceback header, and a last line that starts with
@@ -501,6 +584,8 @@ typedef struct {
     SSL_CTX *ctx;
     SSL *ssl;
     CamasFrameParser *parser;
+    gboolean is_rpc;   /* the layer: RPC (else channel) */
+    CamasCodec *codec; /* encodes the requests and decodes the replies (--codec) */
 } Raw;
 
 static gboolean
@@ -573,6 +658,7 @@ raw_close(Raw *raw)
         close(raw->fd);
     if (raw->parser)
         camas_frame_parser_free(raw->parser);
+    g_clear_pointer(&raw->codec, camas_codec_unref);
     g_free(raw);
 }
 
@@ -622,16 +708,27 @@ raw_tls_handshake(Probe *p, Raw *raw, const char *host, RawTls mode, gint64 dead
     }
 }
 
-/* Connects a raw socket to @address (TCP or Unix; TLS on TCP when --tls). */
-static Raw *
-raw_connect(Probe *p, const char *address, RawTls mode, GError **error)
+/* The server address of @layer (--channel, --rpc, --agent). */
+static const char *
+layer_address(Probe *p, Layer layer)
 {
-    g_autoptr(CamasAddress) a = camas_address_parse(address, error);
+    const char *const addresses[] = {p->opts->channel, p->opts->rpc, p->opts->agent};
+    return addresses[layer];
+}
+
+/* Connects a raw socket to the address of @layer, the channel or RPC layer (TCP or Unix; TLS
+ * on TCP when --tls). */
+static Raw *
+raw_connect(Probe *p, Layer layer, RawTls mode, GError **error)
+{
+    g_autoptr(CamasAddress) a = camas_address_parse(layer_address(p, layer), error);
     if (!a)
         return NULL;
     g_autoptr(Raw) raw = g_new0(Raw, 1);
     raw->fd = -1;
     raw->parser = camas_frame_parser_new(0);
+    raw->is_rpc = layer == LAYER_RPC;
+    raw->codec = camas_codec_new(p->opts->codec, NULL);
     gint64 deadline = p->deadline_us;
     if (a->kind == CAMAS_ADDRESS_IPC) {
         struct sockaddr_un sun = {.sun_family = AF_UNIX};
@@ -726,10 +823,10 @@ raw_write(Raw *raw, const guint8 *data, gsize len, gint64 deadline_us, GError **
     return TRUE;
 }
 
-/* Reads the next frame and decodes it with @codec. */
+/* Reads the next frame and decodes it. */
 static gboolean
-raw_read(Raw *raw, CamasCodec *codec, gint64 deadline_us, CamasMsgType *type, CamasValue **id,
-         CamasValue **content, GError **error)
+raw_read(Raw *raw, gint64 deadline_us, CamasMsgType *type, CamasValue **id, CamasValue **content,
+         GError **error)
 {
     for (;;) {
         GError *perr = NULL;
@@ -741,7 +838,7 @@ raw_read(Raw *raw, CamasCodec *codec, gint64 deadline_us, CamasMsgType *type, Ca
         if (payload) {
             gsize n;
             const guint8 *d = g_bytes_get_data(payload, &n);
-            return camas_frame_decode(codec, d, n, type, id, content, error);
+            return camas_frame_decode(raw->codec, d, n, type, id, content, error);
         }
         guint8 buf[65536];
         ssize_t got;
@@ -809,16 +906,36 @@ raw_call_make(guint64 i, gboolean is_rpc)
     return c;
 }
 
+/* Makes requests 0..@n-1 of @raw's layer into @calls and encodes them back to back; @last
+ * (nullable) receives where the last frame starts.  NULL with @error if one cannot be encoded
+ * (@calls are made all the same). */
+static GByteArray *
+raw_frames(Raw *raw, RawCall *calls, guint n, gsize *last, GError **error)
+{
+    for (guint i = 0; i < n; i++)
+        calls[i] = raw_call_make(i, raw->is_rpc);
+    g_autoptr(GByteArray) all = g_byte_array_new();
+    for (guint i = 0; i < n; i++) {
+        g_autoptr(GBytes) f = camas_frame_encode_request(raw->codec, i, calls[i].content, 0, error);
+        if (!f)
+            return NULL;
+        if (last)
+            *last = all->len;
+        g_byte_array_append(all, g_bytes_get_data(f, NULL), (guint)g_bytes_get_size(f));
+    }
+    return g_steal_pointer(&all);
+}
+
 /* Reads @n replies (any order) to @calls and checks each. */
 static gboolean
-raw_expect_replies(Probe *p, Raw *raw, CamasCodec *codec, RawCall *calls, guint n, GString *why)
+raw_expect_replies(Probe *p, Raw *raw, RawCall *calls, guint n, GString *why)
 {
     g_autofree gboolean *seen = g_new0(gboolean, n);
     for (guint k = 0; k < n; k++) {
         CamasMsgType type;
         g_autoptr(CamasValue) id = NULL, content = NULL;
         g_autoptr(GError) error = NULL;
-        if (!raw_read(raw, codec, p->deadline_us, &type, &id, &content, &error)) {
+        if (!raw_read(raw, p->deadline_us, &type, &id, &content, &error)) {
             g_string_append_printf(why, "reply %u of %u: ", k + 1, n);
             append_error(p, why, error);
             return FALSE;
@@ -846,88 +963,73 @@ raw_expect_replies(Probe *p, Raw *raw, CamasCodec *codec, RawCall *calls, guint 
     return TRUE;
 }
 
-static const char *
-layer_address(Probe *p, gboolean is_rpc)
+/* (inside a check) A raw connection to the layer @arg names; NULL with @why. */
+static Raw *
+raw_open(Probe *p, gconstpointer arg, RawTls mode, GString *why)
 {
-    return is_rpc ? p->opts->rpc : p->opts->channel;
+    g_autoptr(GError) error = NULL;
+    Raw *raw = raw_connect(p, GPOINTER_TO_INT(arg), mode, &error);
+    if (!raw)
+        append_error(p, why, error);
+    return raw;
+}
+
+/* The end of a raw check that sent @calls: the write's failure (@ok FALSE, @error), or the
+ * check of their @n replies.  Clears @calls. */
+static gboolean
+raw_finish(Probe *p, Raw *raw, gboolean ok, const GError *error, RawCall *calls, guint n,
+           GString *why)
+{
+    if (!ok)
+        append_error(p, why, error);
+    else
+        ok = raw_expect_replies(p, raw, calls, n, why);
+    for (guint i = 0; i < n; i++)
+        raw_call_clear(&calls[i]);
+    return ok;
 }
 
 /* One frame handed to the socket one byte at a time. */
 static gboolean
 check_raw_split(Probe *p, gconstpointer arg, GString *why)
 {
-    gboolean is_rpc = GPOINTER_TO_INT(arg);
-    g_autoptr(CamasCodec) codec = camas_codec_new(p->opts->codec, NULL);
-    g_autoptr(GError) error = NULL;
-    g_autoptr(Raw) raw = raw_connect(p, layer_address(p, is_rpc), RAW_TLS_FULL, &error);
-    if (!raw) {
-        append_error(p, why, error);
+    g_autoptr(Raw) raw = raw_open(p, arg, RAW_TLS_FULL, why);
+    if (!raw)
         return FALSE;
-    }
-    RawCall call = raw_call_make(0, is_rpc);
-    g_autoptr(GBytes) frame =
-        camas_frame_encode_request(codec, call.id, call.content, 0, &error);
+    RawCall call;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(GByteArray) frame = raw_frames(raw, &call, 1, NULL, &error);
     gboolean ok = frame != NULL;
-    gsize n = 0;
-    const guint8 *d = frame ? g_bytes_get_data(frame, &n) : NULL;
-    for (gsize i = 0; ok && i < n; i++) {
-        ok = raw_write(raw, d + i, 1, p->deadline_us, &error);
+    for (guint i = 0; ok && i < frame->len; i++) {
+        ok = raw_write(raw, frame->data + i, 1, p->deadline_us, &error);
         /* Pacing, not waiting for anything: with TCP_NODELAY each byte leaves as its own
          * segment, and the pause makes the server's reads see them one at a time. */
         g_usleep(1000);
     }
-    if (!ok)
-        append_error(p, why, error);
-    else
-        ok = raw_expect_replies(p, raw, codec, &call, 1, why);
-    raw_call_clear(&call);
-    return ok;
+    return raw_finish(p, raw, ok, error, &call, 1, why);
 }
 
 /* Three frames and the first half of a fourth in one write, then the rest. */
 static gboolean
 check_raw_coalesced(Probe *p, gconstpointer arg, GString *why)
 {
-    gboolean is_rpc = GPOINTER_TO_INT(arg);
-    g_autoptr(CamasCodec) codec = camas_codec_new(p->opts->codec, NULL);
-    g_autoptr(GError) error = NULL;
-    g_autoptr(Raw) raw = raw_connect(p, layer_address(p, is_rpc), RAW_TLS_FULL, &error);
-    if (!raw) {
-        append_error(p, why, error);
+    g_autoptr(Raw) raw = raw_open(p, arg, RAW_TLS_FULL, why);
+    if (!raw)
         return FALSE;
-    }
     enum { N = 4 };
     RawCall calls[N];
-    g_autoptr(GByteArray) all = g_byte_array_new();
     gsize fourth = 0;
-    gboolean ok = TRUE;
-    for (guint i = 0; i < N; i++) {
-        calls[i] = raw_call_make(i, is_rpc);
-        g_autoptr(GBytes) f = camas_frame_encode_request(codec, i, calls[i].content, 0, &error);
-        if (!f) {
-            ok = FALSE;
-            continue;
-        }
-        if (i == N - 1)
-            fourth = all->len;
-        gsize n;
-        const guint8 *d = g_bytes_get_data(f, &n);
-        g_byte_array_append(all, d, (guint)n);
-    }
-    gsize cut = fourth + (all->len - fourth) / 2;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(GByteArray) all = raw_frames(raw, calls, N, &fourth, &error);
+    gboolean ok = all != NULL;
+    gsize cut = ok ? fourth + (all->len - fourth) / 2 : 0;
     if (ok)
         ok = raw_write(raw, all->data, cut, p->deadline_us, &error);
     if (ok) {
         g_usleep(2000); /* pacing: let the server see the partial fourth frame first */
         ok = raw_write(raw, all->data + cut, all->len - cut, p->deadline_us, &error);
     }
-    if (!ok)
-        append_error(p, why, error);
-    else
-        ok = raw_expect_replies(p, raw, codec, calls, N, why);
-    for (guint i = 0; i < N; i++)
-        raw_call_clear(&calls[i]);
-    return ok;
+    return raw_finish(p, raw, ok, error, calls, N, why);
 }
 
 /* --- TLS -------------------------------------------------------------------------------------- */
@@ -950,7 +1052,7 @@ expect_tls(Probe *p, GString *why, const char *version, const char *cipher)
 static gboolean
 check_tls_negotiated(Probe *p, gconstpointer arg, GString *why)
 {
-    gboolean is_rpc = GPOINTER_TO_INT(arg);
+    gboolean is_rpc = GPOINTER_TO_INT(arg) == LAYER_RPC;
     CamasChannel *ch = NULL;
     if (is_rpc) {
         if (!remote(p, why))
@@ -966,14 +1068,9 @@ check_tls_negotiated(Probe *p, gconstpointer arg, GString *why)
 static gboolean
 check_tls_python_client(Probe *p, gconstpointer arg, GString *why)
 {
-    gboolean is_rpc = GPOINTER_TO_INT(arg);
-    g_autoptr(CamasCodec) codec = camas_codec_new(p->opts->codec, NULL);
-    g_autoptr(GError) error = NULL;
-    g_autoptr(Raw) raw = raw_connect(p, layer_address(p, is_rpc), RAW_TLS_PY, &error);
-    if (!raw) {
-        append_error(p, why, error);
+    g_autoptr(Raw) raw = raw_open(p, arg, RAW_TLS_PY, why);
+    if (!raw)
         return FALSE;
-    }
     const char *cipher = SSL_get_cipher_name(raw->ssl);
     if (!expect_tls(p, why, SSL_get_version(raw->ssl), cipher))
         return FALSE;
@@ -981,39 +1078,31 @@ check_tls_python_client(Probe *p, gconstpointer arg, GString *why)
         g_string_append_printf(why, "cipher %s is not an ECDHE suite", cipher);
         return FALSE;
     }
-    RawCall call = raw_call_make(0, is_rpc);
-    g_autoptr(GBytes) frame = camas_frame_encode_request(codec, 0, call.content, 0, &error);
-    gboolean ok = frame && raw_write(raw, g_bytes_get_data(frame, NULL), g_bytes_get_size(frame),
-                                     p->deadline_us, &error);
-    if (!ok)
-        append_error(p, why, error);
-    else
-        ok = raw_expect_replies(p, raw, codec, &call, 1, why);
-    raw_call_clear(&call);
-    return ok;
+    RawCall call;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(GByteArray) frame = raw_frames(raw, &call, 1, NULL, &error);
+    gboolean ok = frame && raw_write(raw, frame->data, frame->len, p->deadline_us, &error);
+    return raw_finish(p, raw, ok, error, &call, 1, why);
 }
 
 /* A client without a certificate must not be served. */
 static gboolean
 check_tls_client_cert_required(Probe *p, gconstpointer arg, GString *why)
 {
-    gboolean is_rpc = GPOINTER_TO_INT(arg);
-    g_autoptr(CamasCodec) codec = camas_codec_new(p->opts->codec, NULL);
     g_autoptr(GError) error = NULL;
-    g_autoptr(Raw) raw = raw_connect(p, layer_address(p, is_rpc), RAW_TLS_NO_CERT, &error);
+    g_autoptr(Raw) raw = raw_connect(p, GPOINTER_TO_INT(arg), RAW_TLS_NO_CERT, &error);
     if (!raw)
         return TRUE; /* the handshake was refused (TLS 1.2) */
     /* TLS 1.3: the client finishes before the server has checked; the refusal comes as an
      * alert on the first read. */
-    RawCall call = raw_call_make(0, is_rpc);
-    g_autoptr(GBytes) frame = camas_frame_encode_request(codec, 0, call.content, 0, &error);
+    RawCall call;
+    g_autoptr(GByteArray) frame = raw_frames(raw, &call, 1, NULL, &error);
     gboolean refused = TRUE;
-    if (frame && raw_write(raw, g_bytes_get_data(frame, NULL), g_bytes_get_size(frame),
-                           p->deadline_us, &error)) {
+    if (frame && raw_write(raw, frame->data, frame->len, p->deadline_us, &error)) {
         CamasMsgType type;
         g_autoptr(CamasValue) id = NULL, content = NULL;
         g_clear_error(&error);
-        if (raw_read(raw, codec, p->deadline_us, &type, &id, &content, &error)) {
+        if (raw_read(raw, p->deadline_us, &type, &id, &content, &error)) {
             refused = FALSE;
             g_string_append(why, "a client without a certificate was served");
         } else if (g_error_matches(error, CAMAS_ERROR, CAMAS_ERROR_TIMED_OUT)) {
@@ -1028,11 +1117,16 @@ check_tls_client_cert_required(Probe *p, gconstpointer arg, GString *why)
 
 /* --- channel checks --------------------------------------------------------------------------- */
 
+/* The first check of each layer: it gives a server that is still starting until the deadline
+ * (every other check makes one attempt). */
 static gboolean
-check_channel_connect(Probe *p, gconstpointer arg, GString *why)
+check_connect(Probe *p, gconstpointer arg, GString *why)
 {
+    Layer layer = GPOINTER_TO_INT(arg);
     p->retry_connect = TRUE;
-    gboolean ok = channel(p, why) != NULL;
+    gboolean ok = layer == LAYER_CHANNEL ? channel(p, why) != NULL
+                  : layer == LAYER_RPC   ? remote(p, why) != NULL
+                                         : agent(p, 0, why) && agent(p, 1, why);
     p->retry_connect = FALSE;
     return ok;
 }
@@ -1131,7 +1225,7 @@ order_slot_free(gpointer data)
 static gboolean
 check_concurrent(Probe *p, gconstpointer arg, GString *why)
 {
-    gboolean is_rpc = GPOINTER_TO_INT(arg);
+    gboolean is_rpc = GPOINTER_TO_INT(arg) == LAYER_RPC;
     CamasChannel *ch = NULL;
     CamasProxy *r = NULL;
     if (is_rpc ? !(r = remote(p, why)) : !(ch = channel(p, why)))
@@ -1228,37 +1322,12 @@ check_channel_large(Probe *p, gconstpointer arg, GString *why)
 /* --- RPC checks ------------------------------------------------------------------------------- */
 
 static gboolean
-check_rpc_connect(Probe *p, gconstpointer arg, GString *why)
-{
-    p->retry_connect = TRUE;
-    gboolean ok = remote(p, why) != NULL;
-    p->retry_connect = FALSE;
-    return ok;
-}
-
-static gboolean
 check_rpc_echo(Probe *p, gconstpointer arg, GString *why)
 {
     const ValueCase *vc = arg;
     g_autoptr(CamasValue) v = value_case_build(vc->name);
     g_autoptr(CamasValue) got = call_ok(p, "echo", build("[v]", v), NULL, why);
     return got && expect_value(p, why, got, v);
-}
-
-/* call_ok() and compare: @got_args and @want are stolen. */
-static gboolean
-expect_call(Probe *p, GString *why, const char *method, CamasValue *args, CamasValue *kwargs,
-            CamasValue *want)
-{
-    g_autoptr(CamasValue) w = want;
-    g_autoptr(CamasValue) got = call_ok(p, method, args, kwargs, why);
-    if (!got)
-        return FALSE;
-    if (!expect_value(p, why, got, w)) {
-        prepend_printf(why, "%s(): ", method);
-        return FALSE;
-    }
-    return TRUE;
 }
 
 static gboolean
@@ -1381,17 +1450,26 @@ check_usable_after_failure(Probe *p, gconstpointer arg, GString *why)
                        camas_value_new_str("still here"));
 }
 
+/* call_fail() on @method (@args and @kwargs stolen) and expect_failure() with @name and
+ * @needle (nullable); what went wrong with the failure text starts with "<label>: ". */
 static gboolean
-check_unknown(Probe *p, const char *path, const char *needle, GString *why)
+expect_fail(Probe *p, GString *why, const char *label, const char *method, CamasValue *args,
+            CamasValue *kwargs, const char *name, const char *needle)
 {
-    g_autofree char *t = call_fail(p, path, build("[]"), NULL, why);
+    g_autofree char *t = call_fail(p, method, args, kwargs, why);
     if (!t)
         return FALSE;
-    if (!expect_failure(p, why, t, "LookupError", needle, TRUE)) {
-        prepend_printf(why, "%s: ", path);
+    if (!expect_failure(p, why, t, name, needle, TRUE)) {
+        prepend_printf(why, "%s: ", label);
         return FALSE;
     }
     return TRUE;
+}
+
+static gboolean
+check_unknown(Probe *p, const char *path, const char *needle, GString *why)
+{
+    return expect_fail(p, why, path, path, build("[]"), NULL, "LookupError", needle);
 }
 
 static gboolean
@@ -1413,14 +1491,8 @@ static gboolean
 expect_type_error(Probe *p, GString *why, const char *method, CamasValue *args,
                   CamasValue *kwargs)
 {
-    g_autofree char *t = call_fail(p, method, args, kwargs, why);
-    if (!t)
-        return FALSE;
-    if (!expect_failure(p, why, t, "TypeError", NULL, TRUE)) {
-        prepend_printf(why, "%s(): ", method);
-        return FALSE;
-    }
-    return TRUE;
+    g_autofree char *label = g_strdup_printf("%s()", method);
+    return expect_fail(p, why, label, method, args, kwargs, "TypeError", NULL);
 }
 
 static gboolean
@@ -1482,34 +1554,13 @@ check_server_proxy(Probe *p, gconstpointer arg, GString *why)
                                camas_proxy_get_path(calc));
         return FALSE;
     }
-    g_autoptr(GError) error = NULL;
-    g_autoptr(CamasValue) a = call(p, calc, "mul", build("[i i]", 6, 7), NULL, &error);
-    g_autoptr(CamasValue) want_a = camas_value_new_int(42);
-    if (!a) {
-        g_string_append(why, "proxy.mul(): ");
-        append_call_error(p, why, error, camas_rpc_connection_get_channel(p->rpc));
-        return FALSE;
-    }
-    if (!expect_value(p, why, a, want_a))
-        return FALSE;
-    g_autoptr(CamasValue) b = call(p, calc, "whereami", build("[]"), NULL, &error);
-    g_autoptr(CamasValue) want_b = camas_value_new_str("calc");
-    if (!b) {
-        g_string_append(why, "proxy.whereami(): ");
-        append_call_error(p, why, error, camas_rpc_connection_get_channel(p->rpc));
-        return FALSE;
-    }
-    if (!expect_value(p, why, b, want_b))
-        return FALSE;
     g_autoptr(CamasProxy) deep = camas_proxy_get_sub(calc, "deep");
-    g_autoptr(CamasValue) c = call(p, deep, "pow", build("[i i]", 3, 3), NULL, &error);
-    g_autoptr(CamasValue) want_c = camas_value_new_int(27);
-    if (!c) {
-        g_string_append(why, "proxy.deep.pow(): ");
-        append_call_error(p, why, error, camas_rpc_connection_get_channel(p->rpc));
-        return FALSE;
-    }
-    return expect_value(p, why, c, want_c);
+    return expect_proxy_call(p, why, calc, "proxy", "mul", build("[i i]", 6, 7),
+                             camas_value_new_int(42)) &&
+           expect_proxy_call(p, why, calc, "proxy", "whereami", build("[]"),
+                             camas_value_new_str("calc")) &&
+           expect_proxy_call(p, why, deep, "proxy.deep", "pow", build("[i i]", 3, 3),
+                             camas_value_new_int(27));
 }
 
 static gboolean
@@ -1681,9 +1732,7 @@ agent(Probe *p, guint aid, GString *why)
             g_error_matches(error, CAMAS_ERROR, CAMAS_ERROR_CONNECTION_REFUSED) &&
             g_get_monotonic_time() < p->deadline_us && camas_task_sleep(p->clock, 0.05, NULL))
             continue;
-        g_string_append_printf(why, "cannot connect to %s: ", url);
-        append_error(p, why, error);
-        return NULL;
+        return cannot_connect(p, why, url, error);
     }
 }
 
@@ -1693,72 +1742,6 @@ agent_channel(Probe *p, guint aid)
     return p->agents[aid] ? camas_rpc_connection_get_channel(
                                 camas_proxy_get_connection(p->agents[aid]))
                           : NULL;
-}
-
-/* A call on agent @aid; @args and @kwargs are stolen.  The result, or NULL with @why. */
-static CamasValue *
-agent_call_ok(Probe *p, guint aid, const char *method, CamasValue *args, CamasValue *kwargs,
-              GString *why)
-{
-    g_autoptr(CamasValue) a = args;
-    g_autoptr(CamasValue) k = kwargs;
-    CamasProxy *px = agent(p, aid, why);
-    if (!px)
-        return NULL;
-    g_autoptr(GError) error = NULL;
-    CamasValue *v = camas_proxy_call_await(px, method, a, k, &error);
-    if (!v) {
-        g_string_append_printf(why, "agent %u: %s(): ", aid, method);
-        append_call_error(p, why, error, agent_channel(p, aid));
-    }
-    return v;
-}
-
-static gboolean
-expect_agent_call(Probe *p, GString *why, guint aid, const char *method, CamasValue *args,
-                  CamasValue *kwargs, CamasValue *want)
-{
-    g_autoptr(CamasValue) w = want;
-    g_autoptr(CamasValue) got = agent_call_ok(p, aid, method, args, kwargs, why);
-    if (!got)
-        return FALSE;
-    if (!expect_value(p, why, got, w)) {
-        prepend_printf(why, "agent %u: %s(): ", aid, method);
-        return FALSE;
-    }
-    return TRUE;
-}
-
-/* A call on agent @aid that must fail: the failure text, or NULL with @why. */
-static char *
-agent_call_fail(Probe *p, guint aid, const char *method, CamasValue *args, GString *why)
-{
-    g_autoptr(CamasValue) a = args;
-    CamasProxy *px = agent(p, aid, why);
-    if (!px)
-        return NULL;
-    g_autoptr(GError) error = NULL;
-    g_autoptr(CamasValue) v = camas_proxy_call_await(px, method, a, NULL, &error);
-    if (v) {
-        g_string_append_printf(why, "agent %u: %s() succeeded with ", aid, method);
-        append_repr(p, why, v);
-        return NULL;
-    }
-    if (!g_error_matches(error, CAMAS_ERROR, CAMAS_ERROR_REMOTE)) {
-        g_string_append_printf(why, "agent %u: %s(): no failure reply: ", aid, method);
-        append_call_error(p, why, error, agent_channel(p, aid));
-        return NULL;
-    }
-    return g_strdup(camas_error_get_remote_text(error));
-}
-
-static gboolean
-check_agent_connect(Probe *p, gconstpointer arg, GString *why)
-{
-    p->retry_connect = TRUE;
-    gboolean ok = agent(p, 0, why) && agent(p, 1, why);
-    p->retry_connect = FALSE;
-    return ok;
 }
 
 static gboolean
@@ -1824,7 +1807,7 @@ check_whoami(Probe *p, gconstpointer arg, GString *why)
 {
     static const char *const names[] = {"EchoAgent", "CounterAgent"};
     for (guint aid = 0; aid < 2; aid++) {
-        g_autoptr(CamasValue) got = agent_call_ok(p, aid, "whoami", build("[]"), NULL, why);
+        g_autoptr(CamasValue) got = call_on(p, aid, "whoami", build("[]"), NULL, why);
         if (!got)
             return FALSE;
         const char *cls = NULL, *url = NULL;
@@ -1854,18 +1837,18 @@ check_agent_echo(Probe *p, gconstpointer arg, GString *why)
 {
     const ValueCase *vc = arg;
     g_autoptr(CamasValue) v = value_case_build(vc->name);
-    return expect_agent_call(p, why, 0, "echo", build("[v]", v), NULL,
+    return expect_on(p, why, 0, "echo", build("[v]", v), NULL,
                              camas_value_ref(v));
 }
 
 static gboolean
 check_agent_add(Probe *p, gconstpointer arg, GString *why)
 {
-    return expect_agent_call(p, why, 0, "add", build("[i i]", 1, 2), NULL,
+    return expect_on(p, why, 0, "add", build("[i i]", 1, 2), NULL,
                              camas_value_new_int(3)) &&
-           expect_agent_call(p, why, 0, "add", build("[]"), build("{s:i s:i}", "b", 2, "a", 40),
+           expect_on(p, why, 0, "add", build("[]"), build("{s:i s:i}", "b", 2, "a", 40),
                              camas_value_new_int(42)) &&
-           expect_agent_call(p, why, 0, "add", build("[s s]", "foo", "bar"), NULL,
+           expect_on(p, why, 0, "add", build("[s s]", "foo", "bar"), NULL,
                              camas_value_new_str("foobar"));
 }
 
@@ -1873,18 +1856,18 @@ static gboolean
 check_agent_failure(Probe *p, gconstpointer arg, GString *why)
 {
     for (guint aid = 0; aid < 2; aid++) {
-        g_autofree char *t = agent_call_fail(p, aid, "fail", build("[s]", "boom"), why);
+        g_autofree char *t = fail_on(p, aid, "fail", build("[s]", "boom"), NULL, why);
         if (!expect_failure(p, why, t, "ValueError", "boom", TRUE))
             return FALSE;
     }
-    g_autofree char *t = agent_call_fail(p, 0, "nope", build("[]"), why);
+    g_autofree char *t = fail_on(p, 0, "nope", build("[]"), NULL, why);
     if (!expect_failure(p, why, t, "LookupError", "nope", TRUE))
         return FALSE;
-    g_autofree char *t2 = agent_call_fail(p, 0, "add", build("[i]", 1), why);
+    g_autofree char *t2 = fail_on(p, 0, "add", build("[i]", 1), NULL, why);
     if (!expect_failure(p, why, t2, "TypeError", NULL, TRUE))
         return FALSE;
     /* the connection stays usable */
-    return expect_agent_call(p, why, 0, "echo", build("[s]", "still here"), NULL,
+    return expect_on(p, why, 0, "echo", build("[s]", "still here"), NULL,
                              camas_value_new_str("still here"));
 }
 
@@ -1904,7 +1887,7 @@ check_shift_date(Probe *p, gconstpointer arg, GString *why)
         g_autoptr(CamasValue) d = camas_date_value_parse(cases[i].date, NULL);
         g_autoptr(CamasValue) w = camas_date_value_parse(cases[i].want, NULL);
         g_assert(d && w);
-        if (!expect_agent_call(p, why, 0, "shift_date", build("[v f]", d, cases[i].seconds),
+        if (!expect_on(p, why, 0, "shift_date", build("[v f]", d, cases[i].seconds),
                                NULL, camas_value_ref(w)))
             return FALSE;
     }
@@ -1917,7 +1900,7 @@ check_ping_back(Probe *p, gconstpointer arg, GString *why)
     if (!probe_container(p, why))
         return FALSE;
     g_autoptr(CamasValue) me = camas_agent_to_value(p->probe_agent);
-    return expect_agent_call(p, why, 0, "ping_back", build("[v i]", me, 7), NULL,
+    return expect_on(p, why, 0, "ping_back", build("[v i]", me, 7), NULL,
                              build("[s [s i]]", "pong-reply", "pong", 7));
 }
 
@@ -1925,7 +1908,7 @@ static gboolean
 check_counter(Probe *p, gconstpointer arg, GString *why)
 {
     /* The count is the server's state: other clients may have counted before. */
-    g_autoptr(CamasValue) start = agent_call_ok(p, 1, "get", build("[]"), NULL, why);
+    g_autoptr(CamasValue) start = call_on(p, 1, "get", build("[]"), NULL, why);
     gint64 c;
     if (!start)
         return FALSE;
@@ -1934,12 +1917,12 @@ check_counter(Probe *p, gconstpointer arg, GString *why)
         append_repr(p, why, start);
         return FALSE;
     }
-    return expect_agent_call(p, why, 1, "incr", build("[]"), NULL, camas_value_new_int(c + 1)) &&
-           expect_agent_call(p, why, 1, "incr", build("[]"), build("{s:i}", "n", 5),
+    return expect_on(p, why, 1, "incr", build("[]"), NULL, camas_value_new_int(c + 1)) &&
+           expect_on(p, why, 1, "incr", build("[]"), build("{s:i}", "n", 5),
                              camas_value_new_int(c + 6)) &&
-           expect_agent_call(p, why, 1, "incr", build("[i]", 2), NULL,
+           expect_on(p, why, 1, "incr", build("[i]", 2), NULL,
                              camas_value_new_int(c + 8)) &&
-           expect_agent_call(p, why, 1, "get", build("[]"), NULL, camas_value_new_int(c + 8));
+           expect_on(p, why, 1, "get", build("[]"), NULL, camas_value_new_int(c + 8));
 }
 
 static gboolean
@@ -1947,9 +1930,9 @@ check_call_peer_same_container(Probe *p, gconstpointer arg, GString *why)
 {
     g_autofree char *url0 = agent_url(p, "0");
     g_autofree char *url1 = agent_url(p, "1");
-    return expect_agent_call(p, why, 0, "call_peer", build("[s s s]", url1, "echo", "x"), NULL,
+    return expect_on(p, why, 0, "call_peer", build("[s s s]", url1, "echo", "x"), NULL,
                              camas_value_new_str("x")) &&
-           expect_agent_call(p, why, 1, "call_peer", build("[s s i i]", url0, "add", 2, 3), NULL,
+           expect_on(p, why, 1, "call_peer", build("[s s i i]", url0, "add", 2, 3), NULL,
                              camas_value_new_int(5));
 }
 
@@ -1958,7 +1941,7 @@ check_call_peer_to_probe(Probe *p, gconstpointer arg, GString *why)
 {
     if (!probe_container(p, why))
         return FALSE;
-    return expect_agent_call(p, why, 0, "call_peer",
+    return expect_on(p, why, 0, "call_peer",
                              build("[s s i]", camas_agent_get_url(p->probe_agent), "pong", 9),
                              NULL, build("[s i]", "pong", 9));
 }
@@ -2065,95 +2048,98 @@ run_check(Probe *p, const char *name, CheckFunc func, gconstpointer arg)
     g_string_free(run.why, TRUE);
 }
 
-static void
-probe_channel(Probe *p)
-{
-    run_check(p, "channel.connect", check_channel_connect, NULL);
-    for (const ValueCase *vc = value_cases; vc->name; vc++) {
-        if (vc->bytes && !p->bytes_ok)
-            continue;
-        g_autofree char *name = g_strdup_printf("channel.roundtrip.%s", vc->name);
-        run_check(p, name, check_channel_roundtrip, vc);
-    }
-    run_check(p, "channel.failure", check_channel_failure, NULL);
-    run_check(p, "channel.usable-after-failure", check_channel_usable_after_failure, NULL);
-    run_check(p, "channel.callback", check_channel_callback, NULL);
-    run_check(p, "channel.concurrent-out-of-order", check_concurrent, GINT_TO_POINTER(FALSE));
-    run_check(p, "channel.10mb-each-way", check_channel_large, NULL);
-    run_check(p, "channel.raw.split-bytes", check_raw_split, GINT_TO_POINTER(FALSE));
-    run_check(p, "channel.raw.frames-in-one-write", check_raw_coalesced, GINT_TO_POINTER(FALSE));
-    if (p->tls && camas__interop_address_is_tcp(p->opts->channel)) {
-        run_check(p, "channel.tls.negotiated", check_tls_negotiated, GINT_TO_POINTER(FALSE));
-        run_check(p, "channel.tls.python-client", check_tls_python_client,
-                  GINT_TO_POINTER(FALSE));
-        run_check(p, "channel.tls.client-cert-required", check_tls_client_cert_required,
-                  GINT_TO_POINTER(FALSE));
-    }
-}
+/* When a check of the checklist runs. */
+typedef enum {
+    ALWAYS,
+    PER_VALUE, /* once per basic value the codec carries: "<layer>.<check>.<value>" */
+    IF_BYTES,  /* only with a codec that carries bytes */
+    IF_TLS,    /* only with --tls and a TCP address for the layer */
+} When;
 
-static void
-probe_rpc(Probe *p)
-{
-    run_check(p, "rpc.connect", check_rpc_connect, NULL);
-    for (const ValueCase *vc = value_cases; vc->name; vc++) {
-        if (vc->bytes && !p->bytes_ok)
-            continue;
-        g_autofree char *name = g_strdup_printf("rpc.echo.%s", vc->name);
-        run_check(p, name, check_rpc_echo, vc);
-    }
-    run_check(p, "rpc.add.numbers", check_add_numbers, NULL);
-    run_check(p, "rpc.add.strings", check_add_strings, NULL);
-    run_check(p, "rpc.keyword-arguments", check_keywords, NULL);
-    run_check(p, "rpc.echo-args", check_echo_args, NULL);
-    run_check(p, "rpc.nested-routers", check_nested, NULL);
-    run_check(p, "rpc.length", check_length, NULL);
-    if (p->bytes_ok)
-        run_check(p, "rpc.make-bytes", check_make_bytes, NULL);
-    run_check(p, "rpc.failure.value-error", check_failure_text, NULL);
-    run_check(p, "rpc.failure.zero-division", check_zero_division, NULL);
-    run_check(p, "rpc.failure.unknown-paths", check_unknown_paths, NULL);
-    run_check(p, "rpc.failure.hidden-not-exposed", check_hidden, NULL);
-    run_check(p, "rpc.failure.argument-count", check_arg_count, NULL);
-    run_check(p, "rpc.failure.argument-types", check_arg_types, NULL);
-    run_check(p, "rpc.usable-after-failure", check_usable_after_failure, NULL);
-    run_check(p, "rpc.callback.client-proxies", check_callback, NULL);
-    run_check(p, "rpc.callback.failure", check_callback_failure, NULL);
-    run_check(p, "rpc.proxy-from-server", check_server_proxy, NULL);
-    run_check(p, "rpc.concurrent-out-of-order", check_concurrent, GINT_TO_POINTER(TRUE));
-    run_check(p, "rpc.10mb-to-server", check_rpc_large_to_server, NULL);
-    run_check(p, "rpc.10mb-from-server", check_rpc_large_from_server, NULL);
-    run_check(p, "rpc.raw.split-bytes", check_raw_split, GINT_TO_POINTER(TRUE));
-    run_check(p, "rpc.raw.frames-in-one-write", check_raw_coalesced, GINT_TO_POINTER(TRUE));
-    if (p->tls && camas__interop_address_is_tcp(p->opts->rpc)) {
-        run_check(p, "rpc.tls.negotiated", check_tls_negotiated, GINT_TO_POINTER(TRUE));
-        run_check(p, "rpc.tls.python-client", check_tls_python_client, GINT_TO_POINTER(TRUE));
-        run_check(p, "rpc.tls.client-cert-required", check_tls_client_cert_required,
-                  GINT_TO_POINTER(TRUE));
-    }
-}
+/* The checklist of conformance-service.md, in the order the probe runs it.  A check's arg is
+ * its layer (GINT_TO_POINTER), or for PER_VALUE checks the ValueCase. */
+static const struct {
+    Layer layer;
+    const char *check;
+    CheckFunc func;
+    When when;
+} checklist[] = {
+    {LAYER_CHANNEL, "connect", check_connect, ALWAYS},
+    {LAYER_CHANNEL, "roundtrip", check_channel_roundtrip, PER_VALUE},
+    {LAYER_CHANNEL, "failure", check_channel_failure, ALWAYS},
+    {LAYER_CHANNEL, "usable-after-failure", check_channel_usable_after_failure, ALWAYS},
+    {LAYER_CHANNEL, "callback", check_channel_callback, ALWAYS},
+    {LAYER_CHANNEL, "concurrent-out-of-order", check_concurrent, ALWAYS},
+    {LAYER_CHANNEL, "10mb-each-way", check_channel_large, ALWAYS},
+    {LAYER_CHANNEL, "raw.split-bytes", check_raw_split, ALWAYS},
+    {LAYER_CHANNEL, "raw.frames-in-one-write", check_raw_coalesced, ALWAYS},
+    {LAYER_CHANNEL, "tls.negotiated", check_tls_negotiated, IF_TLS},
+    {LAYER_CHANNEL, "tls.python-client", check_tls_python_client, IF_TLS},
+    {LAYER_CHANNEL, "tls.client-cert-required", check_tls_client_cert_required, IF_TLS},
+    {LAYER_RPC, "connect", check_connect, ALWAYS},
+    {LAYER_RPC, "echo", check_rpc_echo, PER_VALUE},
+    {LAYER_RPC, "add.numbers", check_add_numbers, ALWAYS},
+    {LAYER_RPC, "add.strings", check_add_strings, ALWAYS},
+    {LAYER_RPC, "keyword-arguments", check_keywords, ALWAYS},
+    {LAYER_RPC, "echo-args", check_echo_args, ALWAYS},
+    {LAYER_RPC, "nested-routers", check_nested, ALWAYS},
+    {LAYER_RPC, "length", check_length, ALWAYS},
+    {LAYER_RPC, "make-bytes", check_make_bytes, IF_BYTES},
+    {LAYER_RPC, "failure.value-error", check_failure_text, ALWAYS},
+    {LAYER_RPC, "failure.zero-division", check_zero_division, ALWAYS},
+    {LAYER_RPC, "failure.unknown-paths", check_unknown_paths, ALWAYS},
+    {LAYER_RPC, "failure.hidden-not-exposed", check_hidden, ALWAYS},
+    {LAYER_RPC, "failure.argument-count", check_arg_count, ALWAYS},
+    {LAYER_RPC, "failure.argument-types", check_arg_types, ALWAYS},
+    {LAYER_RPC, "usable-after-failure", check_usable_after_failure, ALWAYS},
+    {LAYER_RPC, "callback.client-proxies", check_callback, ALWAYS},
+    {LAYER_RPC, "callback.failure", check_callback_failure, ALWAYS},
+    {LAYER_RPC, "proxy-from-server", check_server_proxy, ALWAYS},
+    {LAYER_RPC, "concurrent-out-of-order", check_concurrent, ALWAYS},
+    {LAYER_RPC, "10mb-to-server", check_rpc_large_to_server, ALWAYS},
+    {LAYER_RPC, "10mb-from-server", check_rpc_large_from_server, ALWAYS},
+    {LAYER_RPC, "raw.split-bytes", check_raw_split, ALWAYS},
+    {LAYER_RPC, "raw.frames-in-one-write", check_raw_coalesced, ALWAYS},
+    {LAYER_RPC, "tls.negotiated", check_tls_negotiated, IF_TLS},
+    {LAYER_RPC, "tls.python-client", check_tls_python_client, IF_TLS},
+    {LAYER_RPC, "tls.client-cert-required", check_tls_client_cert_required, IF_TLS},
+    {LAYER_AGENT, "connect", check_connect, ALWAYS},
+    {LAYER_AGENT, "validate-aid", check_validate_aid, ALWAYS},
+    {LAYER_AGENT, "unknown-agent", check_unknown_agent, ALWAYS},
+    {LAYER_AGENT, "whoami", check_whoami, ALWAYS},
+    {LAYER_AGENT, "echo", check_agent_echo, PER_VALUE},
+    {LAYER_AGENT, "add", check_agent_add, ALWAYS},
+    {LAYER_AGENT, "failures", check_agent_failure, ALWAYS},
+    {LAYER_AGENT, "shift-date", check_shift_date, ALWAYS},
+    {LAYER_AGENT, "ping-back", check_ping_back, ALWAYS},
+    {LAYER_AGENT, "counter", check_counter, ALWAYS},
+    {LAYER_AGENT, "call-peer.same-container", check_call_peer_same_container, ALWAYS},
+    {LAYER_AGENT, "call-peer.to-probe", check_call_peer_to_probe, ALWAYS},
+    {LAYER_AGENT, "tls.negotiated", check_agent_tls, IF_TLS},
+};
 
+/* Runs the checks of @layer. */
 static void
-probe_agent_layer(Probe *p)
+probe_layer(Probe *p, Layer layer)
 {
-    run_check(p, "agent.connect", check_agent_connect, NULL);
-    run_check(p, "agent.validate-aid", check_validate_aid, NULL);
-    run_check(p, "agent.unknown-agent", check_unknown_agent, NULL);
-    run_check(p, "agent.whoami", check_whoami, NULL);
-    for (const ValueCase *vc = value_cases; vc->name; vc++) {
-        if (vc->bytes && !p->bytes_ok)
+    gboolean tls = p->tls && camas__interop_address_is_tcp(layer_address(p, layer));
+    for (gsize i = 0; i < G_N_ELEMENTS(checklist); i++) {
+        When when = checklist[i].when;
+        if (checklist[i].layer != layer || (when == IF_TLS && !tls) ||
+            (when == IF_BYTES && !p->bytes_ok))
             continue;
-        g_autofree char *name = g_strdup_printf("agent.echo.%s", vc->name);
-        run_check(p, name, check_agent_echo, vc);
+        g_autofree char *name =
+            g_strdup_printf("%s.%s", layer_names[layer], checklist[i].check);
+        if (when != PER_VALUE) {
+            run_check(p, name, checklist[i].func, GINT_TO_POINTER(layer));
+            continue;
+        }
+        for (const ValueCase *vc = value_cases; vc->name; vc++) {
+            g_autofree char *value_name = g_strdup_printf("%s.%s", name, vc->name);
+            if (!vc->bytes || p->bytes_ok)
+                run_check(p, value_name, checklist[i].func, vc);
+        }
     }
-    run_check(p, "agent.add", check_agent_add, NULL);
-    run_check(p, "agent.failures", check_agent_failure, NULL);
-    run_check(p, "agent.shift-date", check_shift_date, NULL);
-    run_check(p, "agent.ping-back", check_ping_back, NULL);
-    run_check(p, "agent.counter", check_counter, NULL);
-    run_check(p, "agent.call-peer.same-container", check_call_peer_same_container, NULL);
-    run_check(p, "agent.call-peer.to-probe", check_call_peer_to_probe, NULL);
-    if (p->tls && camas__interop_address_is_tcp(p->opts->agent))
-        run_check(p, "agent.tls.negotiated", check_agent_tls, NULL);
 }
 
 int
@@ -2181,12 +2167,12 @@ camas__interop_probe(const CamasInteropOptions *opts)
     camas_service_unref(p->client_sub); /* the root owns it */
 
     if (opts->channel)
-        probe_channel(p);
+        probe_layer(p, LAYER_CHANNEL);
     if (opts->rpc)
-        probe_rpc(p);
+        probe_layer(p, LAYER_RPC);
     if (opts->agent) {
         p->agent_base = camas__interop_canonical_address(opts->agent);
-        probe_agent_layer(p);
+        probe_layer(p, LAYER_AGENT);
     }
     gboolean none = p->passed + p->failed == 0;
     if (none)
