@@ -3,6 +3,7 @@
  * C.5) byte for byte in both directions, every value kind and msgpack form, and bad input. */
 #include <criterion/criterion.h>
 #include <math.h>
+#include <msgpack.h>
 #include <string.h>
 
 #include <camas/camas.h>
@@ -935,6 +936,471 @@ Test(codec_msgpack, deep_messages_decode_without_recursion)
     cr_assert_eq(camas_value_get_int(p), 1);
     g_autoptr(GByteArray) deeper = nested_hex_bytes(100001);
     assert_decode_fails(codec, deeper->data, deeper->len, "deeper than the limit of 100000");
+}
+
+/* --- the encoder's own forms against msgpack-c's packer ------------------------------------ */
+
+/* msgpack-c's packer on the same tree: what Python writes for it, and what the encoder must
+ * write byte for byte wherever a value sits (it writes the common forms itself).  An EXT is
+ * {"__type__": [id, data]}. */
+static void
+ref_pack(msgpack_packer *pk, const CamasValue *v)
+{
+    gsize n = 0;
+    switch (camas_value_get_type(v)) {
+    case CAMAS_VALUE_NULL:
+        msgpack_pack_nil(pk);
+        break;
+    case CAMAS_VALUE_BOOL:
+        if (camas_value_get_bool(v))
+            msgpack_pack_true(pk);
+        else
+            msgpack_pack_false(pk);
+        break;
+    case CAMAS_VALUE_INT:
+        if (camas_value_int_is_unsigned(v))
+            msgpack_pack_uint64(pk, camas_value_get_uint(v));
+        else
+            msgpack_pack_int64(pk, camas_value_get_int(v));
+        break;
+    case CAMAS_VALUE_FLOAT:
+        msgpack_pack_double(pk, camas_value_get_float(v));
+        break;
+    case CAMAS_VALUE_STR: {
+        const char *s = camas_value_get_str(v, &n);
+        msgpack_pack_str_with_body(pk, s, n);
+        break;
+    }
+    case CAMAS_VALUE_BYTES: {
+        const guint8 *b = camas_value_get_bytes(v, &n);
+        msgpack_pack_bin_with_body(pk, b, n);
+        break;
+    }
+    case CAMAS_VALUE_LIST:
+    case CAMAS_VALUE_TUPLE:
+        n = camas_value_get_length(v);
+        msgpack_pack_array(pk, n);
+        for (gsize i = 0; i < n; i++)
+            ref_pack(pk, camas_value_get_item(v, i));
+        break;
+    case CAMAS_VALUE_MAP:
+        n = camas_value_get_length(v);
+        msgpack_pack_map(pk, n);
+        for (gsize i = 0; i < n; i++) {
+            ref_pack(pk, camas_value_map_get_key(v, i));
+            ref_pack(pk, camas_value_map_get_value(v, i));
+        }
+        break;
+    case CAMAS_VALUE_EXT:
+        msgpack_pack_map(pk, 1);
+        msgpack_pack_str_with_body(pk, "__type__", 8);
+        msgpack_pack_array(pk, 2);
+        msgpack_pack_int64(pk, camas_value_ext_get_type_id(v));
+        ref_pack(pk, camas_value_ext_get_data(v));
+        break;
+    default:
+        cr_assert_fail("ref_pack: no reference form for a %s",
+                       camas_value_type_name(camas_value_get_type(v)));
+    }
+}
+
+/* Encodes @v after @prefix bytes already in the output, and checks the bytes after them against
+ * msgpack-c's and the prefix is untouched. */
+static void
+assert_matches_msgpack_c_after(CamasCodec *codec, const CamasValue *v, gsize prefix)
+{
+    msgpack_sbuffer sbuf;
+    msgpack_sbuffer_init(&sbuf);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sbuf, msgpack_sbuffer_write);
+    ref_pack(&pk, v);
+
+    g_autoptr(GByteArray) out = g_byte_array_new();
+    for (gsize i = 0; i < prefix; i++) {
+        guint8 b = (guint8)(i * 7);
+        g_byte_array_append(out, &b, 1);
+    }
+    GError *error = NULL;
+    cr_assert(camas_codec_encode(codec, v, out, &error), "encode: %s",
+              error ? error->message : "");
+    g_autofree char *repr = camas_value_repr(v);
+    cr_assert_eq(out->len, prefix + sbuf.size, "%.200s after %zu bytes: %u bytes, msgpack-c %zu",
+                 repr, prefix, out->len - (guint)prefix, sbuf.size);
+    for (gsize i = 0; i < prefix; i++)
+        cr_assert_eq(out->data[i], (guint8)(i * 7), "prefix byte %zu changed", i);
+    if (memcmp(out->data + prefix, sbuf.data, sbuf.size) != 0) {
+        g_autofree char *got = tohex(out->data + prefix, MIN(sbuf.size, 80));
+        g_autofree char *want = tohex((const guint8 *)sbuf.data, MIN(sbuf.size, 80));
+        cr_assert_fail("%.200s: got %s, msgpack-c %s", repr, got, want);
+    }
+    msgpack_sbuffer_destroy(&sbuf);
+}
+
+static void
+assert_matches_msgpack_c(CamasCodec *codec, const CamasValue *v)
+{
+    assert_matches_msgpack_c_after(codec, v, 0);
+}
+
+/* Every int form, with the values on both sides of each boundary. */
+static const gint64 int_edges[] = {
+    0,          1,          31,         32,         126,          127,          128,
+    129,        254,        255,        256,        257,          65534,        65535,
+    65536,      65537,      G_MAXUINT32 - 1,        G_MAXUINT32,  (gint64)G_MAXUINT32 + 1,
+    G_MAXINT64 - 1,         G_MAXINT64, -1,         -2,           -31,          -32,
+    -33,        -127,       -128,       -129,       -32767,       -32768,       -32769,
+    G_MININT32 + 1,         G_MININT32, (gint64)G_MININT32 - 1,   G_MININT64 + 1,
+    G_MININT64,
+};
+
+/* The scalars of every form the encoder writes: ints (above), uint64 beyond int64, strs and
+ * bins of every header width (and every fixstr length, each copied its own way), floats, nil,
+ * booleans. */
+static GPtrArray *
+edge_scalars(void)
+{
+    GPtrArray *a = g_ptr_array_new_with_free_func((GDestroyNotify)camas_value_unref);
+    for (gsize i = 0; i < G_N_ELEMENTS(int_edges); i++)
+        g_ptr_array_add(a, camas_value_new_int(int_edges[i]));
+    g_ptr_array_add(a, camas_value_new_uint((guint64)G_MAXINT64 + 1));
+    g_ptr_array_add(a, camas_value_new_uint(G_MAXUINT64 - 1));
+    g_ptr_array_add(a, camas_value_new_uint(G_MAXUINT64));
+    static const gsize lens[] = {255, 256, 65535, 65536};
+    g_autofree char *text = g_malloc(65537);
+    for (gsize i = 0; i < 65536; i++)
+        text[i] = (char)('a' + i % 26);
+    for (gsize n = 0; n <= 40; n++)
+        g_ptr_array_add(a, camas_value_new_str_len(text, (gssize)n));
+    for (gsize i = 0; i < G_N_ELEMENTS(lens); i++) {
+        g_ptr_array_add(a, camas_value_new_str_len(text, (gssize)lens[i]));
+        g_ptr_array_add(a, camas_value_new_bytes(text, lens[i]));
+    }
+    for (gsize n = 0; n <= 3; n++)
+        g_ptr_array_add(a, camas_value_new_bytes(text, n));
+    static const double floats[] = {0.0, -0.0, 3.14, -1e300, 5e-324, INFINITY, NAN};
+    for (gsize i = 0; i < G_N_ELEMENTS(floats); i++)
+        g_ptr_array_add(a, camas_value_new_float(floats[i]));
+    g_ptr_array_add(a, camas_value_new_null());
+    g_ptr_array_add(a, camas_value_new_bool(TRUE));
+    g_ptr_array_add(a, camas_value_new_bool(FALSE));
+    return a;
+}
+
+Test(codec_msgpack, every_form_matches_msgpack_c_alone_in_lists_and_in_maps)
+{
+    g_autoptr(CamasCodec) codec = new_codec("msgpack");
+    g_autoptr(GPtrArray) scalars = edge_scalars();
+    for (guint i = 0; i < scalars->len; i++) {
+        CamasValue *s = g_ptr_array_index(scalars, i);
+        assert_matches_msgpack_c(codec, s);
+        /* first, middle and last item; a map key and value; two levels down */
+        g_autoptr(CamasValue) first = camas_value_build("[v i]", s, 5);
+        g_autoptr(CamasValue) middle = camas_value_build("(i v i)", 5, s, 5);
+        g_autoptr(CamasValue) last = camas_value_build("[s v]", "x", s);
+        g_autoptr(CamasValue) map = camas_value_new_map(&s, &s, 1, NULL);
+        g_autoptr(CamasValue) deep = camas_value_build("[[v] {s:[i v]} i]", s, "k", 1, s, 2);
+        assert_matches_msgpack_c(codec, first);
+        assert_matches_msgpack_c(codec, middle);
+        assert_matches_msgpack_c(codec, last);
+        assert_matches_msgpack_c(codec, map);
+        assert_matches_msgpack_c(codec, deep);
+    }
+}
+
+Test(codec_msgpack, container_headers_match_msgpack_c_at_depth)
+{
+    g_autoptr(CamasCodec) codec = new_codec("msgpack");
+    static const gsize sizes[] = {0, 1, 15, 16, 17, 65535, 65536};
+    for (gsize i = 0; i < G_N_ELEMENTS(sizes); i++) {
+        g_autoptr(CamasValue) list = int_list(sizes[i]);
+        g_autoptr(CamasValue) map = int_map(sizes[i]);
+        g_autoptr(CamasValue) nested =
+            camas_value_build("[v (v i) {s:v} v]", list, map, 3, "m", map, list);
+        assert_matches_msgpack_c(codec, list);
+        assert_matches_msgpack_c(codec, map);
+        assert_matches_msgpack_c(codec, nested);
+    }
+}
+
+/* A random tree: every value kind, wide and empty containers, EXTs around any of them. */
+static CamasValue *
+random_value(GRand *rng, const GPtrArray *scalars, guint depth)
+{
+    guint pick = (guint)g_rand_int_range(rng, 0, depth == 0 ? 10 : 16);
+    if (pick < 10)
+        return camas_value_ref(g_ptr_array_index(scalars, g_rand_int_range(rng, 0,
+                                                                           (gint32)scalars->len)));
+    if (pick < 12) {
+        CamasValue *data = random_value(rng, scalars, depth - 1);
+        CamasValue *v = camas_value_new_ext(g_rand_int_range(rng, -200, 200), data);
+        camas_value_unref(data);
+        return v;
+    }
+    gsize n = (gsize)g_rand_int_range(rng, 0, g_rand_int_range(rng, 0, 4) == 0 ? 20 : 5);
+    if (pick < 15) {
+        CamasValue **items = g_new(CamasValue *, n + 1);
+        for (gsize i = 0; i < n; i++)
+            items[i] = random_value(rng, scalars, depth - 1);
+        CamasValue *v = pick == 14 ? camas_value_new_tuple_take(items, n)
+                                   : camas_value_new_list_take(items, n);
+        g_free(items);
+        return v;
+    }
+    /* int keys 0..n-1 are distinct; values random */
+    CamasValue **keys = g_new(CamasValue *, n + 1);
+    CamasValue **values = g_new(CamasValue *, n + 1);
+    for (gsize i = 0; i < n; i++) {
+        keys[i] = camas_value_new_int((gint64)i * 1000 - 3000);
+        values[i] = random_value(rng, scalars, depth - 1);
+    }
+    CamasValue *v = camas_value_new_map_take(keys, values, n, NULL);
+    g_free(keys);
+    g_free(values);
+    return v;
+}
+
+Test(codec_msgpack, random_trees_match_msgpack_c_after_any_prefix)
+{
+    g_autoptr(CamasCodec) codec = new_codec("msgpack");
+    g_autoptr(GPtrArray) scalars = edge_scalars();
+    GRand *rng = g_rand_new_with_seed(20240601);
+    for (int i = 0; i < 400; i++) {
+        g_autoptr(CamasValue) v = random_value(rng, scalars, (guint)g_rand_int_range(rng, 1, 7));
+        /* the output may already hold bytes: up to and past the encoder's first reserve */
+        assert_matches_msgpack_c_after(codec, v, (gsize)g_rand_int_range(rng, 0, 600));
+    }
+    g_rand_free(rng);
+}
+
+Test(codec_msgpack, messages_past_the_first_reserve_grow_the_output)
+{
+    g_autoptr(CamasCodec) codec = new_codec("msgpack");
+    /* 31-byte strs (the longest fixstr, written without a room check of its own) and ints:
+     * the room runs out inside the list, at every offset against the 256-byte reserve */
+    g_autofree char *s31 = g_strnfill(31, 'q');
+    for (gsize n = 1; n <= 40; n++) {
+        CamasValue **items = g_new(CamasValue *, 2 * n);
+        for (gsize i = 0; i < n; i++) {
+            items[2 * i] = camas_value_new_str(s31);
+            items[2 * i + 1] = camas_value_new_int((gint64)i * 100);
+        }
+        g_autoptr(CamasValue) v = camas_value_new_list_take(items, 2 * n);
+        g_free(items);
+        for (gsize prefix = 0; prefix < 64; prefix += 7)
+            assert_matches_msgpack_c_after(codec, v, prefix);
+    }
+}
+
+/* [[...[1, 0]..., 0], 0]: each container is its parent's first item, so each stays open while
+ * its child is written (the encoder stacks every level). */
+static CamasValue *
+nested_pairs(guint depth)
+{
+    CamasValue *v = camas_value_new_int(1);
+    for (guint i = 0; i < depth; i++)
+        v = camas_value_build("[V i]", v, 0);
+    return v;
+}
+
+/* {"k": {"k": ... 1}}: maps as the last item of their parent (the encoder reuses the level) */
+static CamasValue *
+nested_maps(guint depth)
+{
+    CamasValue *v = camas_value_new_int(1);
+    for (guint i = 0; i < depth; i++)
+        v = camas_value_build("{s:V}", "k", v);
+    return v;
+}
+
+/* [[0], [[...[1]...]]]: the deep part comes after a sibling container was opened and closed
+ * (the encoder resumes a stacked level before it descends) */
+static CamasValue *
+nested_after_sibling(guint depth)
+{
+    if (depth < 2)
+        return nested_lists(depth);
+    return camas_value_build("[[i] V]", 0, nested_lists(depth - 1));
+}
+
+Test(codec_msgpack, the_depth_limit_holds_for_last_and_for_inner_containers)
+{
+    g_autoptr(CamasCodec) codec = new_codec("msgpack");
+    static const guint limits[] = {1, 2, 3, 15, 16, 17, 40};
+    for (gsize i = 0; i < G_N_ELEMENTS(limits); i++) {
+        guint d = limits[i];
+        camas_codec_set_max_depth(codec, d);
+        CamasValue *(*shapes[])(guint) = {nested_lists, nested_pairs, nested_maps,
+                                          nested_after_sibling};
+        for (gsize s = 0; s < G_N_ELEMENTS(shapes); s++) {
+            g_autoptr(CamasValue) ok = shapes[s](d);
+            assert_matches_msgpack_c(codec, ok);
+            assert_round_trip(codec, ok);
+            g_autoptr(CamasValue) deep = shapes[s](d + 1);
+            g_autoptr(GByteArray) out = g_byte_array_new();
+            g_byte_array_append(out, (const guint8 *)"xyz", 3);
+            GError *error = NULL;
+            cr_assert_not(camas_codec_encode(codec, deep, out, &error), "shape %zu, depth %u", s,
+                          d + 1);
+            cr_assert(g_error_matches(error, CAMAS_ERROR, CAMAS_ERROR_CODEC));
+            g_autofree char *want = g_strdup_printf("deeper than the limit of %u levels", d);
+            cr_assert(strstr(error->message, want) != NULL, "%s", error->message);
+            cr_assert_eq(out->len, 3, "partial output left behind");
+            g_clear_error(&error);
+        }
+    }
+}
+
+Test(codec_msgpack, deep_values_encode_without_recursion)
+{
+    g_autoptr(CamasCodec) codec = new_codec("msgpack");
+    camas_codec_set_max_depth(codec, 20000);
+    /* 10000 open levels on the encoder's own stack (it starts on the C stack with a few) */
+    g_autoptr(CamasValue) pairs = nested_pairs(10000);
+    GString *want = g_string_new(NULL);
+    for (int i = 0; i < 10000; i++)
+        g_string_append(want, "92");
+    g_string_append(want, "01");
+    for (int i = 0; i < 10000; i++)
+        g_string_append(want, "00");
+    assert_encodes(codec, pairs, want->str);
+    g_string_free(want, TRUE);
+    g_autoptr(CamasValue) lists = nested_lists(10000);
+    assert_matches_msgpack_c(codec, lists);
+}
+
+/* Objects of thing_type inside what a "Box" serializer returns: [thing, [thing], n]. */
+static const CamasObjectType box_type = {.name = "Box"};
+
+static CamasValue *
+box_serialize(const CamasValue *object, gpointer user_data, GError **error)
+{
+    gsize n = GPOINTER_TO_SIZE(camas_value_object_get_instance(object));
+    return camas_value_build("[V [V] i]", thing(1), thing(2), (int)n);
+}
+
+/* Boxes only travel out in these tests. */
+static CamasValue *
+box_deserialize(const CamasValue *data, gpointer user_data, GError **error)
+{
+    g_set_error(error, CAMAS_ERROR, CAMAS_ERROR_LOOKUP, "boxes are not decoded here");
+    return NULL;
+}
+
+/* The same tree with the serializers' results written out as EXT values. */
+static CamasValue *
+box_as_ext(gsize n)
+{
+    g_autoptr(CamasValue) data = camas_value_build("[V [V] i]", ext_str(0, "calc"),
+                                                   ext_str(0, "sub"), (int)n);
+    return camas_value_new_ext(1, data);
+}
+
+/* An EXT around @data (taken). */
+static CamasValue *
+ext_take(gint64 id, CamasValue *data)
+{
+    CamasValue *v = camas_value_new_ext(id, data);
+    camas_value_unref(data);
+    return v;
+}
+
+static CamasValue *
+box(gsize n)
+{
+    return camas_value_new_object(&box_type, GSIZE_TO_POINTER(n));
+}
+
+/* Objects first, in the middle and last, in lists and maps, inside EXT data and inside what a
+ * serializer returned; @as_ext: the same tree with the serializers' results as EXT values. */
+static CamasValue *
+objects_everywhere(gboolean as_ext)
+{
+    return camas_value_build(
+        "[V {s:V s:[i V]} V [[V]] V]", as_ext ? box_as_ext(7) : box(7), "a",
+        as_ext ? ext_str(0, "") : thing(0), "b", 1, as_ext ? box_as_ext(8) : box(8),
+        ext_take(5, camas_value_build("[V {s:V}]", as_ext ? ext_str(0, "calc") : thing(1), "x",
+                                      ext_take(6, as_ext ? ext_str(0, "sub") : thing(2)))),
+        as_ext ? ext_str(0, "calc") : thing(1), as_ext ? ext_str(0, "sub") : thing(2));
+}
+
+Test(codec_msgpack, objects_and_extensions_encode_at_any_depth)
+{
+    g_autoptr(CamasCodec) codec = new_codec("msgpack");
+    cr_assert_eq(camas_codec_add_serializer(codec, &thing_type, thing_serialize,
+                                            thing_deserialize, NULL, NULL),
+                 0);
+    cr_assert_eq(
+        camas_codec_add_serializer(codec, &box_type, box_serialize, box_deserialize, NULL, NULL),
+        1);
+    g_autoptr(CamasValue) objects = objects_everywhere(FALSE);
+    g_autoptr(CamasValue) exts = objects_everywhere(TRUE);
+    assert_matches_msgpack_c(codec, exts);
+    g_autofree char *got = encode_hex(codec, objects);
+    g_autofree char *want = encode_hex(codec, exts);
+    cr_assert_str_eq(got, want);
+    /* EXT data that is an EXT, down to a container holding one */
+    g_autoptr(CamasValue) chain =
+        ext_take(1, ext_take(2, ext_take(3, camas_value_build("[i V]", 1, ext_str(4, "x")))));
+    assert_matches_msgpack_c(codec, chain);
+}
+
+Test(codec_msgpack, extension_levels_count_against_the_limit_at_any_depth)
+{
+    g_autoptr(CamasCodec) codec = new_codec("msgpack");
+    camas_codec_add_serializer(codec, &thing_type, thing_serialize, thing_deserialize, NULL,
+                               NULL);
+    camas_codec_add_serializer(codec, &box_type, box_serialize, box_deserialize, NULL, NULL);
+    /* a box is {"__type__": [1, [thing, [thing], n]]}: its innermost thing's array is the
+     * sixth level */
+    g_autoptr(CamasValue) b = box(3);
+    g_autoptr(CamasValue) in_list = camas_value_build("[i V]", 1, box(3));
+    camas_codec_set_max_depth(codec, 6);
+    g_autofree char *alone = encode_hex(codec, b);
+    camas_codec_set_max_depth(codec, 7);
+    g_autofree char *listed = encode_hex(codec, in_list);
+    struct {
+        CamasValue *v;
+        guint limit;
+    } too_deep[] = {{b, 5}, {in_list, 6}};
+    for (gsize i = 0; i < G_N_ELEMENTS(too_deep); i++) {
+        camas_codec_set_max_depth(codec, too_deep[i].limit);
+        g_autoptr(GByteArray) out = g_byte_array_new();
+        g_byte_array_append(out, (const guint8 *)"ab", 2);
+        GError *error = NULL;
+        cr_assert_not(camas_codec_encode(codec, too_deep[i].v, out, &error));
+        cr_assert(g_error_matches(error, CAMAS_ERROR, CAMAS_ERROR_CODEC));
+        cr_assert(strstr(error->message, "deeper") != NULL, "%s", error->message);
+        cr_assert_eq(out->len, 2, "partial output left behind");
+        g_clear_error(&error);
+    }
+    /* an EXT needs its two levels wherever it sits: [[ext]] is four deep */
+    camas_codec_set_max_depth(codec, 3);
+    g_autoptr(CamasValue) ok = camas_value_build("[i [i] V]", 1, 2, ext_str(9, "x"));
+    assert_matches_msgpack_c(codec, ok);
+    g_autoptr(CamasValue) deep = camas_value_build("[[V] i]", ext_str(9, "x"), 1);
+    g_autoptr(GByteArray) out = g_byte_array_new();
+    GError *error = NULL;
+    cr_assert_not(camas_codec_encode(codec, deep, out, &error));
+    cr_assert(g_error_matches(error, CAMAS_ERROR, CAMAS_ERROR_CODEC));
+    g_clear_error(&error);
+}
+
+Test(codec_msgpack, a_failure_inside_a_serializers_result_releases_it)
+{
+    /* the box serializer's result holds things, which this codec cannot serialize: the error
+     * comes from deep inside the result, which must be released (the suite's teardown counts
+     * live values) and the output left as it was */
+    g_autoptr(CamasCodec) codec = new_codec("msgpack");
+    camas_codec_add_serializer(codec, &box_type, box_serialize, box_deserialize, NULL, NULL);
+    g_autoptr(CamasValue) v = camas_value_build("[s [V i] i]", "call", box(4), 5, 6);
+    g_autoptr(GByteArray) out = g_byte_array_new();
+    g_byte_array_append(out, (const guint8 *)"abc", 3);
+    GError *error = NULL;
+    cr_assert_not(camas_codec_encode(codec, v, out, &error));
+    cr_assert(g_error_matches(error, CAMAS_ERROR, CAMAS_ERROR_CODEC));
+    cr_assert(strstr(error->message, "Thing") != NULL, "%s", error->message);
+    cr_assert_eq(out->len, 3);
+    g_clear_error(&error);
 }
 
 /* --- bad input ---------------------------------------------------------------------------- */
