@@ -127,6 +127,27 @@ assert_decode_hex_fails(CamasCodec *codec, const char *hex, const char *part)
     assert_decode_fails(codec, in->data, in->len, part);
 }
 
+/* Encoding @value after two bytes already in the output must fail with CAMAS_ERROR_CODEC and a
+ * message containing @part, and leave those two bytes as they were. */
+static void
+assert_encode_fails(CamasCodec *codec, const CamasValue *value, const char *part)
+{
+    g_autoptr(GByteArray) out = g_byte_array_new();
+    g_byte_array_append(out, (const guint8 *)"ab", 2);
+    GError *error = NULL;
+    g_autofree char *repr = camas_value_repr(value);
+    cr_assert_not(camas_codec_encode(codec, value, out, &error), "encoding %.200s should fail",
+                  repr);
+    cr_assert_not_null(error, "encoding %.200s failed without an error", repr);
+    cr_assert(g_error_matches(error, CAMAS_ERROR, CAMAS_ERROR_CODEC), "%.200s: %s", repr,
+              error->message);
+    cr_assert(strstr(error->message, part) != NULL, "%.200s: \"%s\" lacks \"%s\"", repr,
+              error->message, part);
+    cr_assert_eq(out->len, 2, "%.200s: partial output left behind", repr);
+    cr_assert(memcmp(out->data, "ab", 2) == 0);
+    g_error_free(error);
+}
+
 /* Encodes, decodes, checks equality, and checks that re-encoding gives the same bytes. */
 static void
 assert_round_trip(CamasCodec *codec, const CamasValue *value)
@@ -306,14 +327,7 @@ Test(codec_msgpack, an_object_without_serializer_is_a_codec_error)
 {
     g_autoptr(CamasCodec) codec = new_codec("msgpack");
     g_autoptr(CamasValue) v = camas_value_build("[i V]", 1, thing(1));
-    g_autoptr(GByteArray) out = g_byte_array_new();
-    g_byte_array_append(out, (const guint8 *)"ab", 2);
-    GError *error = NULL;
-    cr_assert_not(camas_codec_encode(codec, v, out, &error));
-    cr_assert(g_error_matches(error, CAMAS_ERROR, CAMAS_ERROR_CODEC));
-    cr_assert(strstr(error->message, "Thing") != NULL, "%s", error->message);
-    cr_assert_eq(out->len, 2, "partial output left behind");
-    g_error_free(error);
+    assert_encode_fails(codec, v, "Thing");
 }
 
 Test(codec_msgpack, type_maps_are_deserialized_innermost_first_and_other_keys_dropped)
@@ -897,13 +911,7 @@ Test(codec_msgpack, the_depth_limit_applies_to_encode_and_decode)
     g_autoptr(CamasValue) ok = nested_lists(3);
     assert_round_trip(codec, ok);
     g_autoptr(CamasValue) deep = nested_lists(4);
-    g_autoptr(GByteArray) out = g_byte_array_new();
-    GError *error = NULL;
-    cr_assert_not(camas_codec_encode(codec, deep, out, &error));
-    cr_assert(g_error_matches(error, CAMAS_ERROR, CAMAS_ERROR_CODEC));
-    cr_assert(strstr(error->message, "deeper than the limit of 3") != NULL, "%s",
-              error->message);
-    g_clear_error(&error);
+    assert_encode_fails(codec, deep, "deeper than the limit of 3");
     {
         g_autoptr(GByteArray) in = nested_hex_bytes(4);
         assert_decode_fails(codec, in->data, in->len, "deeper than the limit of 3");
@@ -911,9 +919,7 @@ Test(codec_msgpack, the_depth_limit_applies_to_encode_and_decode)
     }
     /* an ext is two levels on the wire: [ext(0, [1])] is 4 deep */
     g_autoptr(CamasValue) e = camas_value_build("[V]", camas_value_new_ext(0, ok));
-    cr_assert_not(camas_codec_encode(codec, e, out, &error));
-    cr_assert(g_error_matches(error, CAMAS_ERROR, CAMAS_ERROR_CODEC));
-    g_clear_error(&error);
+    assert_encode_fails(codec, e, "deeper than the limit of 3");
     g_autoptr(CamasValue) e2 = camas_value_build("[V]", ext_str(0, "x"));
     assert_round_trip(codec, e2);
     /* and 0 refuses every container */
@@ -1236,16 +1242,8 @@ Test(codec_msgpack, the_depth_limit_holds_for_last_and_for_inner_containers)
             assert_matches_msgpack_c(codec, ok);
             assert_round_trip(codec, ok);
             g_autoptr(CamasValue) deep = shapes[s](d + 1);
-            g_autoptr(GByteArray) out = g_byte_array_new();
-            g_byte_array_append(out, (const guint8 *)"xyz", 3);
-            GError *error = NULL;
-            cr_assert_not(camas_codec_encode(codec, deep, out, &error), "shape %zu, depth %u", s,
-                          d + 1);
-            cr_assert(g_error_matches(error, CAMAS_ERROR, CAMAS_ERROR_CODEC));
             g_autofree char *want = g_strdup_printf("deeper than the limit of %u levels", d);
-            cr_assert(strstr(error->message, want) != NULL, "%s", error->message);
-            cr_assert_eq(out->len, 3, "partial output left behind");
-            g_clear_error(&error);
+            assert_encode_fails(codec, deep, want);
         }
     }
 }
@@ -1364,25 +1362,16 @@ Test(codec_msgpack, extension_levels_count_against_the_limit_at_any_depth)
     } too_deep[] = {{b, 5}, {in_list, 6}};
     for (gsize i = 0; i < G_N_ELEMENTS(too_deep); i++) {
         camas_codec_set_max_depth(codec, too_deep[i].limit);
-        g_autoptr(GByteArray) out = g_byte_array_new();
-        g_byte_array_append(out, (const guint8 *)"ab", 2);
-        GError *error = NULL;
-        cr_assert_not(camas_codec_encode(codec, too_deep[i].v, out, &error));
-        cr_assert(g_error_matches(error, CAMAS_ERROR, CAMAS_ERROR_CODEC));
-        cr_assert(strstr(error->message, "deeper") != NULL, "%s", error->message);
-        cr_assert_eq(out->len, 2, "partial output left behind");
-        g_clear_error(&error);
+        g_autofree char *want =
+            g_strdup_printf("deeper than the limit of %u levels", too_deep[i].limit);
+        assert_encode_fails(codec, too_deep[i].v, want);
     }
     /* an EXT needs its two levels wherever it sits: [[ext]] is four deep */
     camas_codec_set_max_depth(codec, 3);
     g_autoptr(CamasValue) ok = camas_value_build("[i [i] V]", 1, 2, ext_str(9, "x"));
     assert_matches_msgpack_c(codec, ok);
     g_autoptr(CamasValue) deep = camas_value_build("[[V] i]", ext_str(9, "x"), 1);
-    g_autoptr(GByteArray) out = g_byte_array_new();
-    GError *error = NULL;
-    cr_assert_not(camas_codec_encode(codec, deep, out, &error));
-    cr_assert(g_error_matches(error, CAMAS_ERROR, CAMAS_ERROR_CODEC));
-    g_clear_error(&error);
+    assert_encode_fails(codec, deep, "deeper than the limit of 3 levels");
 }
 
 Test(codec_msgpack, a_failure_inside_a_serializers_result_releases_it)
@@ -1393,14 +1382,7 @@ Test(codec_msgpack, a_failure_inside_a_serializers_result_releases_it)
     g_autoptr(CamasCodec) codec = new_codec("msgpack");
     camas_codec_add_serializer(codec, &box_type, box_serialize, box_deserialize, NULL, NULL);
     g_autoptr(CamasValue) v = camas_value_build("[s [V i] i]", "call", box(4), 5, 6);
-    g_autoptr(GByteArray) out = g_byte_array_new();
-    g_byte_array_append(out, (const guint8 *)"abc", 3);
-    GError *error = NULL;
-    cr_assert_not(camas_codec_encode(codec, v, out, &error));
-    cr_assert(g_error_matches(error, CAMAS_ERROR, CAMAS_ERROR_CODEC));
-    cr_assert(strstr(error->message, "Thing") != NULL, "%s", error->message);
-    cr_assert_eq(out->len, 3);
-    g_clear_error(&error);
+    assert_encode_fails(codec, v, "No serializer found for type \"Thing\"");
 }
 
 /* --- bad input ---------------------------------------------------------------------------- */
