@@ -30,6 +30,7 @@ typedef enum {
     CAMAS__LIVE_CONTAINER,
     CAMAS__LIVE_AGENT,
     CAMAS__LIVE_LINK_MODEL,
+    CAMAS__LIVE_NAME_LOOKUP,
     CAMAS__LIVE_N /* append new kinds above, and their names in live.c */
 } CamasLiveKind;
 

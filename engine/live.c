@@ -29,6 +29,7 @@ camas__live_name(CamasLiveKind kind)
         [CAMAS__LIVE_CONTAINER] = "container",
         [CAMAS__LIVE_AGENT] = "agent",
         [CAMAS__LIVE_LINK_MODEL] = "link model",
+        [CAMAS__LIVE_NAME_LOOKUP] = "name lookup",
     };
     return (guint)kind < CAMAS__LIVE_N && names[kind] ? names[kind] : "object";
 }

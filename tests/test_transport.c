@@ -1149,19 +1149,190 @@ Test(transport, ipv6_loopback_connects_with_a_four_tuple_peername)
     env_free(env);
 }
 
-/* "localhost" resolves (to ::1 and/or 127.0.0.1); a refused first address falls through to
- * the next. */
-Test(transport, host_names_resolve_and_every_address_is_tried)
+/* "localhost" resolves (to ::1 and/or 127.0.0.1) off the loop's thread — the dial waits for a
+ * name lookup — and connects. */
+Test(transport, host_names_resolve_off_the_loop_and_connect)
 {
     Env *env = env_new(K_TCP);
     env_listen(env); /* 127.0.0.1 only */
     g_autofree char *text = g_strdup_printf("tcp://localhost:%u", env->dial_address->port);
     g_autoptr(CamasAddress) byname = parse_ok(text);
     Conn *c = env_dial_start(env, "c0", byname);
+    cr_assert_eq(g_atomic_int_get(&camas__live_counts[CAMAS__LIVE_NAME_LOOKUP]), 1,
+                 "the dial should be waiting for a name lookup");
     WAIT(env, c->dial_done);
     cr_assert_null(c->dial_error, "%s", c->dial_error ? c->dial_error->message : "");
     g_autofree char *expect = g_strdup_printf("('127.0.0.1', %u)", env->dial_address->port);
     cr_assert_str_eq(camas__pipe_get_peername(c->pipe), expect);
+    cr_assert_eq(g_atomic_int_get(&camas__live_counts[CAMAS__LIVE_NAME_LOOKUP]), 0,
+                 "the lookup outlived its dial");
+    /* and a numeric host needs no lookup */
+    Conn *n = env_dial_start(env, "c1", NULL);
+    cr_assert_eq(g_atomic_int_get(&camas__live_counts[CAMAS__LIVE_NAME_LOOKUP]), 0);
+    WAIT(env, n->dial_done);
+    cr_assert_null(n->dial_error, "%s", n->dial_error ? n->dial_error->message : "");
+    env_free(env);
+}
+
+/* A name in the reserved .invalid domain: the dial fails from an event with an error naming the
+ * host (CAMAS_ERROR_LOOKUP; CAMAS_ERROR_FAILED where no resolver answers at all). */
+Test(transport, unresolvable_host_fails_the_dial_naming_the_host)
+{
+    Env *env = env_new(K_TCP);
+    g_autoptr(CamasAddress) address = parse_ok("tcp://no-such-host.camas-test.invalid:5555");
+    Conn *c = env_dial_start(env, "c0", address);
+    WAIT(env, c->dial_done);
+    cr_assert_null(c->pipe);
+    cr_assert_not_null(c->dial_error);
+    cr_assert(g_error_matches(c->dial_error, CAMAS_ERROR, CAMAS_ERROR_LOOKUP) ||
+                  g_error_matches(c->dial_error, CAMAS_ERROR, CAMAS_ERROR_FAILED),
+              "%s", c->dial_error->message);
+    cr_assert(strstr(c->dial_error->message, "cannot resolve host "
+                                             "'no-such-host.camas-test.invalid'"),
+              "%s", c->dial_error->message);
+    env_free(env);
+}
+
+/* A stand-in for getaddrinfo (camas__tcp_set_resolve_func): returns `fake_addrs`, after
+ * waiting until the test opens `fake_gate`. */
+static GMutex fake_lock;
+static GCond fake_cond;
+static gboolean fake_gate;
+static gboolean fake_entered;
+static GArray *fake_addrs;
+
+static GArray *
+fake_resolve(const char *host, guint16 port, GError **error)
+{
+    g_mutex_lock(&fake_lock);
+    fake_entered = TRUE;
+    g_cond_broadcast(&fake_cond);
+    while (!fake_gate)
+        g_cond_wait(&fake_cond, &fake_lock);
+    GArray *addrs = fake_addrs ? g_array_copy(fake_addrs) : NULL;
+    g_mutex_unlock(&fake_lock);
+    if (addrs == NULL)
+        g_set_error(error, CAMAS_ERROR, CAMAS_ERROR_LOOKUP, "cannot resolve host '%s'", host);
+    return addrs;
+}
+
+static void
+fake_resolver_install(gboolean gate_open)
+{
+    fake_gate = gate_open;
+    fake_entered = FALSE;
+    fake_addrs = g_array_new(FALSE, TRUE, sizeof(CamasSockAddr));
+    camas__tcp_set_resolve_func(fake_resolve);
+}
+
+static void
+fake_resolver_open_gate(void)
+{
+    g_mutex_lock(&fake_lock);
+    fake_gate = TRUE;
+    g_cond_broadcast(&fake_cond);
+    g_mutex_unlock(&fake_lock);
+}
+
+static void
+fake_resolver_remove(void)
+{
+    fake_resolver_open_gate();
+    camas__tcp_set_resolve_func(NULL);
+    g_clear_pointer(&fake_addrs, g_array_unref);
+}
+
+static void
+fake_add(int family, guint16 port)
+{
+    CamasSockAddr a = {0};
+    if (family == AF_INET6) {
+        struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&a.sa;
+        in6->sin6_family = AF_INET6;
+        in6->sin6_port = htons(port);
+        in6->sin6_addr = in6addr_loopback;
+        a.len = sizeof *in6;
+    } else {
+        struct sockaddr_in *in = (struct sockaddr_in *)&a.sa;
+        in->sin_family = AF_INET;
+        in->sin_port = htons(port);
+        in->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        a.len = sizeof *in;
+    }
+    g_array_append_val(fake_addrs, a);
+}
+
+/* A loopback port nobody listens on (bound, so nobody else takes it while @fd is open). */
+static guint16
+refusing_port(int *fd)
+{
+    *fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof a;
+    cr_assert_eq(bind(*fd, (struct sockaddr *)&a, sizeof a), 0, "%s", g_strerror(errno));
+    cr_assert_eq(getsockname(*fd, (struct sockaddr *)&a, &len), 0);
+    return ntohs(a.sin_port);
+}
+
+/* Every resolved address is tried in the resolver's order, IPv6 and IPv4 alike: refused ones
+ * fall through to the next; when all fail, the first failure is reported. */
+Test(transport, every_resolved_address_is_tried_in_order)
+{
+    Env *env = env_new(K_TCP);
+    env_listen(env);
+    int closed_fd;
+    guint16 closed = refusing_port(&closed_fd);
+    fake_resolver_install(TRUE);
+    fake_add(AF_INET, closed);
+    fake_add(AF_INET6, closed); /* refused, or unreachable without IPv6: either falls through */
+    fake_add(AF_INET, env->dial_address->port);
+    g_autoptr(CamasAddress) byname = parse_ok("tcp://several.camas-test.invalid:1");
+    Conn *c = env_dial_start(env, "c0", byname);
+    WAIT(env, c->dial_done);
+    cr_assert_null(c->dial_error, "%s", c->dial_error ? c->dial_error->message : "");
+    g_autofree char *expect = g_strdup_printf("('127.0.0.1', %u)", env->dial_address->port);
+    cr_assert_str_eq(camas__pipe_get_peername(c->pipe), expect);
+    /* none answers: the first address' failure */
+    g_array_set_size(fake_addrs, 2);
+    Conn *f = env_dial_start(env, "c1", byname);
+    WAIT(env, f->dial_done);
+    cr_assert(g_error_matches(f->dial_error, CAMAS_ERROR, CAMAS_ERROR_CONNECTION_REFUSED), "%s",
+              f->dial_error ? f->dial_error->message : "connected");
+    g_autofree char *first = g_strdup_printf("('127.0.0.1', %u)", closed);
+    cr_assert(strstr(f->dial_error->message, first), "%s", f->dial_error->message);
+    fake_resolver_remove();
+    close(closed_fd);
+    env_free(env);
+}
+
+/* Closing a dial while its name is being resolved cancels it at once: the pipe is gone, no
+ * callback runs, and the lookup goes when the resolver returns — whether it returns after the
+ * close (gate closed) or may already have handed its result back (gate open). */
+Test(transport, closing_a_dial_while_resolving_leaks_nothing)
+{
+    Env *env = env_new(K_TCP);
+    env_listen(env);
+    g_autoptr(CamasAddress) byname = parse_ok("tcp://slow.camas-test.invalid:1");
+    for (int open = 0; open < 2; open++) {
+        fake_resolver_install(open);
+        fake_add(AF_INET, env->dial_address->port);
+        Conn *c = env_dial_start(env, open ? "open" : "closed", byname);
+        if (!open) { /* the worker is inside the resolver */
+            g_mutex_lock(&fake_lock);
+            while (!fake_entered)
+                g_cond_wait(&fake_cond, &fake_lock);
+            g_mutex_unlock(&fake_lock);
+        }
+        camas__pipe_close(g_steal_pointer(&c->pending));
+        env_settle(env);
+        cr_assert_eq(g_atomic_int_get(&camas__live_counts[CAMAS__LIVE_PIPE]), 0);
+        fake_resolver_open_gate();
+        WAIT(env, g_atomic_int_get(&camas__live_counts[CAMAS__LIVE_NAME_LOOKUP]) == 0);
+        env_settle(env);
+        cr_assert_not(c->dial_done, "a cancelled dial called back");
+        cr_assert_eq(env->accepted->len, 0, "a cancelled dial connected");
+        fake_resolver_remove();
+    }
     env_free(env);
 }
 
@@ -1653,6 +1824,181 @@ Test(transport, peer_reset_fails_the_pipe_with_closed)
     env_settle(env);
     cr_assert_eq(s->closed, 1);
     env_free(env);
+}
+
+/* --- lingering close ----------------------------------------------------------------------- */
+
+#define LINGER_BLOB ((gsize)8 << 20) /* more than loopback's kernel buffers take */
+
+static gint
+live_pipes(void)
+{
+    return g_atomic_int_get(&camas__live_counts[CAMAS__LIVE_PIPE]);
+}
+
+/* Reads @fd (blocking) until it ends: the byte count, and how it ended (0 or an errno). */
+static gsize
+read_to_end(int fd, int *end)
+{
+    g_autofree guint8 *buf = g_malloc(1 << 16);
+    gsize total = 0;
+    for (;;) {
+        ssize_t n = read(fd, buf, 1 << 16);
+        if (n > 0) {
+            total += (gsize)n;
+            continue;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        *end = n == 0 ? 0 : errno;
+        return total;
+    }
+}
+
+/* A TCP env whose one accepted connection (from a raw client, whose fd is returned) was sent
+ * LINGER_BLOB bytes and closed: it lingers now. */
+static Env *
+env_lingering(int *fd)
+{
+    Env *env = env_new(K_TCP);
+    env_listen(env);
+    *fd = raw_connect(env->dial_address->port);
+    Conn *s = env_accepted(env, 0);
+    g_autofree guint8 *big = g_malloc0(LINGER_BLOB);
+    send_bytes(s, big, LINGER_BLOB);
+    env_settle(env);
+    conn_close(s);
+    cr_assert_eq(live_pipes(), 1, "the closed socket should linger");
+    return env;
+}
+
+/* A closed socket whose peer stops reading (and never closes) gives up after the idle limit
+ * with a reset: the peer reads what reached it and then learns that the rest was lost. */
+Test(transport, lingering_close_gives_up_when_the_peer_stops_reading)
+{
+    camas__socket_set_linger_idle_ms(200);
+    gint64 t0 = g_get_monotonic_time();
+    int fd;
+    Env *env = env_lingering(&fd);
+    WAIT(env, live_pipes() == 0);
+    cr_assert_geq(g_get_monotonic_time() - t0, 200 * 1000, "gave up before the idle limit");
+    int end = -1;
+    gsize got = read_to_end(fd, &end);
+    cr_assert_lt(got, LINGER_BLOB);
+    cr_assert_eq(end, ECONNRESET, "the peer should see a reset, saw %s after %zu bytes",
+                 end ? g_strerror(end) : "a clean end", got);
+    close(fd);
+    camas__socket_set_linger_idle_ms(0);
+    env_free(env);
+}
+
+typedef struct {
+    int fd;
+    gsize got;
+    gboolean ended;
+    int end;
+} SlowReader;
+
+/* Every 50 ms: takes at most 256 KiB. */
+static gboolean
+slow_read(gpointer data)
+{
+    SlowReader *r = data;
+    guint8 buf[1 << 16];
+    for (gsize taken = 0; taken < (256u << 10);) {
+        ssize_t n = recv(r->fd, buf, sizeof buf, MSG_DONTWAIT);
+        if (n > 0) {
+            r->got += (gsize)n;
+            taken += (gsize)n;
+            continue;
+        }
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return G_SOURCE_CONTINUE;
+        if (n < 0 && errno == EINTR)
+            continue;
+        r->ended = TRUE;
+        r->end = n == 0 ? 0 : errno;
+        return G_SOURCE_REMOVE;
+    }
+    return G_SOURCE_CONTINUE;
+}
+
+/* The idle limit counts time without progress, not the whole close: a peer that keeps reading
+ * — slowly, over several times the limit — gets every byte and a clean end.  Its reading
+ * progress is seen in the kernel's buffer too, after our queue has all gone there. */
+Test(transport, lingering_close_lasts_while_the_peer_keeps_reading)
+{
+    camas__socket_set_linger_idle_ms(400);
+    SlowReader r = {0};
+    Env *env = env_lingering(&r.fd);
+    gint64 t0 = g_get_monotonic_time();
+    GSource *reader = g_timeout_source_new(50);
+    g_source_set_callback(reader, slow_read, &r, NULL);
+    g_source_attach(reader, env->ctx);
+    WAIT(env, r.ended && live_pipes() == 0);
+    g_source_destroy(reader);
+    g_source_unref(reader);
+    cr_assert_eq(r.end, 0, "the peer saw %s after %zu bytes", g_strerror(r.end), r.got);
+    cr_assert_eq(r.got, LINGER_BLOB);
+    cr_assert_gt(g_get_monotonic_time() - t0, 2 * 400 * 1000,
+                 "the peer read too fast for this test to mean anything");
+    close(r.fd);
+    camas__socket_set_linger_idle_ms(0);
+    env_free(env);
+}
+
+/* Lingering needs the GMainContext, not the loop: with the loop freed, a context still being
+ * iterated finishes the close (every byte, then the end); when the context goes away (its last
+ * reference), lingering sockets close at once and nothing leaks. */
+Test(transport, lingering_close_outlives_the_loop_but_not_the_context)
+{
+    for (int drop_context = 0; drop_context < 2; drop_context++) {
+        GMainContext *ctx = g_main_context_new();
+        CamasLoop *loop = camas_loop_new();
+        camas_loop_attach(loop, ctx);
+        g_autoptr(GError) error = NULL;
+        g_autoptr(CamasAddress) address = parse_ok("tcp://127.0.0.1:0");
+        Env dummy = {.loop = loop};
+        CamasListener *l = camas__transport_listen(loop, address, NULL, on_accept, &dummy,
+                                                   &error);
+        cr_assert_not_null(l, "%s", error ? error->message : "");
+        dummy.accepted = g_ptr_array_new();
+        dummy.conns = g_ptr_array_new_with_free_func(conn_free);
+        dummy.log = g_string_new(NULL);
+        int fd = raw_connect(camas__listener_get_address(l)->port);
+        gint64 deadline = g_get_monotonic_time() + wait_seconds * G_USEC_PER_SEC;
+        while (dummy.accepted->len == 0) {
+            cr_assert_lt(g_get_monotonic_time(), deadline, "no accept");
+            g_main_context_iteration(ctx, TRUE);
+        }
+        Conn *s = dummy.accepted->pdata[0];
+        g_autofree guint8 *big = g_malloc0(LINGER_BLOB);
+        send_bytes(s, big, LINGER_BLOB);
+        conn_close(s);
+        camas__listener_close(l);
+        g_ptr_array_unref(dummy.conns);
+        g_ptr_array_unref(dummy.accepted);
+        g_string_free(dummy.log, TRUE);
+        camas_loop_free(loop);
+        cr_assert_eq(live_pipes(), 1, "the closed socket should linger");
+        if (drop_context) {
+            g_main_context_unref(ctx);
+            cr_assert_eq(live_pipes(), 0, "the context went, the socket stayed");
+            int end = -1;
+            cr_assert_lt(read_to_end(fd, &end), LINGER_BLOB);
+        } else {
+            SlowReader r = {.fd = fd};
+            while (!r.ended || live_pipes() > 0) {
+                cr_assert_lt(g_get_monotonic_time(), deadline, "lingering did not finish");
+                g_main_context_iteration(ctx, FALSE);
+                slow_read(&r);
+            }
+            cr_assert_eq(r.end, 0, "%s", g_strerror(r.end));
+            cr_assert_eq(r.got, LINGER_BLOB);
+            g_main_context_unref(ctx);
+        }
+        close(fd);
+    }
 }
 
 /* A TLS dial cancelled in the middle of its handshake, and a listener closed while an

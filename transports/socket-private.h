@@ -1,24 +1,27 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The non-blocking fd stream shared by the tcp and ipc transports (and TLS, which rides on
- * tcp): socket.c.  tcp.c and ipc.c only turn addresses into socket addresses, create, bind
- * and listen; everything after that — connecting, accepting, reading, the write queue, back
+ * tcp): socket.c.  tcp.c and ipc.c only turn addresses into socket addresses (tcp.c resolves
+ * host names on a worker thread meanwhile), create, bind and listen; everything after that — connecting, accepting, reading, the write queue, back
  * pressure, the TLS handshake, lingering close — is here, written once.
  *
- * How it runs: each socket has a GSource on the loop's GMainContext (g_source_add_unix_fd).
- * Readiness to read (or a finished connect, or an incoming connection) only schedules a loop
- * event; the event does the read / accept / handshake step and calls the owner, so owner
- * callbacks always run from loop events.  Writes need no owner callback: send() queues a
- * GBytes reference and schedules one flush event per burst (so a burst of sends becomes one
- * sendmsg), and when the kernel buffer is full the rest goes out from the fd callback as the
- * socket becomes writable.  The queued byte count is reported through
+ * How it runs: each socket has a GSource on the loop's GMainContext.  Readiness to read (or a
+ * finished connect, or an incoming connection) only schedules a loop event, from the source's
+ * check, so the loop runs it in the same context iteration; the event does the read / accept
+ * / handshake step and calls the owner, so owner callbacks always run from loop events.
+ * Writes need no owner callback: the first send after a poll goes straight to the kernel when
+ * nothing is queued, later ones queue a GBytes reference and one flush event per burst sends
+ * them with one sendmsg; when the kernel buffer is full the rest goes out as the socket
+ * becomes writable.  The queued byte count is reported through
  * camas__pipe_update_write_queued() after every change.
  *
  * Close: the owner's close keeps the socket alive without the owner ("lingering") until the
  * queue is flushed; then the write side is shut down and incoming bytes are discarded until
  * the peer's end (so unread input cannot turn the close into a reset that would destroy the
- * bytes just flushed), bounded by a real-time limit.  Lingering never touches the loop, so it
- * may outlive it (but not the GMainContext).
+ * bytes just flushed).  It gives up with a reset after 10 s without progress (no byte
+ * flushed, none read).  Lingering never touches the loop, so it may outlive it, but it ends
+ * at once when the GMainContext goes away (its last reference dropped): see
+ * docs/transports.md.
  */
 #pragma once
 
@@ -37,6 +40,7 @@ typedef struct {
 
 typedef enum {
     CAMAS_SOCKET_NONE = 0,    /* never set up (zeroed memory) */
+    CAMAS_SOCKET_RESOLVING,   /* dialing: a host name is being resolved (tcp.c, off-thread) */
     CAMAS_SOCKET_CONNECTING,  /* non-blocking connect in progress */
     CAMAS_SOCKET_HANDSHAKING, /* TLS handshake in progress (client or accepted) */
     CAMAS_SOCKET_OPEN,        /* handed to the owner */
@@ -69,6 +73,8 @@ typedef struct {
     gsize wq_offset;        /* bytes of the head already written */
     gsize queued;           /* unwritten bytes in wq */
 
+    gpointer lookup;        /* resolving: the transport's pending name lookup */
+    GDestroyNotify lookup_drop; /* ... given it back when the pipe no longer waits for it */
     GArray *addrs;          /* dialing: CamasSockAddr to try, in order */
     guint addr_index;       /* the one being tried */
     GError *dial_error;     /* the first failure, reported when every address failed */
@@ -76,6 +82,8 @@ typedef struct {
     CamasTlsSession *tls;       /* TLS session, or NULL for plaintext */
     CamasSocketListener *owner; /* accepted and still handshaking: the listener to announce to */
     GSource *timer;             /* handshake or linger time limit (real time) */
+    gint64 linger_active_us;    /* lingering: when it last made progress (monotonic) */
+    int linger_outq;            /* lingering: the kernel's unsent bytes at the last check */
     guint handshake_timeout_ms;
 } CamasSocket;
 
@@ -114,6 +122,31 @@ CamasErrorCode camas__socket_connect_error_code(int errsv);
  */
 void camas__socket_dial(CamasPipe *pipe, GArray *addrs, const CamasTransportOptions *options,
                         const char *tls_name, gboolean nodelay);
+
+/**
+ * camas__socket_dial_resolving:
+ * Sets @pipe up for dialing while the transport resolves its host name elsewhere: @lookup is
+ * the transport's pending lookup, handed to @drop exactly once — by
+ * camas__socket_dial_resolved(), or when the pipe is closed first (the dial is cancelled;
+ * the transport must then drop the lookup's result without touching the pipe).  FALSE when
+ * the setup failed (reported from an event; @lookup was dropped).
+ */
+gboolean camas__socket_dial_resolving(CamasPipe *pipe, const CamasTransportOptions *options,
+                                      const char *tls_name, gpointer lookup,
+                                      GDestroyNotify drop);
+/* The lookup of a resolving @pipe finished (on the loop's thread): connects to @addrs
+ * (transfer full) in order, or fails the dial with @error when @addrs is NULL. */
+void camas__socket_dial_resolved(CamasPipe *pipe, GArray *addrs, const GError *error);
+
+/* Tests: replaces the blocking step of resolving a dialed host name (getaddrinfo, on a worker
+ * thread) with @func, which runs on that thread and returns CamasSockAddr in the order to try
+ * (transfer full) or NULL with an error; NULL restores getaddrinfo. */
+typedef GArray *(*CamasTcpResolveFunc)(const char *host, guint16 port, GError **error);
+void camas__tcp_set_resolve_func(CamasTcpResolveFunc func);
+
+/* Tests: how long a lingering socket may go without progress before it gives up (0 = the
+ * default, 10 s). */
+void camas__socket_set_linger_idle_ms(guint ms);
 
 /* The pipe class ops both socket transports use as they are. */
 void camas__socket_start(CamasPipe *pipe);

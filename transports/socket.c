@@ -24,6 +24,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <sys/un.h>
@@ -35,7 +36,9 @@
 #define IOV_BATCH 64
 #define ACCEPT_BATCH 256
 #define ACCEPT_BACKOFF_MS 100
-#define LINGER_SECONDS 30
+/* A lingering socket gives up (resets) after this long without progress: no byte flushed
+ * and none of the peer's read (camas__socket_set_linger_idle_ms changes it for tests). */
+#define LINGER_IDLE_MS 10000
 #define LINGER_DISCARD_READS 16
 /* Chunk rests up to this size are copied when queued (the chunk keeps its pooled array). */
 #define CHUNK_COPY_MAX (16 * 1024)
@@ -75,6 +78,7 @@ typedef struct {
     gboolean added;         /* pfd is in the poll set */
     gboolean dispatch_only; /* call @func from dispatch, not check */
     gboolean fresh_poll;    /* polled since the owner last took this (fd_take_fresh_poll) */
+    void (*gone)(gpointer owner); /* the context destroyed the source (fd_set_gone), or NULL */
 } FdSource;
 
 static gboolean
@@ -108,6 +112,25 @@ static GSourceFuncs fd_source_funcs = {
     .dispatch = fd_dispatch,
 };
 
+/* Never called (fd_dispatch does not use the callback); the callback exists for its destroy
+ * notify, which GLib calls when the source is destroyed — by us, or by the context going away
+ * (the last g_main_context_unref destroys every source left in it). */
+static gboolean
+fd_unused_callback(gpointer data)
+{
+    return G_SOURCE_CONTINUE;
+}
+
+static void
+fd_destroyed(gpointer data)
+{
+    FdSource *fs = data;
+    void (*gone)(gpointer) = fs->gone;
+    fs->gone = NULL;
+    if (gone)
+        gone(fs->owner);
+}
+
 static GSource *
 fd_source_new(GMainContext *context, FdFunc func, gpointer owner, guint index)
 {
@@ -123,9 +146,23 @@ fd_source_new(GMainContext *context, FdFunc func, gpointer owner, guint index)
      * Our dispatch never iterates the context, so recursion cannot happen. */
     g_source_set_can_recurse(source, TRUE);
     g_source_set_name(source, "camas-socket");
+    g_source_set_callback(source, fd_unused_callback, fs, fd_destroyed);
     g_source_attach(source, context);
     return source;
 }
+
+/* Destroys and releases an fd source of ours (no `gone` call for that). */
+static void
+fd_source_clear(GSource **source)
+{
+    if (*source) {
+        ((FdSource *)*source)->gone = NULL;
+        g_source_destroy(*source);
+        g_source_unref(*source);
+        *source = NULL;
+    }
+}
+
 
 static void
 fd_watch(GSource *source, int fd, GIOCondition cond)
@@ -156,10 +193,13 @@ fd_take_fresh_poll(GSource *source)
     return fresh;
 }
 
+/* From now on @func runs from dispatch, and @gone when the context destroys the source. */
 static void
-fd_set_dispatch_only(GSource *source)
+fd_set_lingering(GSource *source, void (*gone)(gpointer owner))
 {
-    ((FdSource *)source)->dispatch_only = TRUE;
+    FdSource *fs = (FdSource *)source;
+    fs->dispatch_only = TRUE;
+    fs->gone = gone;
 }
 
 static void
@@ -276,6 +316,7 @@ static void socket_rearm(CamasSocket *s);
 static void socket_fail(CamasSocket *s, const GError *error);
 static void linger_progress(CamasSocket *s);
 static void linger_finish(CamasSocket *s);
+static void linger_check_idle(CamasSocket *s);
 
 static void
 drop_queue(CamasSocket *s)
@@ -288,10 +329,13 @@ drop_queue(CamasSocket *s)
 }
 
 /* Closes the fd and frees what the socket holds (not the pipe). */
+static void drop_lookup(CamasSocket *s);
+
 static void
 teardown(CamasSocket *s)
 {
-    source_clear(&s->source);
+    drop_lookup(s); /* a name still being resolved: the result is dropped when it comes */
+    fd_source_clear(&s->source);
     source_clear(&s->timer);
     if (s->fd >= 0) {
         close(s->fd);
@@ -636,8 +680,10 @@ linger_io(CamasSocket *s, GIOCondition cond)
         guint8 *buf = read_buffer(0);
         for (int i = 0; i < LINGER_DISCARD_READS && !s->eof; i++) {
             ssize_t n = recv(s->fd, buf, READ_BUFFER_SIZE, 0);
-            if (n > 0)
+            if (n > 0) {
+                s->linger_active_us = g_get_monotonic_time();
                 continue;
+            }
             if (n == 0) {
                 s->eof = TRUE;
                 break;
@@ -747,7 +793,7 @@ timer_cb(gpointer data)
     if (s->phase == CAMAS_SOCKET_HANDSHAKING)
         handshake_timeout_fired(s);
     else if (s->phase == CAMAS_SOCKET_LINGERING)
-        linger_finish(s);
+        linger_check_idle(s); /* may finish the socket */
     g_source_unref(t);
     return G_SOURCE_REMOVE;
 }
@@ -980,6 +1026,7 @@ socket_fail(CamasSocket *s, const GError *error)
     s->failed = TRUE;
     switch (s->phase) {
     case CAMAS_SOCKET_NONE:
+    case CAMAS_SOCKET_RESOLVING:
     case CAMAS_SOCKET_CONNECTING:
     case CAMAS_SOCKET_HANDSHAKING:
         if (s->owner) {
@@ -1011,31 +1058,81 @@ socket_init(CamasSocket *s, CamasPipe *pipe, GMainContext *context)
     s->source = fd_source_new(context, socket_on_fd, s, 0);
 }
 
-void
-camas__socket_dial(CamasPipe *pipe, GArray *addrs, const CamasTransportOptions *options,
-                   const char *tls_name, gboolean nodelay)
+/* Sets a dialing pipe up in @phase (context, fd source, TLS session).  FALSE when that failed:
+ * the failure is reported from an event. */
+static gboolean
+dial_setup(CamasPipe *pipe, CamasSocketPhase phase, const CamasTransportOptions *options,
+           const char *tls_name, gboolean nodelay)
 {
     CamasSocket *s = sk(pipe);
     GError *error = NULL;
     GMainContext *context = camas__socket_get_context(camas__pipe_get_loop(pipe), &error);
     if (context == NULL) {
-        g_array_unref(addrs);
         camas__pipe_dial_fail_soon(pipe, error);
         g_error_free(error);
-        return;
+        return FALSE;
     }
     socket_init(s, pipe, context);
-    s->phase = CAMAS_SOCKET_CONNECTING;
-    s->addrs = addrs;
+    s->phase = phase;
     s->nodelay = nodelay;
     s->handshake_timeout_ms = options->handshake_timeout_ms;
     if (options->tls) {
         s->tls = camas__tls_session_new(options->tls, tls_name, &error);
         if (s->tls == NULL) {
             fail_soon(s, error);
-            return;
+            return FALSE;
         }
     }
+    return TRUE;
+}
+
+void
+camas__socket_dial(CamasPipe *pipe, GArray *addrs, const CamasTransportOptions *options,
+                   const char *tls_name, gboolean nodelay)
+{
+    if (!dial_setup(pipe, CAMAS_SOCKET_CONNECTING, options, tls_name, nodelay)) {
+        g_array_unref(addrs);
+        return;
+    }
+    CamasSocket *s = sk(pipe);
+    s->addrs = addrs;
+    connect_next(s);
+}
+
+gboolean
+camas__socket_dial_resolving(CamasPipe *pipe, const CamasTransportOptions *options,
+                             const char *tls_name, gpointer lookup, GDestroyNotify drop)
+{
+    if (!dial_setup(pipe, CAMAS_SOCKET_RESOLVING, options, tls_name, TRUE)) {
+        drop(lookup);
+        return FALSE;
+    }
+    CamasSocket *s = sk(pipe);
+    s->lookup = lookup;
+    s->lookup_drop = drop;
+    return TRUE;
+}
+
+static void
+drop_lookup(CamasSocket *s)
+{
+    GDestroyNotify drop = g_steal_pointer(&s->lookup_drop);
+    if (drop)
+        drop(g_steal_pointer(&s->lookup));
+}
+
+void
+camas__socket_dial_resolved(CamasPipe *pipe, GArray *addrs, const GError *error)
+{
+    CamasSocket *s = sk(pipe);
+    g_assert(s->phase == CAMAS_SOCKET_RESOLVING);
+    drop_lookup(s);
+    if (addrs == NULL) {
+        fail_soon(s, g_error_copy(error));
+        return;
+    }
+    s->phase = CAMAS_SOCKET_CONNECTING;
+    s->addrs = addrs;
     connect_next(s);
 }
 
@@ -1069,14 +1166,63 @@ linger_finish(CamasSocket *s)
     camas__pipe_unref(pipe); /* the lingering reference; may free s */
 }
 
+/* The context went away (its last reference dropped) while the socket lingered: close now.
+ * Bytes still queued here are lost; what the kernel holds still goes out. */
+static void
+linger_context_gone(gpointer owner)
+{
+    linger_finish(owner);
+}
+
+static guint linger_idle_ms = LINGER_IDLE_MS; /* atomic */
+
+void
+camas__socket_set_linger_idle_ms(guint ms)
+{
+    g_atomic_int_set(&linger_idle_ms, ms ? ms : LINGER_IDLE_MS);
+}
+
+/* Bytes the kernel still holds for the peer (sent and not acknowledged, or not sent). */
+static int
+kernel_outq(CamasSocket *s)
+{
+    int n = 0;
+    return ioctl(s->fd, TIOCOUTQ, &n) == 0 ? n : 0;
+}
+
+/* The linger timer, every quarter of the limit: the peer taking bytes out of the kernel's
+ * buffer counts as progress too (what we flushed may all be there already); give up after
+ * linger_idle_ms without progress, with a reset (the peer stopped reading or never ends its
+ * side; a reset tells it that bytes were lost). */
+static void
+linger_check_idle(CamasSocket *s)
+{
+    guint limit = (guint)g_atomic_int_get(&linger_idle_ms);
+    gint64 now = g_get_monotonic_time();
+    int outq = kernel_outq(s);
+    if (outq < s->linger_outq)
+        s->linger_active_us = now;
+    s->linger_outq = outq;
+    if ((now - s->linger_active_us) / 1000 < limit) {
+        start_timer(s, MAX(limit / 4, 1));
+        return;
+    }
+    struct linger lg = {.l_onoff = 1, .l_linger = 0};
+    setsockopt(s->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+    linger_finish(s);
+}
+
 static void
 linger_progress(CamasSocket *s)
 {
     if (s->queued) {
+        gsize before = s->queued;
         if (!socket_write(s, NULL)) {
             linger_finish(s);
             return;
         }
+        if (s->queued != before)
+            s->linger_active_us = g_get_monotonic_time();
         if (s->queued) {
             socket_rearm(s);
             return;
@@ -1114,11 +1260,14 @@ camas__socket_close(CamasPipe *pipe)
         camas__tls_session_shutdown(s->tls);
         enqueue_tls_output(s);
     }
-    /* Linger: flush, shut down our side, wait for the peer's end (bounded in time). */
+    /* Linger: flush, shut down our side, wait for the peer's end — while that makes progress
+     * (LINGER_IDLE_MS), and only as long as the context lives. */
     s->phase = CAMAS_SOCKET_LINGERING;
-    fd_set_dispatch_only(s->source);
+    fd_set_lingering(s->source, linger_context_gone);
     camas__pipe_ref(pipe);
-    start_timer(s, LINGER_SECONDS * 1000);
+    s->linger_active_us = g_get_monotonic_time();
+    s->linger_outq = kernel_outq(s);
+    start_timer(s, MAX((guint)g_atomic_int_get(&linger_idle_ms) / 4, 1));
     linger_progress(s);
 }
 
@@ -1268,7 +1417,7 @@ camas__socket_listener_close(CamasListener *listener)
     camas_loop_cancel(sl->loop, sl->accept_event);
     source_clear(&sl->backoff);
     for (guint i = 0; i < sl->n_fds; i++) {
-        source_clear(&sl->sources[i]);
+        fd_source_clear(&sl->sources[i]);
         close(sl->fds[i]);
     }
     CamasPipe *pipe;
