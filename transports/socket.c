@@ -163,7 +163,6 @@ fd_source_clear(GSource **source)
     }
 }
 
-
 static void
 fd_watch(GSource *source, int fd, GIOCondition cond)
 {
@@ -328,9 +327,9 @@ drop_queue(CamasSocket *s)
     s->queued = 0;
 }
 
-/* Closes the fd and frees what the socket holds (not the pipe). */
 static void drop_lookup(CamasSocket *s);
 
+/* Closes the fd and frees what the socket holds (not the pipe). */
 static void
 teardown(CamasSocket *s)
 {
