@@ -4,7 +4,8 @@
  * folded in where it has to be: the handshake between connect and dial_done (or accept and
  * announce), encryption in send, decryption after read.  See socket-private.h for the shape:
  * readiness schedules loop events, the events read / accept / handshake and call the owner;
- * writes are queued GBytes sent with sendmsg; close lingers until the queue is flushed.
+ * writes go straight to the kernel or are queued GBytes sent with sendmsg; close lingers
+ * while it makes progress.
  *
  * Invariants worth knowing:
  *  - An fd is only watched for what we can act on (socket_rearm), and is removed from the
@@ -13,7 +14,7 @@
  *    in the same GMainContext iteration (FdSource): one poll per message.  Reading stays
  *    watched while an io event is pending, so the poll set does not change per message.
  *  - The hot path makes no other system calls: a readable socket is read once (a short read
- *    means it is drained), and the first send of an event goes straight to the kernel when
+ *    means it is drained), and the first send after a poll goes straight to the kernel when
  *    nothing is queued (direct_ok); GLib never has to wake itself up.
  *  - Every loop event holds a pipe reference (released by its destroy notify, also when it
  *    is cancelled), and a lingering socket holds one until it is done.
