@@ -9,11 +9,11 @@
  * ENCODE writes the forms msgpack-c's packer picks, which are exactly the forms Python picks
  * (smallest int form, unsigned forms for non-negative ints, float64, str8 for 32..255-byte
  * strings, bin for bytes).  One loop walks the value tree with a stack of open containers and
- * writes the common one-to-three-byte forms itself (what an RPC message is made of: small
- * ints, short strings, floats, small lists and maps); the wider forms come from msgpack-c's
- * pack template (the code behind msgpack_pack_*), instantiated with a cursor into the output
- * GByteArray instead of msgpack_packer's callback pointer.  Tests compare every form at its
- * boundaries with msgpack-c's own packer; see "encoding" below.
+ * writes the forms an RPC message is made of itself (small ints, short strings, floats, nil,
+ * booleans, small lists and maps); the wider forms come from msgpack-c's pack template (the
+ * code behind msgpack_pack_*), instantiated with a cursor into the output GByteArray instead
+ * of msgpack_packer's callback pointer.  Tests compare every form at its boundaries with
+ * msgpack-c's own packer; see "encoding" below.
  *
  * DECODE is a small decoder of our own, because msgpack-c's unpacker does not fit untrusted
  * input: it allocates the announced size of an array or map before checking that the input

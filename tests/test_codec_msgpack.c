@@ -1352,10 +1352,17 @@ Test(codec_msgpack, extension_levels_count_against_the_limit_at_any_depth)
      * sixth level */
     g_autoptr(CamasValue) b = box(3);
     g_autoptr(CamasValue) in_list = camas_value_build("[i V]", 1, box(3));
+    g_autoptr(CamasValue) b_ext = box_as_ext(3);
+    g_autoptr(CamasValue) in_list_ext = camas_value_build("[i V]", 1, box_as_ext(3));
+    /* exactly deep enough: the same bytes as the EXT values written out */
     camas_codec_set_max_depth(codec, 6);
     g_autofree char *alone = encode_hex(codec, b);
+    g_autofree char *alone_ext = encode_hex(codec, b_ext);
+    cr_assert_str_eq(alone, alone_ext);
     camas_codec_set_max_depth(codec, 7);
     g_autofree char *listed = encode_hex(codec, in_list);
+    g_autofree char *listed_ext = encode_hex(codec, in_list_ext);
+    cr_assert_str_eq(listed, listed_ext);
     struct {
         CamasValue *v;
         guint limit;
