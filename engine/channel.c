@@ -33,7 +33,10 @@
 /* This end hands out ids in increasing order and most replies come back soon, so the ids in
  * flight form a window [lo, hi): a ring indexed by id & mask holds them, and insert, take and
  * the slide of the window are O(1) with no hashing, no tombstones and no rebuilds in steady
- * state.  The ring grows when more than half of it is live and shrinks again below an eighth.
+ * state.  The ring grows when more than half of it is live; it shrinks when, over as many
+ * inserts as it has slots, at most an eighth of it was live at any time.  So a burst that comes
+ * back (a scenario's waves of requests) keeps its ring instead of shrinking at the end of each
+ * wave and growing again in the next, and a resize's copy costs at most one slot per insert.
  * A straggler (a request whose reply takes so long that the window would outgrow the ring) moves
  * to a small open-addressing table, so one stuck call cannot make the ring as large as the
  * number of ids sent since.  A cancelled request keeps its entry (the future is done; the late
@@ -70,6 +73,8 @@ typedef struct {
     gsize mask;         /* ring capacity - 1, a power of two */
     guint64 lo;         /* the oldest id in the ring (its slot is live when n_ring > 0) */
     guint64 hi;         /* one past the newest id inserted */
+    gsize peak;         /* the most live entries since the last resize or shrink check */
+    gsize inserts;      /* inserts since then */
     gsize n_ring;       /* live entries in the ring */
     OldTable old;       /* stragglers, all below lo */
 } PendingTable;
@@ -156,6 +161,24 @@ ring_resize(PendingTable *t, gsize cap)
     g_free(t->ring);
     t->ring = ring;
     t->mask = cap - 1;
+    t->peak = t->n_ring;
+    t->inserts = 0;
+}
+
+/* A period of as many inserts as the ring has slots is over: shrink it if it was mostly empty
+ * all along (and the window of ids in it fits the smaller ring). */
+static G_GNUC_NO_INLINE void
+ring_check_shrink(PendingTable *t, guint64 id)
+{
+    gsize cap = t->mask + 1;
+    while (cap > RING_MIN && (t->peak + 1) * 8 < cap && id - t->lo < cap / 2)
+        cap /= 2;
+    if (cap < t->mask + 1) {
+        ring_resize(t, cap);
+    } else {
+        t->peak = t->n_ring;
+        t->inserts = 0;
+    }
 }
 
 /* The ring needs room for @id (> every id in it): move the oldest entries out to the straggler
@@ -187,17 +210,16 @@ pending_insert(PendingTable *t, guint64 id, CamasFuture *future, const char *met
     if (t->n_ring == 0) /* an empty window starts over at id */
         t->lo = t->hi = id;
     gsize cap = t->mask + 1;
-    if (G_UNLIKELY((t->n_ring + 1) * 2 > cap)) {
+    if (G_UNLIKELY((t->n_ring + 1) * 2 > cap))
         ring_resize(t, cap * 2);
-    } else if (G_UNLIKELY(cap > RING_MIN && (t->n_ring + 1) * 8 < cap &&
-                          id - t->lo < cap / 2)) {
-        ring_resize(t, cap / 2); /* after a burst */
-    }
+    else if (cap > RING_MIN && G_UNLIKELY(++t->inserts >= cap))
+        ring_check_shrink(t, id);
     if (G_UNLIKELY(id - t->lo > t->mask))
         ring_evict_until(t, id);
     t->ring[id & t->mask] = (RingSlot){future, method};
     t->hi = id + 1;
-    t->n_ring++;
+    if (++t->n_ring > t->peak)
+        t->peak = t->n_ring;
 }
 
 /* Removes @id and returns its entry (the future in transfer full); the future is NULL when @id

@@ -41,7 +41,13 @@ struct _CamasLoop {
     CamasHeapEntry *heap; /* 4-ary min-heap on (time, seq) */
     gsize len;            /* entries in the heap, dead ones included */
     gsize cap;            /* allocated entries */
-    gsize dead;           /* entries whose event was cancelled */
+    CamasHeapEntry *fifo; /* a ring of entries scheduled for the then current time, in
+                           * (time, seq) order; the loop runs the earlier of its head and the
+                           * heap's top */
+    gsize fifo_head;      /* index of the first entry */
+    gsize fifo_len;       /* entries in the ring, dead ones included */
+    gsize fifo_cap;       /* allocated entries, a power of two (or 0) */
+    gsize dead;           /* entries (heap or ring) whose event was cancelled */
     guint64 next_seq;     /* the sequence number the next scheduled event gets (from 1) */
     guint64 current_seq;  /* the running event's sequence number, 0 outside events */
 
