@@ -90,8 +90,8 @@ reserve(Encoder *e, guint8 *p, gsize len)
  * room check (the caller has made room), so each form compiles to a few inline stores rather
  * than a call through msgpack_packer's callback pointer per item.  msgpack-c picks exactly the
  * forms Python picks (smallest int form, unsigned forms for non-negative ints, str8 for
- * 32..255-byte strings, bin for bytes); the item loop below writes the one-byte forms
- * itself and leaves every wider form to these functions. */
+ * 32..255-byte strings, bin for bytes); the item loop below writes the short forms itself
+ * and leaves every wider form to these functions. */
 #undef msgpack_pack_inline_func
 #undef msgpack_pack_inline_func_cint
 #undef msgpack_pack_inline_func_fixint
