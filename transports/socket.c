@@ -478,16 +478,21 @@ schedule_flush(CamasSocket *s)
 }
 
 /* May this send go to the kernel at once?  Yes when nothing is queued before it, it is made
- * from a loop event, and it is the first since the context last polled this socket: a lone
- * request or reply then costs one send() and no event.  Further sends before the next poll
- * are queued and leave together in one sendmsg from the flush event, so a burst — one read
- * delivering many replies, each completing a future whose callback sends the next request —
- * costs two system calls, not one per message.  Sends made outside events (setting up, or
- * a program's own loop) are all gathered for the flush event. */
+ * from a loop event, nothing else is due to run before the context polls again, and it is
+ * the first since the last poll of this socket: a lone request or reply then costs one send()
+ * and no event, and goes out before the sender blocks.  Otherwise it is queued and leaves with
+ * the others in one sendmsg from the flush event, which runs after everything due: a burst —
+ * one read delivering many replies, each completing a future whose callback (an event of its
+ * own) sends the next request — stays one system call instead of one per message, and the
+ * peer is woken once for it.  Sends made outside events (setting up, or a program's own code)
+ * are all gathered for the flush event. */
 static gboolean
 direct_ok(CamasSocket *s)
 {
     if (s->queued != 0 || camas_loop_get_current_seq(s->loop) == 0)
+        return FALSE;
+    gint64 next;
+    if (camas_loop_next_time(s->loop, &next) && next <= camas_loop_now(s->loop))
         return FALSE;
     return fd_take_fresh_poll(s->source);
 }
