@@ -142,7 +142,8 @@ camas__chunk_get_data(const CamasChunk *chunk, gsize *len)
 CamasChunk *camas__chunk_new(void);
 /* Gives @chunk (transfer full) back to this thread's pool (any thread may release any chunk):
  * its data is dropped, its array kept unless it is large or the pool is full.  The pool is
- * bounded (a few hundred chunks of at most 16 KiB) and freed when the thread exits. */
+ * bounded (as many chunks as were out at once lately, at least a few hundred, with arrays of at
+ * most 16 KiB) and freed when the thread exits. */
 void camas__chunk_release(CamasChunk *chunk);
 /**
  * camas__pipe_send_chunk:

@@ -20,14 +20,19 @@
 #define DEFAULT_BACKLOG 1024
 #define DEFAULT_HANDSHAKE_TIMEOUT_MS 30000
 
-/* The per-thread chunk pool: enough for a few windows of requests in flight, and arrays only
- * up to a size that an idle thread may keep. */
-#define CHUNK_POOL_MAX 512
+/* The per-thread chunk pool keeps at least CHUNK_POOL_MIN chunks, and as many as were out at
+ * once in the last period (as many takes as that number): traffic that comes in waves — a
+ * scenario's 50 000 deliveries release their chunks, then 50 000 callbacks send and take them
+ * again — reuses its chunks instead of freeing and allocating one per message, and after the
+ * waves stop the allowance falls back within two periods.  Arrays are kept only up to a size
+ * that an idle thread may keep. */
+#define CHUNK_POOL_MIN 512
 #define CHUNK_KEEP_BYTES ((guint)16 * 1024)
-/* A chunk's array has room to spare (the encoder reserves ahead); with more chunks than this
- * out of the pool (a burst of queued messages), frames travel as exact-size copies instead, so
- * many queued small messages cost little more than their bytes. */
-#define CHUNK_PADDED_MAX 1024
+/* A chunk's array has room to spare (the encoder reserves ahead, about 500 bytes for a small
+ * frame); with more chunks than this out of the pool (some 32 MiB of arrays in a burst of
+ * queued messages), frames travel as exact-size copies instead, so a flood of queued small
+ * messages costs little more than their bytes.  Below it a frame costs no allocation. */
+#define CHUNK_PADDED_MAX 65536
 
 /* Private state follows the core's struct at this alignment. */
 #define PRIVATE_ALIGN 16
@@ -382,7 +387,10 @@ camas__pipe_send(CamasPipe *pipe, GBytes *bytes, GError **error)
 typedef struct {
     CamasChunk *head;
     guint len;
-    gssize out; /* chunks taken by this thread and not yet released by it */
+    gssize out;    /* chunks taken by this thread and not yet released by it */
+    gssize limit;  /* chunks the pool may hold: the peak of `out` in the last period */
+    gssize peak;   /* the peak of `out` in this period */
+    gssize takes;  /* takes in this period */
 } ChunkPool;
 
 static __thread ChunkPool *chunk_pool;
@@ -417,6 +425,7 @@ static G_GNUC_NO_INLINE ChunkPool *
 chunk_pool_create(void)
 {
     chunk_pool = g_new0(ChunkPool, 1);
+    chunk_pool->limit = CHUNK_POOL_MIN;
     g_private_set(&chunk_pool_key, chunk_pool);
     return chunk_pool;
 }
@@ -425,7 +434,13 @@ CamasChunk *
 camas__chunk_new(void)
 {
     ChunkPool *pool = chunk_pool ? chunk_pool : chunk_pool_create();
-    pool->out++;
+    if (++pool->out > pool->peak)
+        pool->peak = pool->out;
+    if (G_UNLIKELY(++pool->takes >= pool->limit)) { /* a period is over */
+        pool->limit = MAX(pool->peak, CHUNK_POOL_MIN);
+        pool->peak = pool->out;
+        pool->takes = 0;
+    }
     CamasChunk *c = pool->head;
     if (G_LIKELY(c != NULL)) {
         pool->head = c->next;
@@ -458,7 +473,7 @@ camas__chunk_release(CamasChunk *chunk)
     }
     ChunkPool *pool = chunk_pool ? chunk_pool : chunk_pool_create();
     pool->out--;
-    if (pool->len >= CHUNK_POOL_MAX) {
+    if ((gssize)pool->len >= pool->limit) {
         chunk_free(chunk);
         return;
     }
