@@ -54,13 +54,21 @@ block_data(ArenaBlock *b)
 
 /* Freed arenas are kept per thread for reuse, in size classes of their first block (256 bytes
  * times 1, 1.5, 2, 3, 4, ... 32: at most a third is wasted): decoding a message then costs no
- * malloc.  Each class keeps at most CACHE_CLASS_BYTES; the cache goes when its thread exits. */
+ * malloc.  Each class keeps CACHE_CLASS_BYTES' worth, or as many arenas as this thread had
+ * alive at once in the last period (as many new arenas of the class as that number) when that
+ * is more: replies that wait in their futures for their callbacks come in waves of tens of
+ * thousands in a large scenario, and the next wave reuses the arenas the last one freed rather
+ * than freeing and allocating one per message.  The cache goes when its thread exits. */
 #define CACHE_CLASSES 11 /* 256 B .. 8 KiB */
 #define CACHE_CLASS_BYTES (64 * 1024)
 
 typedef struct {
     CamasArena *free[CACHE_CLASSES]; /* linked through the arena's `block` field */
     guint len[CACHE_CLASSES];
+    gssize limit[CACHE_CLASSES]; /* arenas the class may keep (0 until its first arena) */
+    gssize out[CACHE_CLASSES];   /* arenas of the class this thread made and has not freed */
+    gssize peak[CACHE_CLASSES];  /* the peak of out in this period */
+    gssize made[CACHE_CLASSES];  /* arenas of the class made in this period */
 } ArenaCache;
 
 static __thread ArenaCache *arena_cache;
@@ -130,8 +138,15 @@ camas__arena_new(gsize size_hint)
     CamasArena *arena = NULL;
     if (cls >= 0) {
         size = class_size;
-        ArenaCache *cache = arena_cache;
-        if (cache && cache->free[cls]) {
+        ArenaCache *cache = arena_cache ? arena_cache : arena_cache_create();
+        if (++cache->out[cls] > cache->peak[cls])
+            cache->peak[cls] = cache->out[cls];
+        if (G_UNLIKELY(++cache->made[cls] >= cache->limit[cls])) { /* a period is over */
+            cache->limit[cls] = MAX(cache->peak[cls], (gssize)(CACHE_CLASS_BYTES / size));
+            cache->peak[cls] = cache->out[cls];
+            cache->made[cls] = 0;
+        }
+        if (cache->free[cls]) {
             arena = cache->free[cls];
             cache->free[cls] = (CamasArena *)arena->block;
             cache->len[cls]--;
@@ -168,7 +183,8 @@ arena_free(CamasArena *arena)
     int cls = size_class(size, &class_size);
     if (cls >= 0 && size == class_size) {
         ArenaCache *cache = arena_cache ? arena_cache : arena_cache_create();
-        if (cache->len[cls] < CACHE_CLASS_BYTES / size) {
+        cache->out[cls]--;
+        if ((gssize)cache->len[cls] < MAX(cache->limit[cls], (gssize)(CACHE_CLASS_BYTES / size))) {
             arena->block = (ArenaBlock *)cache->free[cls];
             cache->free[cls] = arena;
             cache->len[cls]++;
