@@ -13,8 +13,8 @@
  *  - `closed` runs exactly once per pipe unless the owner closed it first; after
  *    camas__pipe_close() returns no callback runs any more.  After `closed` the owner still
  *    calls camas__pipe_close() to release its reference.
- *  - A transport never blocks the thread (except: TCP host names other than numeric
- *    addresses are resolved with a blocking getaddrinfo, see docs/transports.md).
+ *  - A transport never blocks the thread (except: listening on a TCP host name resolves it
+ *    with a blocking getaddrinfo; dialing resolves names on worker threads).
  *
  * Lifetimes: a pipe is reference counted.  The owner holds one reference (handed over by the
  * dial or accept callback, released by camas__pipe_close()); transports and the core hold
