@@ -235,6 +235,23 @@ drain(LqPipe *q)
     while (q->arrived > 0 && q->started && q->reading && !q->closed) {
         CamasChunk *item = q->rx_head;
         q->rx_head = item->next;
+        /* In a long queue (50 000 messages in the 100k-agent scenario) the chunks are cold
+         * when their turn comes, and each is three dependent loads: the chunk, its array, the
+         * bytes.  Start those of the next three chunks, one level each, so that each load finds
+         * the one it depends on fetched by the hand-over before.  (Written out here: GCC
+         * deletes calls of a helper whose only effects are prefetches.) */
+        const CamasChunk *next = q->rx_head;
+        if (next) {
+            if (next->array)
+                __builtin_prefetch(next->array->data);
+            const CamasChunk *after = next->next;
+            if (after) {
+                if (after->array)
+                    __builtin_prefetch(after->array);
+                if (after->next)
+                    __builtin_prefetch(after->next);
+            }
+        }
         if (!q->rx_head)
             q->rx_tail = NULL;
         item->next = NULL;
