@@ -718,6 +718,22 @@ static const char *const container_subs[] = {"agents", NULL};
 static const CamasServiceClass container_class = {
     .name = "Container", .methods = container_methods, .sub_services = container_subs};
 
+/* Serves @root at @address and connects to it: the remote root proxy (transfer full). */
+static CamasProxy *
+serve_root(CamasLoop *loop, const char *address, CamasCodec *c, CamasService *root,
+           CamasRpcServer **server, CamasRpcConnection **conn)
+{
+    g_autoptr(GError) e = NULL;
+    *server = camas_rpc_server_new(loop, address, c, root, NULL, NULL, NULL, NULL, &e);
+    cr_assert_not_null(*server, "%s", e ? e->message : "");
+    g_autoptr(CamasFuture) fo = camas_rpc_open(loop, address, c, NULL, NULL, &e);
+    cr_assert_not_null(fo, "%s", e ? e->message : "");
+    run_until_done(loop, fo);
+    *conn = camas_rpc_open_finish(fo, &e);
+    cr_assert_not_null(*conn, "%s", e ? e->message : "");
+    return camas_rpc_connection_get_remote(*conn);
+}
+
 Test(rpc, dict_services_route_names_to_agents)
 {
     g_autoptr(CamasLoop) loop = camas_loop_new();
@@ -745,14 +761,9 @@ Test(rpc, dict_services_route_names_to_agents)
     cr_assert_not(camas_service_set_sub(s0, "x", root, &e));
     g_clear_error(&e);
 
-    CamasRpcServer *server = camas_rpc_server_new(loop, "local://agents", c, root, NULL, NULL,
-                                                  NULL, NULL, &e);
-    cr_assert_not_null(server);
-    g_autoptr(CamasFuture) fo = camas_rpc_open(loop, "local://agents", c, NULL, NULL, &e);
-    run_until_done(loop, fo);
-    g_autoptr(CamasRpcConnection) conn = camas_rpc_open_finish(fo, &e);
-    cr_assert_not_null(conn);
-    g_autoptr(CamasProxy) remote = camas_rpc_connection_get_remote(conn);
+    CamasRpcServer *server = NULL;
+    g_autoptr(CamasRpcConnection) conn = NULL;
+    g_autoptr(CamasProxy) remote = serve_root(loop, "local://agents", c, root, &server, &conn);
     g_autoptr(CamasFuture) f1 = camas_proxy_call_build(remote, "agents/1/incr", "[i]", 5);
     g_autoptr(CamasValue) r1 = await_ok(loop, f1);
     assert_value(r1, "i", 15);
@@ -774,6 +785,87 @@ Test(rpc, dict_services_route_names_to_agents)
     g_autoptr(GError) e5 = await_error(loop, f5);
     cr_assert(g_str_has_suffix(camas_error_get_remote_text(e5),
                                "\nLookupError: Name \"1\" not found in \"agents\"\n"));
+    camas_rpc_server_free(server);
+}
+
+/* "agents/<name>/whoami" over @remote: the agent's name, or NULL with the LookupError's name */
+static char *
+whoami(CamasLoop *loop, CamasProxy *remote, const char *name)
+{
+    g_autofree char *path = g_strdup_printf("agents/%s/whoami", name);
+    g_autoptr(CamasFuture) f = camas_proxy_call_build(remote, path, "[]");
+    run_until_done(loop, f);
+    CamasValue *r = camas_future_get_result(f);
+    if (r)
+        return g_strdup(camas_value_get_str(r, NULL));
+    const char *text = camas_error_get_remote_text(camas_future_get_error(f));
+    g_autofree char *want = g_strdup_printf("LookupError: Name \"%s\" not found in \"agents\"\n",
+                                            name);
+    cr_assert(g_str_has_suffix(text, want), "%s", text);
+    return NULL;
+}
+
+Test(rpc, dict_services_resolve_numbered_names_like_any_other)
+{
+    /* dicts keep subs named 0, 1, 2, ... in an array as well: every way a name can come and
+     * go must resolve exactly as the table says */
+    enum { N = 300 };
+    g_autoptr(CamasLoop) loop = camas_loop_new();
+    g_autoptr(CamasCodec) c = codec("msgpack");
+    g_autoptr(CamasService) root = camas_service_new(&container_class, NULL, NULL);
+    g_autoptr(CamasService) agents = camas_service_new_dict();
+    cr_assert(camas_service_set_sub(root, "agents", agents, NULL));
+    Agent a[N + 2];
+    char names[N + 2][16];
+    for (int i = 0; i < N + 2; i++) {
+        g_snprintf(names[i], sizeof names[i], "agent-%d", i);
+        a[i] = (Agent){0, names[i]};
+    }
+    /* numbered in order, then one far beyond the others, then names that only look numeric */
+    for (int i = 0; i < N; i++) {
+        g_autoptr(CamasService) s = camas_service_new(&agent_class, &a[i], NULL);
+        g_autofree char *name = g_strdup_printf("%d", i);
+        cr_assert(camas_service_set_sub(agents, name, s, NULL));
+    }
+    g_autoptr(CamasService) far = camas_service_new(&agent_class, &a[N], NULL);
+    cr_assert(camas_service_set_sub(agents, "100000", far, NULL));
+    g_autoptr(CamasService) padded = camas_service_new(&agent_class, &a[N + 1], NULL);
+    cr_assert(camas_service_set_sub(agents, "007", padded, NULL));
+    /* replace one, remove another */
+    g_autoptr(CamasService) other = camas_service_new(&agent_class, &a[N + 1], NULL);
+    cr_assert(camas_service_set_sub(agents, "5", other, NULL));
+    cr_assert(camas_service_set_sub(agents, "6", NULL, NULL));
+
+    CamasRpcServer *server = NULL;
+    g_autoptr(CamasRpcConnection) conn = NULL;
+    g_autoptr(CamasProxy) remote = serve_root(loop, "local://numbered", c, root, &server, &conn);
+
+    const int probe[] = {0, 1, 63, 64, 65, 127, 128, 299};
+    for (guint i = 0; i < G_N_ELEMENTS(probe); i++) {
+        g_autofree char *name = g_strdup_printf("%d", probe[i]);
+        g_autofree char *got = whoami(loop, remote, name);
+        cr_assert_str_eq(got, names[probe[i]]);
+    }
+    g_autofree char *r5 = whoami(loop, remote, "5");
+    cr_assert_str_eq(r5, names[N + 1], "a replaced name resolves to the new service");
+    g_autofree char *r6 = whoami(loop, remote, "6");
+    cr_assert_null(r6, "a removed name is gone");
+    g_autofree char *rfar = whoami(loop, remote, "100000");
+    cr_assert_str_eq(rfar, names[N]);
+    g_autofree char *r007 = whoami(loop, remote, "007");
+    cr_assert_str_eq(r007, names[N + 1]);
+    const char *missing[] = {"7a", "300", "99999", "100001", "-1", "+1", "05", "1000000000"};
+    for (guint i = 0; i < G_N_ELEMENTS(missing); i++) {
+        g_autofree char *got = whoami(loop, remote, missing[i]);
+        cr_assert_null(got, "%s", missing[i]);
+    }
+    g_autofree char *r7 = whoami(loop, remote, "7");
+    cr_assert_str_eq(r7, names[7], "\"7\" is not \"007\"");
+    /* a name added again after its removal */
+    g_autoptr(CamasService) again = camas_service_new(&agent_class, &a[6], NULL);
+    cr_assert(camas_service_set_sub(agents, "6", again, NULL));
+    g_autofree char *r6b = whoami(loop, remote, "6");
+    cr_assert_str_eq(r6b, names[6]);
     camas_rpc_server_free(server);
 }
 
