@@ -49,6 +49,14 @@ typedef struct {
     guint8 *line;        /* lines too long for hash_buf are rendered here */
     gsize line_cap;
     guint64 seq;         /* the next record's number */
+    /* Rendering shortcuts (each line starts {"seq":N,"time":T,"kind":"K"): */
+    char seq_text[24];   /* seq in decimal, counted up in place */
+    guint seq_len;
+    gint64 time_last;    /* the time of the last line, rendered in time_text */
+    guint8 time_text[32];
+    guint time_len;      /* 0 until the first line */
+    char kind_text[CAMAS_TRACE_SPAWN + 1][24]; /* ,"kind":"<name>" of each known kind */
+    guint8 kind_len[CAMAS_TRACE_SPAWN + 1];
 } Render;
 
 typedef enum {
@@ -193,6 +201,14 @@ camas_canonical_trace_new(CamasTraceLineFunc sink, gpointer user_data)
     r->hash_buf = g_malloc(HASH_BUF_SIZE);
     r->line_cap = 1024;
     r->line = g_malloc(r->line_cap);
+    r->seq_text[0] = '0';
+    r->seq_len = 1;
+    for (int k = 0; k <= CAMAS_TRACE_SPAWN; k++) {
+        int n = g_snprintf(r->kind_text[k], sizeof r->kind_text[k], ",\"kind\":\"%s\"",
+                           camas_trace_kind_name((CamasTraceKind)k));
+        g_assert(n > 0 && (gsize)n < sizeof r->kind_text[k]);
+        r->kind_len[k] = (guint8)n;
+    }
     queue_init(&t->work);
     queue_init(&t->spare);
     queue_init(&t->synced);
@@ -477,6 +493,19 @@ char_class(guchar c)
     return c >= 0x80 ? 2 : (c < 0x20 || c == '"' || c == '\\');
 }
 
+/* TRUE when none of the eight bytes of @x needs a look (char_class 0 for all): bytes below
+ * 0x20, '"', '\\' and bytes >= 0x80 are found with the bit tricks of "Bit Twiddling Hacks"
+ * (hasless / haszero), which never miss one; the order of the bytes does not matter. */
+static inline gboolean
+word_is_plain(guint64 x)
+{
+    const guint64 ones = 0x0101010101010101ull;
+    guint64 quote = x ^ (ones * '"'), backslash = x ^ (ones * '\\');
+    guint64 special = ((x - ones * 0x20) & ~x) | ((quote - ones) & ~quote) |
+                      ((backslash - ones) & ~backslash) | x;
+    return (special & (ones * 0x80)) == 0;
+}
+
 /* A JSON string.  Control characters, '"' and '\\' are escaped; valid UTF-8 is copied as is;
  * in a string that is not valid UTF-8 each byte >= 0x80 is written as \u00XX, so every line is
  * valid JSON whatever an agent logs.  Writes at most 2 + 6 * @n bytes. */
@@ -489,6 +518,9 @@ put_str(guint8 *p, const char *str, gsize n)
     gsize i = 0;
     while (i < n) {
         gsize j = i;
+        /* eight bytes at a time while all are plain (never reading past the string) */
+        for (guint64 x; j + 8 <= n && (memcpy(&x, s + j, 8), word_is_plain(x));)
+            j += 8;
         while (j < n && char_class(s[j]) == 0)
             j++;
         memcpy(p, s + i, j - i);
@@ -534,29 +566,60 @@ put_str(guint8 *p, const char *str, gsize n)
 
 #define PUT_LIT(p, lit) (memcpy((p), (lit), sizeof(lit) - 1), (p) + sizeof(lit) - 1)
 
-static const char *const field_keys[4] = {",\"src\":", ",\"dst\":", ",\"method\":", ",\"text\":"};
+#define KEY(lit) {lit, sizeof(lit) - 1}
+static const struct {
+    const char *text;
+    guint8 len;
+} field_keys[4] = {KEY(",\"src\":"), KEY(",\"dst\":"), KEY(",\"method\":"), KEY(",\"text\":")};
+#undef KEY
 
-/* Renders @r at @p, which has room for rec_bound(@r) bytes. */
+/* The line number for the next line: seq_text counts up like an odometer. */
+static inline void
+seq_text_next(Render *t)
+{
+    int i = (int)t->seq_len - 1;
+    while (i >= 0 && t->seq_text[i] == '9')
+        t->seq_text[i--] = '0';
+    if (i >= 0) {
+        t->seq_text[i]++;
+    } else {
+        memmove(t->seq_text + 1, t->seq_text, t->seq_len++);
+        t->seq_text[0] = '1';
+    }
+}
+
+/* Renders @r (line number t->seq) at @p, which has room for rec_bound(@r) bytes. */
 static guint8 *
-render_at(guint8 *p, guint64 seq, const Rec *r)
+render_at(Render *t, guint8 *p, const Rec *r)
 {
     p = PUT_LIT(p, "{\"seq\":");
-    p = put_u64(p, seq);
+    memcpy(p, t->seq_text, t->seq_len);
+    p += t->seq_len;
     p = PUT_LIT(p, ",\"time\":");
-    p = put_time(p, r->time);
-    p = PUT_LIT(p, ",\"kind\":\"");
-    const char *kind = camas_trace_kind_name((CamasTraceKind)r->kind);
-    gsize kn = strlen(kind);
-    memcpy(p, kind, kn);
-    p += kn;
-    *p++ = '"';
+    /* many lines share a time: render it once */
+    if (G_UNLIKELY(t->time_len == 0 || r->time != t->time_last)) {
+        t->time_last = r->time;
+        t->time_len = (guint)(put_time(t->time_text, r->time) - t->time_text);
+    }
+    memcpy(p, t->time_text, t->time_len);
+    p += t->time_len;
+    if (G_LIKELY(r->kind <= CAMAS_TRACE_SPAWN)) {
+        memcpy(p, t->kind_text[r->kind], t->kind_len[r->kind]);
+        p += t->kind_len[r->kind];
+    } else {
+        p = PUT_LIT(p, ",\"kind\":\"");
+        const char *kind = camas_trace_kind_name((CamasTraceKind)r->kind);
+        gsize kn = strlen(kind);
+        memcpy(p, kind, kn);
+        p += kn;
+        *p++ = '"';
+    }
     /* src, dst, method; the text comes last */
     for (int k = 0; k < 3; k++) {
         if (!r->str[k])
             continue;
-        gsize n = strlen(field_keys[k]);
-        memcpy(p, field_keys[k], n);
-        p = put_str(p + n, r->str[k], r->len[k]);
+        memcpy(p, field_keys[k].text, field_keys[k].len);
+        p = put_str(p + field_keys[k].len, r->str[k], r->len[k]);
     }
     if (r->msg_id >= 0) {
         p = PUT_LIT(p, ",\"id\":");
@@ -610,7 +673,7 @@ render_rec(Render *t, const Rec *r)
             t->hash_len = 0;
         }
         guint8 *start = t->hash_buf + t->hash_len;
-        len = (gsize)(render_at(start, t->seq, r) - start);
+        len = (gsize)(render_at(t, start, r) - start);
         t->hash_len += len;
         line = start;
     } else {
@@ -618,7 +681,7 @@ render_rec(Render *t, const Rec *r)
             t->line_cap = bound;
             t->line = g_realloc(t->line, t->line_cap);
         }
-        len = (gsize)(render_at(t->line, t->seq, r) - t->line);
+        len = (gsize)(render_at(t, t->line, r) - t->line);
         /* keep the order of the hashed bytes: what is buffered goes first */
         SHA256_Update(&t->run, t->hash_buf, t->hash_len);
         t->hash_len = 0;
@@ -626,6 +689,7 @@ render_rec(Render *t, const Rec *r)
         line = t->line;
     }
     t->seq++;
+    seq_text_next(t);
     if (t->sink)
         t->sink((const char *)line, len, t->sink_data);
 }
