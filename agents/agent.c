@@ -57,15 +57,23 @@ camas__agent_new(CamasContainer *container, const CamasAgentClass *klass, guint3
     a->aid = aid;
     a->url = url;
     a->aid_offset = aid_offset;
-    /* The stream name is "<container name>/<aid>": the URL unless the container has a name. */
+    /* The stream name is "<container name>/<aid>": the URL unless the container has a name.
+     * Written by hand (printf was two thirds of this function). */
+    char digits[10];
+    int nd = 0;
+    for (guint32 v = aid; nd == 0 || v > 0; v /= 10)
+        digits[nd++] = (char)('0' + v % 10);
+    gsize len = strlen(container->name);
     char buf[256];
-    int n = g_snprintf(buf, sizeof buf, "%s/%u", container->name, aid);
-    if (n >= 0 && (gsize)n < sizeof buf) {
-        camas_rng_init_stream(&a->rng, container->seed, buf);
-    } else {
-        g_autofree char *name = g_strdup_printf("%s/%u", container->name, aid);
-        camas_rng_init_stream(&a->rng, container->seed, name);
-    }
+    char *name = len + 2 + (gsize)nd <= sizeof buf ? buf : g_malloc(len + 2 + (gsize)nd);
+    memcpy(name, container->name, len);
+    name[len] = '/';
+    for (int i = 0; i < nd; i++)
+        name[len + 1 + i] = digits[nd - 1 - i];
+    name[len + 1 + nd] = '\0';
+    camas_rng_init_stream(&a->rng, container->seed, name);
+    if (name != buf)
+        g_free(name);
     camas__live_inc(CAMAS__LIVE_AGENT);
     return a;
 }
