@@ -217,7 +217,8 @@ print_summary(const CamasScenario *scenario, const CamasScenarioStats *st, gbool
             json_object_set_new(counts, camas_trace_kind_name(k),
                                 json_integer((json_int_t)st->counts[k]));
         json_object_set_new(o, "trace", counts);
-        char *text = json_dumps(o, JSON_COMPACT);
+        /* 15 digits: what these values hold, without binary noise (0.0027079999999999999) */
+        char *text = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(15));
         printf("%s\n", text);
         free(text);
         json_decref(o);
