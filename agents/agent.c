@@ -13,6 +13,7 @@
 #include "channel-private.h"
 #include "container-private.h"
 #include "live-private.h"
+#include "params-private.h"
 
 /* --- class tables ---------------------------------------------------------------------------- */
 
@@ -38,6 +39,26 @@ camas_agent_class_check(const CamasAgentClass *klass, GError **error)
                     k->name ? k->name : "(unnamed)", why);
         return FALSE;
     }
+    /* Parsing the defaults costs a codec per parameter, and spawning checks its class every
+     * time: tables found good are remembered (they are static, so the pointer names one). */
+    static GMutex lock;
+    static GHashTable *good; /* const CamasAgentClass* set; only looked up, never iterated */
+    g_mutex_lock(&lock);
+    gboolean known = good && g_hash_table_contains(good, k);
+    g_mutex_unlock(&lock);
+    if (known)
+        return TRUE;
+    g_autoptr(GError) e = NULL;
+    if (!camas__params_check(camas_agent_class_get_params(k), k->run || k->start, &e)) {
+        g_set_error(error, CAMAS_ERROR, CAMAS_ERROR_INVALID, "Invalid agent type %s: %s", k->name,
+                    e->message);
+        return FALSE;
+    }
+    g_mutex_lock(&lock);
+    if (!good)
+        good = g_hash_table_new(NULL, NULL);
+    g_hash_table_add(good, (gpointer)k);
+    g_mutex_unlock(&lock);
     return TRUE;
 }
 

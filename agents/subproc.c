@@ -57,9 +57,19 @@ manager_spawn(gpointer self, CamasRequest *req, const CamasValue *args, const Ca
     g_autoptr(GPtrArray) rest = g_ptr_array_new();
     for (gsize i = 1; i < n; i++)
         g_ptr_array_add(rest, camas_value_get_item(args, i));
-    g_autoptr(CamasValue) init_args =
-        camas_value_new_list((CamasValue *const *)rest->pdata, rest->len);
-    CamasAgent *spawned = camas_container_spawn(agent->container, klass, init_args, kwargs, &error);
+    g_autoptr(CamasValue) given = camas_value_new_list((CamasValue *const *)rest->pdata, rest->len);
+    /* Checked against the type's declared parameters, as `camas container` and scenarios do;
+     * a bad call is Python's TypeError.  The entry point is not started here: its parameters
+     * are left alone. */
+    g_autoptr(CamasValue) init_args = NULL, init_kwargs = NULL;
+    if (!camas_agent_class_bind_args(klass, given, kwargs, NULL, &init_args, &init_kwargs, NULL,
+                                     &error)) {
+        camas_request_fail_text(req, "TypeError", error->message);
+        g_error_free(error);
+        return;
+    }
+    CamasAgent *spawned =
+        camas_container_spawn(agent->container, klass, init_args, init_kwargs, &error);
     if (!spawned) {
         camas_agent_fail(req, error);
         return;

@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Scenario types and plug-ins (camas/scenario.h): what scenario files may say about each agent
- * type.  Sits above the agent registry (camas/registry.h), which knows classes by name; this
- * table adds each type's declared parameters and final-state function.  Built-in descriptions:
- * the types of agents/library/ written for scenarios describe themselves next to their class
- * (camas__scenario_type_<name>); the older built-in types are described here.  Plug-ins are
- * shared libraries loaded with GModule whose camas_plugin_init() registers their types.
+ * type.  Sits above the agent registry (camas/registry.h), which knows classes by name and
+ * their declared parameters (CamasAgentClass.params); this table adds each type's final-state
+ * function (camas__scenario_type_<name>, next to the class in agents/library/) and keeps the
+ * deprecated parameter tables of older descriptions working.  Plug-ins are shared libraries
+ * loaded with GModule whose camas_plugin_init() registers their types.
  *
  * The table is an array sorted by name (deterministic listings) guarded by a mutex, like the
  * agent registry.
@@ -13,151 +13,71 @@
 #include <string.h>
 
 #include <gmodule.h>
-#include <jansson.h>
 
 #include <camas/registry.h>
 
+#include "params-private.h"
 #include "scenario-private.h"
 
-/* The library's scenario-ready types (agents/library/<name>.c). */
+/* The library's types with a final state of their own (agents/library/<name>.c); the other
+ * registered types are described on first lookup. */
 extern const CamasScenarioType camas__scenario_type_ping_pong;
 extern const CamasScenarioType camas__scenario_type_ring_election;
 extern const CamasScenarioType camas__scenario_type_gossip;
 
-/* The older built-in types, described here because their classes predate scenarios. */
-extern const CamasAgentClass camas__agent_contract_net_manager;
-extern const CamasAgentClass camas__agent_contractor;
-extern const CamasAgentClass camas__agent_caller;
-extern const CamasAgentClass camas__agent_hello_world;
-extern const CamasAgentClass camas__agent_test_agent;
-
-static const CamasParamSpec manager_params[] = {
-    {"contractors", CAMAS_PARAM_AGENTS, CAMAS_PARAM_START_ARG, TRUE, NULL,
-     "the contractors to call for proposals"},
-    {"task", CAMAS_PARAM_STR, CAMAS_PARAM_START_ARG, FALSE, "\"task\"", "the task's name"},
-    {NULL},
-};
-
-static const CamasParamSpec contractor_params[] = {
-    {"label", CAMAS_PARAM_STR, CAMAS_PARAM_INIT_ARG, FALSE, NULL,
-     "the name it bids under (default: its stream name <container>/<aid>)"},
-    {NULL},
-};
-
-static const CamasParamSpec caller_params[] = {
-    {"callee", CAMAS_PARAM_AGENT, CAMAS_PARAM_START_ARG, TRUE, NULL,
-     "the Callee whose spam(3) it calls"},
-    {NULL},
-};
-
-static const CamasParamSpec hello_params[] = {
-    {"name", CAMAS_PARAM_STR, CAMAS_PARAM_INIT_ARG, FALSE, NULL,
-     "the name it greets with (default HelloWorld)"},
-    {NULL},
-};
-
-static const CamasParamSpec test_agent_params[] = {
-    {"peer", CAMAS_PARAM_AGENT, CAMAS_PARAM_START_ARG, FALSE, NULL,
-     "the agent whose service(42) it calls (default: nobody)"},
-    {NULL},
-};
-
-static const CamasScenarioType builtin_types[] = {
-    {&camas__agent_contract_net_manager, 0, manager_params, NULL},
-    {&camas__agent_contractor, 0, contractor_params, NULL},
-    {&camas__agent_caller, 0, caller_params, NULL},
-    {&camas__agent_hello_world, 0, hello_params, NULL},
-    {&camas__agent_test_agent, 0, test_agent_params, NULL},
-};
+/* A registered description and what scenarios use: a copy whose params are the ones in effect
+ * (the class's, or the deprecated table of the description). */
+typedef struct {
+    const CamasScenarioType *source; /* NULL for a class that registered no description */
+    CamasScenarioType view;
+} Entry;
 
 static GMutex lock;
-static GPtrArray *types;   /* const CamasScenarioType*, sorted by class name */
-static GPtrArray *bare;    /* CamasScenarioType* made for types that declared nothing (owned) */
+static GPtrArray *types;   /* Entry*, owned, sorted by class name */
+static GPtrArray *bare;    /* Entry* made for classes that registered no description (owned) */
 static GHashTable *loaded; /* plug-in paths (canonical) -> NULL, or why its init failed */
 
 static gint
 by_name(gconstpointer a, gconstpointer b)
 {
-    const CamasScenarioType *x = *(const CamasScenarioType *const *)a;
-    const CamasScenarioType *y = *(const CamasScenarioType *const *)b;
-    return strcmp(x->klass->name, y->klass->name);
+    const Entry *x = *(const Entry *const *)a;
+    const Entry *y = *(const Entry *const *)b;
+    return strcmp(x->view.klass->name, y->view.klass->name);
 }
 
 /* With the lock held. */
-static const CamasScenarioType *
-find(const char *name)
+static Entry *
+find(GPtrArray *in, const char *name)
 {
-    for (guint i = 0; types && i < types->len; i++) {
-        const CamasScenarioType *t = g_ptr_array_index(types, i);
-        if (strcmp(t->klass->name, name) == 0)
-            return t;
+    for (guint i = 0; in && i < in->len; i++) {
+        Entry *e = g_ptr_array_index(in, i);
+        if (strcmp(e->view.klass->name, name) == 0)
+            return e;
     }
     return NULL;
 }
 
-const char *
-camas_param_kind_name(CamasParamKind kind)
+static Entry *
+entry_new(const CamasScenarioType *source, const CamasAgentClass *klass)
 {
-    static const char *const names[] = {
-        [CAMAS_PARAM_INT] = "int",       [CAMAS_PARAM_FLOAT] = "float",
-        [CAMAS_PARAM_DURATION] = "duration", [CAMAS_PARAM_STR] = "str",
-        [CAMAS_PARAM_BOOL] = "bool",     [CAMAS_PARAM_AGENT] = "agent",
-        [CAMAS_PARAM_AGENTS] = "agents", [CAMAS_PARAM_VALUE] = "value",
-    };
-    return (guint)kind < G_N_ELEMENTS(names) ? names[kind] : "unknown";
+    Entry *e = g_new0(Entry, 1);
+    e->source = source;
+    if (source)
+        e->view = *source;
+    e->view.klass = klass;
+    e->view.abi_version = CAMAS_SCENARIO_TYPE_ABI_VERSION;
+    if (!e->view.params)
+        e->view.params = camas_agent_class_get_params(klass);
+    return e;
 }
 
 CamasValue *
 camas__scenario_param_default(const CamasParamSpec *spec, GError **error)
 {
-    json_error_t jerr;
-    json_t *j = json_loads(spec->default_json, JSON_DECODE_ANY, &jerr);
-    if (!j) {
-        g_set_error(error, CAMAS_ERROR, CAMAS_ERROR_INVALID,
-                    "parameter \"%s\": default %s is not JSON (%s)", spec->name,
-                    spec->default_json, jerr.text);
-        return NULL;
-    }
-    gboolean ok;
-    switch (spec->kind) {
-    case CAMAS_PARAM_INT:
-        ok = json_is_integer(j);
-        break;
-    case CAMAS_PARAM_FLOAT:
-        ok = json_is_number(j);
-        break;
-    case CAMAS_PARAM_DURATION:
-        ok = json_is_number(j) && json_number_value(j) >= 0;
-        break;
-    case CAMAS_PARAM_STR:
-        ok = json_is_string(j);
-        break;
-    case CAMAS_PARAM_BOOL:
-        ok = json_is_boolean(j);
-        break;
-    case CAMAS_PARAM_VALUE:
-        ok = TRUE;
-        break;
-    default: /* agent references have no defaults */
-        ok = FALSE;
-    }
-    if (!ok) {
-        g_set_error(error, CAMAS_ERROR, CAMAS_ERROR_INVALID,
-                    "parameter \"%s\": default %s is not a valid %s", spec->name,
-                    spec->default_json, camas_param_kind_name(spec->kind));
-        json_decref(j);
-        return NULL;
-    }
-    CamasValue *v;
-    if (spec->kind == CAMAS_PARAM_FLOAT || spec->kind == CAMAS_PARAM_DURATION)
-        v = camas_value_new_float(json_number_value(j));
-    else
-        v = camas__scenario_json_to_value(j);
-    json_decref(j);
-    return v;
+    return camas__param_default(spec, error);
 }
 
-/* Checks a descriptor table. */
+/* Checks a description table. */
 static gboolean
 check_type(const CamasScenarioType *type, GError **error)
 {
@@ -173,36 +93,20 @@ check_type(const CamasScenarioType *type, GError **error)
                     type->abi_version, CAMAS_SCENARIO_TYPE_ABI_VERSION);
         return FALSE;
     }
-    for (const CamasParamSpec *p = type->params; p && p->name; p++) {
-        if ((guint)p->kind > CAMAS_PARAM_VALUE || (guint)p->target > CAMAS_PARAM_START_ARG) {
-            g_set_error(error, CAMAS_ERROR, CAMAS_ERROR_INVALID,
-                        "scenario type %s: parameter \"%s\" has an unknown kind or target", name,
-                        p->name);
-            return FALSE;
-        }
-        for (const CamasParamSpec *q = type->params; q != p; q++)
-            if (strcmp(q->name, p->name) == 0) {
-                g_set_error(error, CAMAS_ERROR, CAMAS_ERROR_INVALID,
-                            "scenario type %s: parameter \"%s\" is declared twice", name,
-                            p->name);
-                return FALSE;
-            }
-        if (p->default_json) {
-            g_autoptr(GError) e = NULL;
-            g_autoptr(CamasValue) v = camas__scenario_param_default(p, &e);
-            if (!v) {
-                g_set_error(error, CAMAS_ERROR, CAMAS_ERROR_INVALID, "scenario type %s: %s",
-                            name, e->message);
-                return FALSE;
-            }
-        }
-        if (p->target == CAMAS_PARAM_START_ARG && !type->klass->run && !type->klass->start) {
-            g_set_error(error, CAMAS_ERROR, CAMAS_ERROR_INVALID,
-                        "scenario type %s: parameter \"%s\" goes to an entry point the type "
-                        "does not have",
-                        name, p->name);
-            return FALSE;
-        }
+    if (!type->params)
+        return TRUE;
+    g_autoptr(GError) e = NULL;
+    if (!camas__params_check(type->params, type->klass->run || type->klass->start, &e)) {
+        g_set_error(error, CAMAS_ERROR, CAMAS_ERROR_INVALID, "scenario type %s: %s", name,
+                    e->message);
+        return FALSE;
+    }
+    if (camas_agent_class_get_params(type->klass)) {
+        g_set_error(error, CAMAS_ERROR, CAMAS_ERROR_INVALID,
+                    "scenario type %s: its parameters are declared twice, by the scenario type "
+                    "and by the agent class (keep the class's)",
+                    name);
+        return FALSE;
     }
     return TRUE;
 }
@@ -213,7 +117,7 @@ ensure_builtins(void)
 {
     if (types)
         return;
-    types = g_ptr_array_new();
+    types = g_ptr_array_new_with_free_func(g_free);
     bare = g_ptr_array_new_with_free_func(g_free);
     loaded = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
     static const CamasScenarioType *const own[] = {
@@ -223,11 +127,7 @@ ensure_builtins(void)
     };
     for (gsize i = 0; i < G_N_ELEMENTS(own); i++) {
         g_assert(check_type(own[i], NULL)); /* a bad built-in table is a bug in this tree */
-        g_ptr_array_add(types, (gpointer)own[i]);
-    }
-    for (gsize i = 0; i < G_N_ELEMENTS(builtin_types); i++) {
-        g_assert(check_type(&builtin_types[i], NULL));
-        g_ptr_array_add(types, (gpointer)&builtin_types[i]);
+        g_ptr_array_add(types, entry_new(own[i], own[i]->klass));
     }
     g_ptr_array_sort(types, by_name);
 }
@@ -243,12 +143,12 @@ camas_scenario_type_register(const CamasScenarioType *type, GError **error)
         return FALSE;
     g_mutex_lock(&lock);
     ensure_builtins();
-    const CamasScenarioType *other = find(type->klass->name);
-    gboolean ok = other == NULL || other == type;
+    const Entry *other = find(types, type->klass->name);
+    gboolean ok = other == NULL || other->source == type;
     if (other == NULL) {
-        g_ptr_array_add(types, (gpointer)type);
+        g_ptr_array_add(types, entry_new(type, type->klass));
         g_ptr_array_sort(types, by_name);
-    } else if (other != type) {
+    } else if (other->source != type) {
         g_set_error(error, CAMAS_ERROR, CAMAS_ERROR_INVALID,
                     "A scenario type named \"%s\" is already registered", type->klass->name);
     }
@@ -265,24 +165,18 @@ camas_scenario_type_lookup(const char *name, GError **error)
         return NULL;
     g_mutex_lock(&lock);
     ensure_builtins();
-    const CamasScenarioType *t = find(name);
-    if (!t) {
-        /* A registered class that declared nothing: it takes no parameters.  Described once
-         * and kept, so the pointer stays valid. */
-        for (guint i = 0; i < bare->len && !t; i++) {
-            const CamasScenarioType *b = g_ptr_array_index(bare, i);
-            if (b->klass == klass)
-                t = b;
-        }
-        if (!t) {
-            CamasScenarioType *b = g_new0(CamasScenarioType, 1);
-            b->klass = klass;
-            g_ptr_array_add(bare, b);
-            t = b;
+    Entry *e = find(types, name);
+    if (!e) {
+        /* A registered class without a description: its class says everything.  Described
+         * once and kept, so the pointer stays valid. */
+        e = find(bare, name);
+        if (!e) {
+            e = entry_new(NULL, klass);
+            g_ptr_array_add(bare, e);
         }
     }
     g_mutex_unlock(&lock);
-    return t;
+    return &e->view;
 }
 
 /* --- plug-ins ------------------------------------------------------------------------------ */

@@ -17,6 +17,7 @@
 
 #include <camas/time.h>
 
+#include "params-private.h"
 #include "scenario-private.h"
 
 typedef struct {
@@ -77,45 +78,6 @@ path_index(const char *parent, gsize i)
     return g_strdup_printf("%s[%" G_GSIZE_FORMAT "]", parent, i);
 }
 
-/* Levenshtein distance, for "did you mean" (names are short). */
-static guint
-edit_distance(const char *a, const char *b)
-{
-    gsize la = strlen(a), lb = strlen(b);
-    if (la > 64 || lb > 64)
-        return G_MAXUINT;
-    guint row[65];
-    for (gsize j = 0; j <= lb; j++)
-        row[j] = (guint)j;
-    for (gsize i = 1; i <= la; i++) {
-        guint diag = row[0];
-        row[0] = (guint)i;
-        for (gsize j = 1; j <= lb; j++) {
-            guint up = row[j];
-            guint cost = tolower((guchar)a[i - 1]) == tolower((guchar)b[j - 1]) ? 0 : 1;
-            row[j] = MIN(MIN(row[j] + 1, row[j - 1] + 1), diag + cost);
-            diag = up;
-        }
-    }
-    return row[lb];
-}
-
-/* " (did you mean "x"?)" for the closest of @names within distance 2, else "". */
-static char *
-suggestion(const char *given, const char *const *names, gsize n)
-{
-    const char *best = NULL;
-    guint best_d = 3;
-    for (gsize i = 0; i < n; i++) {
-        guint d = edit_distance(given, names[i]);
-        if (d < best_d) {
-            best_d = d;
-            best = names[i];
-        }
-    }
-    return best ? g_strdup_printf(" (did you mean \"%s\"?)", best) : g_strdup("");
-}
-
 static char *
 join_names(const char *const *names, gsize n)
 {
@@ -136,7 +98,7 @@ check_keys(Ctx *ctx, json_t *obj, const char *path, const char *const *allowed)
     {
         if (g_strv_contains(allowed, key))
             continue;
-        g_autofree char *hint = suggestion(key, allowed, n);
+        g_autofree char *hint = camas__suggestion(key, allowed, n);
         g_autofree char *known = join_names(allowed, n);
         g_autofree char *where = path_key(path, key);
         return fail(ctx, where, "unknown field \"%s\"%s; known fields: %s", key, hint, known);
@@ -474,44 +436,19 @@ bind_param(Ctx *ctx, CamasScenario *s, const ScenarioGroup *group, const CamasPa
     const char *want = NULL;
     switch (spec->kind) {
     case CAMAS_PARAM_INT:
-        if (!json_is_integer(j))
-            want = "an integer";
-        else
-            b->value = camas_value_new_int(json_integer_value(j));
-        break;
     case CAMAS_PARAM_FLOAT:
-        if (!json_is_number(j))
-            want = "a number";
-        else
-            b->value = camas_value_new_float(json_number_value(j));
-        break;
     case CAMAS_PARAM_DURATION:
-        if (!json_is_number(j))
-            want = "a number of seconds";
-        else if (json_number_value(j) < 0) {
-            char buf[G_ASCII_DTOSTR_BUF_SIZE];
-            return fail(ctx, path, "%s parameter \"%s\" (duration) must not be negative, got %s",
-                        group->type->klass->name, spec->name,
-                        num_text(buf, json_number_value(j)));
-        }
-        else
-            b->value = camas_value_new_float(json_number_value(j));
-        break;
     case CAMAS_PARAM_STR:
-        if (!json_is_string(j))
-            want = "a string";
-        else
-            b->value = camas__scenario_json_to_value(j);
-        break;
     case CAMAS_PARAM_BOOL:
-        if (!json_is_boolean(j))
-            want = "true or false";
-        else
-            b->value = camas_value_new_bool(json_is_true(j));
+    case CAMAS_PARAM_VALUE: {
+        /* the same check and words as every other entry point (agents/params.c) */
+        g_autoptr(CamasValue) given = camas__scenario_json_to_value(j);
+        g_autoptr(GError) e = NULL;
+        b->value = camas__param_convert(group->type->klass->name, spec, given, &e);
+        if (!b->value)
+            return fail(ctx, path, "%s", e->message);
         break;
-    case CAMAS_PARAM_VALUE:
-        b->value = camas__scenario_json_to_value(j);
-        break;
+    }
     case CAMAS_PARAM_AGENT: {
         if (!json_is_string(j)) {
             want = "an agent reference (\"@group\")";
@@ -583,9 +520,7 @@ parse_group_params(Ctx *ctx, CamasScenario *s, ScenarioGroup *g, json_t *params,
 {
     const CamasScenarioType *type = g->type;
     const char *tname = type->klass->name;
-    guint n = 0;
-    for (const CamasParamSpec *p = type->params; p && p->name; p++)
-        n++;
+    guint n = camas__params_count(type->params);
     g->n_params = n;
     g->params = g_new0(ParamBinding, n ? n : 1);
     g_autofree char *ppath = path_key(gpath, "params");
@@ -602,18 +537,8 @@ parse_group_params(Ctx *ctx, CamasScenario *s, ScenarioGroup *g, json_t *params,
             if (known)
                 continue;
             g_autofree char *where = path_key(ppath, key);
-            if (n == 0)
-                return fail(ctx, where, "unknown parameter \"%s\": %s takes no parameters", key,
-                            tname);
-            const char **names = g_new(const char *, n + 1);
-            for (guint i = 0; i < n; i++)
-                names[i] = type->params[i].name;
-            names[n] = NULL;
-            g_autofree char *hint = suggestion(key, names, n);
-            g_autofree char *list = join_names(names, n);
-            g_free(names);
-            return fail(ctx, where, "unknown parameter \"%s\"%s; %s takes: %s", key, hint, tname,
-                        list);
+            g_autofree char *msg = camas__param_unknown_message(tname, type->params, key);
+            return fail(ctx, where, "%s", msg);
         }
     }
     for (guint i = 0; i < n; i++) {
@@ -624,8 +549,8 @@ parse_group_params(Ctx *ctx, CamasScenario *s, ScenarioGroup *g, json_t *params,
             if (!bind_param(ctx, s, g, spec, v, where, &g->params[i]))
                 return FALSE;
         } else if (spec->required) {
-            return fail(ctx, gpath, "%s needs the parameter \"%s\" (%s: %s)", tname, spec->name,
-                        camas_param_kind_name(spec->kind), spec->doc ? spec->doc : "");
+            g_autofree char *msg = camas__param_missing_message(tname, spec);
+            return fail(ctx, gpath, "%s", msg);
         } else if (spec->default_json) {
             /* checked when the type was registered */
             g->params[i].value = camas__scenario_param_default(spec, NULL);
@@ -641,11 +566,11 @@ parse_group_params(Ctx *ctx, CamasScenario *s, ScenarioGroup *g, json_t *params,
                 continue;
             if (g->params[i].mode == PARAM_ABSENT)
                 missing = type->params[i].name;
-            else if (missing)
-                return fail(ctx, ppath,
-                            "%s's parameter \"%s\" is given, so \"%s\" (which comes before it) "
-                            "must be given too",
-                            tname, type->params[i].name, missing);
+            else if (missing) {
+                g_autofree char *msg =
+                    camas__param_order_message(tname, type->params[i].name, missing);
+                return fail(ctx, ppath, "%s", msg);
+            }
         }
     }
     return TRUE;
@@ -840,7 +765,7 @@ parse_latency(Ctx *ctx, json_t *j, const char *path, LinkLatency *out)
     while (names[k] && strcmp(names[k], name) != 0)
         k++;
     if (!names[k]) {
-        g_autofree char *hint = suggestion(name, names, G_N_ELEMENTS(names) - 1);
+        g_autofree char *hint = camas__suggestion(name, names, G_N_ELEMENTS(names) - 1);
         return fail(ctx, dpath,
                     "unknown distribution \"%s\"%s; known: constant, uniform, exponential, "
                     "normal",
@@ -891,7 +816,7 @@ link_end(Ctx *ctx, const CamasScenario *s, json_t *rule, const char *path, const
     *out = container_index(s, name);
     if (*out < 0) {
         const char *const *names = (const char *const *)s->containers->pdata;
-        g_autofree char *hint = suggestion(name, names, s->containers->len);
+        g_autofree char *hint = camas__suggestion(name, names, s->containers->len);
         g_autofree char *known = join_names(names, s->containers->len);
         return fail(ctx, p, "no container named \"%s\"%s (containers: %s, or \"*\" for any)",
                     name, hint, known);

@@ -55,13 +55,15 @@ usage(FILE *out)
             "                      camas_plugin_init(), as for scenario files' \"plugins\")\n"
             "  --agent TYPE[:COUNT]  COUNT (default 1) agents of a registered type\n"
             "  --init JSON         init arguments of the preceding --agent: an array, or an\n"
-            "                      object for keyword arguments\n"
+            "                      object for keyword arguments (checked against the type's\n"
+            "                      parameters: see camas types)\n"
             "  --run JSON          arguments (an array) of the preceding --agent's proactive\n"
             "                      entry point; every proactive agent is started after READY\n"
             "  --until-done        exit once every started agent has finished (status 1 if one\n"
             "                      failed)\n"
             "  --exit-on-stdin-eof exit when stdin closes (the parent process went away)\n"
-            "  --list-types        print the registered agent types and exit\n");
+            "  --list-types        print the registered agent types with their parameters and\n"
+            "                      exit (as camas types)\n");
 }
 
 typedef struct {
@@ -266,6 +268,22 @@ parse(int argc, char **argv, Options *o)
         spec->klass = camas_agent_registry_lookup(spec->type_name, &error);
         if (!spec->klass)
             return camas_cmd_fail(CMD, "--agent %s: %s", spec->type_arg, error->message);
+        /* Checked against the type's declared parameters before anything starts; the agents
+         * get the bound arguments, declared defaults included.  Without --run a proactive
+         * type's entry point gets no arguments, so its required ones are missing now. */
+        gboolean proactive = spec->klass->run || spec->klass->start;
+        g_autoptr(CamasValue) none = camas_value_new_list(NULL, 0);
+        const CamasValue *run_args = spec->run_args ? spec->run_args : proactive ? none : NULL;
+        CamasValue *args = NULL, *kwargs = NULL, *start = NULL;
+        if (!camas_agent_class_bind_args(spec->klass, spec->init_args, spec->init_kwargs,
+                                         run_args, &args, &kwargs, &start, &error))
+            return camas_cmd_fail(CMD, "--agent %s: %s", spec->type_arg, error->message);
+        g_clear_pointer(&spec->init_args, camas_value_unref);
+        g_clear_pointer(&spec->init_kwargs, camas_value_unref);
+        g_clear_pointer(&spec->run_args, camas_value_unref);
+        spec->init_args = args;
+        spec->init_kwargs = kwargs;
+        spec->run_args = start;
     }
     if (!o->listen)
         return camas_cmd_fail(CMD, "--listen ADDR is required (see camas container --help)");
@@ -351,8 +369,10 @@ static int
 list_types(void)
 {
     g_autofree const CamasAgentClass **types = camas_agent_registry_list();
-    for (gsize i = 0; types[i]; i++)
-        printf("%-20s %s\n", types[i]->name, types[i]->summary ? types[i]->summary : "");
+    for (gsize i = 0; types[i]; i++) {
+        g_autofree char *text = camas_agent_class_dup_description(types[i]);
+        fputs(text, stdout);
+    }
     return CAMAS_EXIT_OK;
 }
 

@@ -24,8 +24,15 @@ run(CamasAgent *self, const CamasValue *args, GError **error)
     return g_steal_pointer(&result);
 }
 
+static const CamasParamSpec params[] = {
+    {"callee", CAMAS_PARAM_AGENT, CAMAS_PARAM_START_ARG, TRUE, NULL,
+     "the Callee whose spam(3) it calls"},
+    {NULL},
+};
+
 const CamasAgentClass camas__agent_caller = {
     .name = "Caller",
     .run = run,
     .summary = "run(callee_addr): connects to a Callee and calls spam(3)",
+    .params = params,
 };

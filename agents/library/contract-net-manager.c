@@ -79,8 +79,16 @@ run(CamasAgent *self, const CamasValue *args, GError **error)
                              best_price, "result", result);
 }
 
+static const CamasParamSpec params[] = {
+    {"contractors", CAMAS_PARAM_AGENTS, CAMAS_PARAM_START_ARG, TRUE, NULL,
+     "the contractors to call for proposals"},
+    {"task", CAMAS_PARAM_STR, CAMAS_PARAM_START_ARG, FALSE, "\"task\"", "the task's name"},
+    {NULL},
+};
+
 const CamasAgentClass camas__agent_contract_net_manager = {
     .name = "ContractNetManager",
     .run = run,
     .summary = "run([urls], task): one contract-net round (cfp, award the lowest bid, confirm)",
+    .params = params,
 };

@@ -86,6 +86,12 @@ static const CamasRpcMethod methods[] = {
     {NULL},
 };
 
+static const CamasParamSpec params[] = {
+    {"label", CAMAS_PARAM_STR, CAMAS_PARAM_INIT_ARG, FALSE, NULL,
+     "the name it bids under (default: its stream name <container>/<aid>)"},
+    {NULL},
+};
+
 const CamasAgentClass camas__agent_contractor = {
     .name = "Contractor",
     .instance_size = sizeof(Contractor),
@@ -93,4 +99,5 @@ const CamasAgentClass camas__agent_contractor = {
     .finalize = finalize,
     .methods = methods,
     .summary = "contract-net bidder: cfp(task) -> [label, price], accept(task), reject(task)",
+    .params = params,
 };

@@ -293,16 +293,6 @@ state(CamasAgent *agent)
 
 static const CamasRpcMethod methods[] = {{"rumor", rumor}, {NULL}};
 
-const CamasAgentClass camas__agent_gossip = {
-    .name = "Gossip",
-    .instance_size = sizeof(Gossip),
-    .init = init,
-    .finalize = finalize,
-    .methods = methods,
-    .start = start,
-    .summary = "push gossip: rumor(text, hops) -> news?; infected nodes push to random peers",
-};
-
 static const CamasParamSpec params[] = {
     {"peers", CAMAS_PARAM_AGENTS, CAMAS_PARAM_INIT_KWARG, TRUE, NULL,
      "who it may push to (itself is skipped)"},
@@ -317,9 +307,19 @@ static const CamasParamSpec params[] = {
     {NULL},
 };
 
+const CamasAgentClass camas__agent_gossip = {
+    .name = "Gossip",
+    .instance_size = sizeof(Gossip),
+    .init = init,
+    .finalize = finalize,
+    .methods = methods,
+    .start = start,
+    .summary = "push gossip: rumor(text, hops) -> news?; infected nodes push to random peers",
+    .params = params,
+};
+
 const CamasScenarioType camas__scenario_type_gossip = {
     .klass = &camas__agent_gossip,
     .abi_version = CAMAS_SCENARIO_TYPE_ABI_VERSION,
-    .params = params,
     .state = state,
 };

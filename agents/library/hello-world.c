@@ -41,6 +41,12 @@ run(CamasAgent *agent, const CamasValue *args, GError **error)
     return NULL;
 }
 
+static const CamasParamSpec params[] = {
+    {"name", CAMAS_PARAM_STR, CAMAS_PARAM_INIT_ARG, FALSE, NULL,
+     "the name it greets with (default HelloWorld)"},
+    {NULL},
+};
+
 const CamasAgentClass camas__agent_hello_world = {
     .name = "HelloWorld",
     .instance_size = sizeof(HelloWorld),
@@ -48,4 +54,5 @@ const CamasAgentClass camas__agent_hello_world = {
     .finalize = finalize,
     .run = run,
     .summary = "proactive: says \"Hello, World!\" three times, 0.1 s apart",
+    .params = params,
 };

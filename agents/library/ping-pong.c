@@ -207,16 +207,6 @@ state(CamasAgent *agent)
 
 static const CamasRpcMethod methods[] = {{"ping", ping}, {NULL}};
 
-const CamasAgentClass camas__agent_ping_pong = {
-    .name = "PingPong",
-    .instance_size = sizeof(PingPong),
-    .init = init,
-    .finalize = finalize,
-    .methods = methods,
-    .start = start,
-    .summary = "ping(n) -> n; with a peer, pings it `rounds` times, one ping per answer",
-};
-
 static const CamasParamSpec params[] = {
     {"peer", CAMAS_PARAM_AGENT, CAMAS_PARAM_INIT_KWARG, FALSE, NULL,
      "the agent to ping (default: none, only answer)"},
@@ -226,9 +216,19 @@ static const CamasParamSpec params[] = {
     {NULL},
 };
 
+const CamasAgentClass camas__agent_ping_pong = {
+    .name = "PingPong",
+    .instance_size = sizeof(PingPong),
+    .init = init,
+    .finalize = finalize,
+    .methods = methods,
+    .start = start,
+    .summary = "ping(n) -> n; with a peer, pings it `rounds` times, one ping per answer",
+    .params = params,
+};
+
 const CamasScenarioType camas__scenario_type_ping_pong = {
     .klass = &camas__agent_ping_pong,
     .abi_version = CAMAS_SCENARIO_TYPE_ABI_VERSION,
-    .params = params,
     .state = state,
 };

@@ -227,16 +227,6 @@ static const CamasRpcMethod methods[] = {
     {NULL},
 };
 
-const CamasAgentClass camas__agent_ring_election = {
-    .name = "RingElection",
-    .instance_size = sizeof(RingNode),
-    .init = init,
-    .finalize = finalize,
-    .methods = methods,
-    .start = start,
-    .summary = "Chang-Roberts leader election on a ring: election(uid), elected(uid)",
-};
-
 static const CamasParamSpec params[] = {
     {"next", CAMAS_PARAM_AGENT, CAMAS_PARAM_INIT_KWARG, TRUE, NULL,
      "the successor on the ring (\"@ring+1\")"},
@@ -247,9 +237,19 @@ static const CamasParamSpec params[] = {
     {NULL},
 };
 
+const CamasAgentClass camas__agent_ring_election = {
+    .name = "RingElection",
+    .instance_size = sizeof(RingNode),
+    .init = init,
+    .finalize = finalize,
+    .methods = methods,
+    .start = start,
+    .summary = "Chang-Roberts leader election on a ring: election(uid), elected(uid)",
+    .params = params,
+};
+
 const CamasScenarioType camas__scenario_type_ring_election = {
     .klass = &camas__agent_ring_election,
     .abi_version = CAMAS_SCENARIO_TYPE_ABI_VERSION,
-    .params = params,
     .state = state,
 };

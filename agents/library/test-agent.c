@@ -43,10 +43,17 @@ run(CamasAgent *self, const CamasValue *args, GError **error)
 
 static const CamasRpcMethod methods[] = {{"service", service}, {NULL}};
 
+static const CamasParamSpec params[] = {
+    {"peer", CAMAS_PARAM_AGENT, CAMAS_PARAM_START_ARG, FALSE, NULL,
+     "the agent whose service(42) it calls (default: nobody)"},
+    {NULL},
+};
+
 const CamasAgentClass camas__agent_test_agent = {
     .name = "TestAgent",
     .init = init,
     .methods = methods,
     .run = run,
     .summary = "aiomas' front-page agent: service(value) -> value; run(addr) calls service(42)",
+    .params = params,
 };

@@ -49,8 +49,47 @@ typedef struct _CamasContainer CamasContainer;
 typedef struct _CamasAgent CamasAgent;
 typedef struct _CamasAgentClass CamasAgentClass;
 
-/* The class-table layout version.  A table with abi_version 0 is taken as the current one. */
-#define CAMAS_AGENT_ABI_VERSION 1
+/* The class-table layout version.  A table with abi_version 0 is taken as the current one.
+ * Version 2 appended @params; tables that say 1 are read without it. */
+#define CAMAS_AGENT_ABI_VERSION 2
+
+/* --- declared parameters ------------------------------------------------------------------- */
+
+/* What a parameter's value must be, and what the agent receives.  Scenario files write agent
+ * references ("@group") where the other entry points take URLs. */
+typedef enum {
+    CAMAS_PARAM_INT = 0,  /* an integer -> int */
+    CAMAS_PARAM_FLOAT,    /* a number -> float */
+    CAMAS_PARAM_DURATION, /* a number >= 0 (seconds) -> float */
+    CAMAS_PARAM_STR,      /* a string -> str */
+    CAMAS_PARAM_BOOL,     /* true / false -> bool */
+    CAMAS_PARAM_AGENT,    /* an agent: a URL (str); in scenarios "@group", "@group+N", "@g[N]" */
+    CAMAS_PARAM_AGENTS,   /* agents: a list of URLs; in scenarios "@group" or a list of refs */
+    CAMAS_PARAM_VALUE,    /* any value -> the same value */
+} CamasParamKind;
+
+/* Where a parameter goes. */
+typedef enum {
+    CAMAS_PARAM_INIT_KWARG = 0, /* a keyword argument of the type's init (by its name) */
+    CAMAS_PARAM_INIT_ARG,       /* a positional argument of init, in declaration order */
+    CAMAS_PARAM_START_ARG,      /* a positional argument of the entry point (run / start) */
+} CamasParamTarget;
+
+/**
+ * CamasParamSpec: one declared parameter of an agent type (CamasAgentClass.params).  A table
+ * of them ends with an entry whose name is NULL.  A parameter that is not given takes its
+ * default; without a default it is left out (init sees no such keyword; positional parameters
+ * after a left-out one must have defaults), unless it is required, which makes leaving it out
+ * an error.
+ */
+typedef struct {
+    const char *name;         /* as written under a scenario's "params", and the keyword */
+    CamasParamKind kind;      /* the accepted value and the value the agent gets */
+    CamasParamTarget target;  /* where the value goes */
+    gboolean required;        /* it must be given */
+    const char *default_json; /* the default as JSON text ("3", "0.5", "\"x\""), or NULL */
+    const char *doc;          /* one line for `camas types` and the docs */
+} CamasParamSpec;
 
 /**
  * CamasAgentRunFunc: a proactive entry point in task style (aiomas' `async def run(self, ...)`).
@@ -102,18 +141,70 @@ struct _CamasAgentClass {
     CamasAgentRunFunc run;
     /* ... or callback style.  At most one of run and start is set. */
     CamasAgentStartFunc start;
-    /* One line for `camas container --list-types`; NULL = none. */
+    /* One line for `camas types` and `camas container --list-types`; NULL = none. */
     const char *summary;
+    /* The parameters init and the entry point take, ended by an entry whose name is NULL;
+     * NULL = none (giving any is an error).  Every entry point checks arguments against them
+     * with the same messages: scenario files ("params"), `camas container --agent --init/--run`
+     * and the subprocess manager's spawn() (camas_agent_class_bind_args()).  (ABI 2) */
+    const CamasParamSpec *params;
 };
 
 /**
  * camas_agent_class_check:
  * Returns: FALSE with CAMAS_ERROR_INVALID saying what is wrong when @klass is not a usable
  * agent type (no name, a newer ABI, an instance_size below sizeof(CamasAgent), both run and
- * start, a method with both or neither of func and task_func).  Spawning and the registry
- * check every table with it.
+ * start, a method with both or neither of func and task_func, a parameter table with a name
+ * twice, an unknown kind or target, a default that does not parse as its kind, or an entry
+ * point argument on a type without one).  Spawning and the registry check every table with it.
  */
 CAMAS_API gboolean camas_agent_class_check(const CamasAgentClass *klass, GError **error);
+
+/* (transfer none) (nullable): @klass's declared parameters (NULL for none, and for tables of
+ * ABI version 1, which predate them). */
+CAMAS_API const CamasParamSpec *camas_agent_class_get_params(const CamasAgentClass *klass);
+
+/* The name a parameter kind has in messages and docs ("int", "agent", ...). */
+CAMAS_API const char *camas_param_kind_name(CamasParamKind kind);
+
+/**
+ * camas_agent_class_bind_args:
+ * @args: (nullable): init's positional arguments (a list); NULL = none
+ * @kwargs: (nullable): init's keyword arguments (a map with str keys); NULL = none
+ * @start_args: (nullable): the entry point's arguments (a list); NULL = not checked (the
+ *              caller does not start the agent): start parameters are then left alone
+ * @args_out, @kwargs_out: (out) (transfer full): init's arguments to spawn with
+ * @start_args_out: (out) (optional) (transfer full) (nullable): the entry point's arguments;
+ *                  NULL when @start_args is
+ *
+ * Checks call-form arguments against @klass's declared parameters, as a call binds them in
+ * Python: init's positional arguments fill its CAMAS_PARAM_INIT_ARG parameters in order, a
+ * keyword may name any init parameter, the entry point's arguments fill its
+ * CAMAS_PARAM_START_ARG parameters; each value is checked against its kind (AGENT: a URL
+ * string; AGENTS: a list of them) and converted (an int given for a float is a float).  The
+ * results hold every given and defaulted parameter, so declared defaults are what the agent
+ * sees whichever entry point spawned it.
+ * Returns: FALSE with CAMAS_ERROR_INVALID and one line naming the type and the parameter, the
+ * same text the scenario runner gives after its "<file>: <JSON path>: " ('unknown parameter
+ * "tims" (did you mean "times"?); Adder takes: label, step, times, peer', 'Adder parameter
+ * "step" (int) expects an integer, got a string', 'Adder needs the parameter "step" (int: what
+ * each call adds)'), or for surplus positional arguments 'Adder takes 1 positional init
+ * argument (label), got 2'.
+ */
+CAMAS_API gboolean camas_agent_class_bind_args(const CamasAgentClass *klass,
+                                               const CamasValue *args, const CamasValue *kwargs,
+                                               const CamasValue *start_args,
+                                               CamasValue **args_out, CamasValue **kwargs_out,
+                                               CamasValue **start_args_out, GError **error);
+
+/**
+ * camas_agent_class_dup_description:
+ * Returns: (transfer full): @klass described for people, as `camas types` prints it: the name
+ * padded to 20 columns and the summary, then one line per parameter indented by 4 (name, kind,
+ * "required" / "= <default>" / "optional", the doc line, and "(run)" for entry point arguments
+ * or "(init #N)" for positional init arguments).  Every line ends in '\n'.
+ */
+CAMAS_API char *camas_agent_class_dup_description(const CamasAgentClass *klass);
 
 /**
  * CamasAgent: the first member of every agent instance.  The public fields are set by the

@@ -8,8 +8,8 @@
  * and machine, so distributed algorithms can be regression-tested by their fingerprint.
  *
  * Three parts:
- *  - scenario types: what a scenario may say about an agent type (its parameters, how they
- *    reach init and the entry point, its final state).  Built-in types of agents/library/ are
+ *  - scenario types: what a scenario may say about an agent type beyond its declared
+ *    parameters (CamasAgentClass.params, camas/agent.h): its final state.  Built-in types of agents/library/ are
  *    described by the library; plug-ins (shared libraries named in "plugins") register theirs
  *    from one exported function, camas_plugin_init().
  *  - scenarios: camas_scenario_load_file() parses and validates a file (every error names the
@@ -32,40 +32,6 @@ G_BEGIN_DECLS
 /* The layout version of CamasScenarioType (0 is taken as the current one). */
 #define CAMAS_SCENARIO_TYPE_ABI_VERSION 1
 
-/* What a parameter's JSON value must be, and what the agent receives. */
-typedef enum {
-    CAMAS_PARAM_INT = 0,  /* a JSON integer -> int */
-    CAMAS_PARAM_FLOAT,    /* a JSON number -> float */
-    CAMAS_PARAM_DURATION, /* a JSON number >= 0 (seconds) -> float */
-    CAMAS_PARAM_STR,      /* a JSON string -> str */
-    CAMAS_PARAM_BOOL,     /* true / false -> bool */
-    CAMAS_PARAM_AGENT,    /* "@group", "@group+N" or "@group[N]" -> the agent's URL (str) */
-    CAMAS_PARAM_AGENTS,   /* "@group" or a list of agent references -> a list of URLs */
-    CAMAS_PARAM_VALUE,    /* any JSON value -> the same value */
-} CamasParamKind;
-
-/* Where a parameter goes. */
-typedef enum {
-    CAMAS_PARAM_INIT_KWARG = 0, /* a keyword argument of the type's init (by its name) */
-    CAMAS_PARAM_INIT_ARG,       /* a positional argument of init, in declaration order */
-    CAMAS_PARAM_START_ARG,      /* a positional argument of the entry point (run / start) */
-} CamasParamTarget;
-
-/**
- * CamasParamSpec: one declared parameter.  A table of them ends with an entry whose name is
- * NULL.  A parameter that is not given takes its default; without a default it is left out
- * (init sees no such keyword; positional parameters after a left-out one must have defaults),
- * unless it is required, which makes leaving it out a load error.
- */
-typedef struct {
-    const char *name;            /* as written under "params" */
-    CamasParamKind kind;         /* the accepted JSON and the value the agent gets */
-    CamasParamTarget target;     /* where the value goes */
-    gboolean required;           /* the file must give it */
-    const char *default_json;    /* the default as JSON text ("3", "0.5", "\"x\""), or NULL */
-    const char *doc;             /* one line for --list-types and docs/scenarios.md */
-} CamasParamSpec;
-
 /**
  * CamasScenarioStateFunc:
  * Returns: (transfer full) (nullable): the agent's final state (usually a map), read when the
@@ -84,8 +50,9 @@ typedef struct {
     const CamasAgentClass *klass;
     /* CAMAS_SCENARIO_TYPE_ABI_VERSION (or 0). */
     guint abi_version;
-    /* The parameters, ended by an entry whose name is NULL; NULL = none (giving any is an
-     * error). */
+    /* Deprecated: declare parameters on the agent class (CamasAgentClass.params), where
+     * `camas container` and `camas types` see them too.  When set, a table here is used by
+     * scenarios in place of the class's, which must then declare none.  NULL = the class's. */
     const CamasParamSpec *params;
     /* The final state; NULL = the outcome of the entry point (its result, {"error": text} when
      * it failed, null while it runs or when the type has none). */
@@ -107,15 +74,12 @@ CAMAS_API gboolean camas_scenario_type_register(const CamasScenarioType *type, G
 
 /**
  * camas_scenario_type_lookup:
- * Returns: (transfer none): the scenario description of the agent type named @name: the
- * registered one, or for an agent type that registered no description a parameterless one
- * (such a type accepts no "params").  NULL with the registry's CAMAS_ERROR_LOOKUP
+ * Returns: (transfer none): the scenario description of the agent type named @name: a copy of
+ * the registered one (or for an agent type that registered none, one without a state function)
+ * whose @params are the parameters in effect (the class's, or the deprecated table).  NULL with the registry's CAMAS_ERROR_LOOKUP
  * 'Unknown agent type "<name>" (known: A, B, ...)' when no agent type has that name.
  */
 CAMAS_API const CamasScenarioType *camas_scenario_type_lookup(const char *name, GError **error);
-
-/* The name a parameter kind has in messages and docs ("int", "agent", ...). */
-CAMAS_API const char *camas_param_kind_name(CamasParamKind kind);
 
 /* --- plug-ins ------------------------------------------------------------------------------ */
 

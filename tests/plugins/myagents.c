@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * A scenario plug-in as a user writes one (docs/scenarios.md, "Plug-ins"): one agent type,
- * Adder, with declared parameters, registered from camas_plugin_init().  Built by
+ * A plug-in as a user writes one (docs/scenarios.md, "Plug-ins"): one agent type, Adder, whose
+ * class declares its parameters (CamasAgentClass.params) and whose scenario description adds its
+ * final state, registered from camas_plugin_init().  Built by
  * tests/meson.build without linking libcamas: its camas calls resolve against the program that
  * loads it.  Built three ways for the scenario suite:
  *   MYAGENTS_VARIANT 0  the working plug-in
@@ -91,16 +92,6 @@ state(CamasAgent *agent)
 
 static const CamasRpcMethod methods[] = {{"add", add}, {NULL}};
 
-static const CamasAgentClass adder_class = {
-    .name = "Adder",
-    .instance_size = sizeof(Adder),
-    .init = init,
-    .finalize = finalize,
-    .methods = methods,
-    .run = run,
-    .summary = "add(n) -> total; run(peer) calls peer.add(step) `times` times",
-};
-
 static const CamasParamSpec adder_params[] = {
     {"label", CAMAS_PARAM_STR, CAMAS_PARAM_INIT_ARG, FALSE, "\"adder\"", "its name in logs"},
     {"step", CAMAS_PARAM_INT, CAMAS_PARAM_INIT_KWARG, TRUE, NULL, "what each call adds"},
@@ -109,10 +100,20 @@ static const CamasParamSpec adder_params[] = {
     {NULL},
 };
 
+static const CamasAgentClass adder_class = {
+    .name = "Adder",
+    .instance_size = sizeof(Adder),
+    .init = init,
+    .finalize = finalize,
+    .methods = methods,
+    .run = run,
+    .summary = "add(n) -> total; run(peer) calls peer.add(step) `times` times",
+    .params = adder_params, /* checked by every entry point: scenarios, camas container */
+};
+
 static const CamasScenarioType adder_type = {
     .klass = &adder_class,
     .abi_version = CAMAS_SCENARIO_TYPE_ABI_VERSION,
-    .params = adder_params,
     .state = state,
 };
 
