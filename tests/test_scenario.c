@@ -11,7 +11,6 @@
 #include <locale.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -21,7 +20,7 @@
 #include <camas/camas.h>
 #include <camas/scenario.h>
 
-#include "leakcheck.h"
+#include "testutil.h"
 
 TestSuite(scenario, .fini = camas_test_check_leaks, .timeout = 120);
 
@@ -43,6 +42,16 @@ static CamasScenario *
 load_text(const char *json, GError **error)
 {
     return camas_scenario_load_data(json, strlen(json), "t.json", error);
+}
+
+/* The scenario @json describes; the test fails if it does not load. */
+static CamasScenario *
+load_text_ok(const char *json)
+{
+    g_autoptr(GError) error = NULL;
+    CamasScenario *s = load_text(json, &error);
+    cr_assert(s, "%s", error ? error->message : "");
+    return s;
 }
 
 static CamasScenario *
@@ -74,54 +83,6 @@ run_collect(CamasScenario *s, GString *trace, const CamasScenarioRunOptions *bas
     CamasScenarioResult *r = camas_scenario_run(s, &o, &error);
     cr_assert(r, "%s", error ? error->message : "");
     return r;
-}
-
-typedef struct {
-    char *out;
-    char *err;
-    int status; /* exit status, or -1 if it did not exit normally */
-} Run;
-
-static void
-run_clear(Run *r)
-{
-    g_free(r->out);
-    g_free(r->err);
-}
-
-/* Runs the camas program with @argv (NULL-terminated, without the program) in @cwd (NULL =
- * ours) with @envp (NULL = ours); @prefix (nullable) comes before the program (setarch ...). */
-static Run
-run_camas_full(const char *cwd, char **envp, const char *const *prefix, const char *const *argv)
-{
-    g_autoptr(GPtrArray) a = g_ptr_array_new();
-    for (const char *const *p = prefix; p && *p; p++)
-        g_ptr_array_add(a, (gpointer)*p);
-    g_ptr_array_add(a, (gpointer)camas_test_camas_exe());
-    for (const char *const *p = argv; *p; p++)
-        g_ptr_array_add(a, (gpointer)*p);
-    g_ptr_array_add(a, NULL);
-    Run r = {0};
-    int wait_status;
-    g_autoptr(GError) error = NULL;
-    cr_assert(g_spawn_sync(cwd, (char **)a->pdata, envp, G_SPAWN_SEARCH_PATH, NULL, NULL, &r.out,
-                           &r.err, &wait_status, &error),
-              "%s", error ? error->message : "");
-    r.status = WIFEXITED(wait_status) ? WEXITSTATUS(wait_status) : -1;
-    return r;
-}
-
-static Run
-run_camas(const char *first, ...)
-{
-    g_autoptr(GPtrArray) argv = g_ptr_array_new();
-    va_list ap;
-    va_start(ap, first);
-    for (const char *a = first; a; a = va_arg(ap, const char *))
-        g_ptr_array_add(argv, (gpointer)a);
-    va_end(ap);
-    g_ptr_array_add(argv, NULL);
-    return run_camas_full(NULL, NULL, NULL, (const char *const *)argv->pdata);
 }
 
 static char *
@@ -178,9 +139,7 @@ static const char *const five_lines =
 
 Test(scenario, a_five_line_file_runs_with_the_defaults)
 {
-    g_autoptr(GError) error = NULL;
-    g_autoptr(CamasScenario) s = load_text(five_lines, &error);
-    cr_assert(s, "%s", error ? error->message : "");
+    g_autoptr(CamasScenario) s = load_text_ok(five_lines);
     cr_assert_str_eq(camas_scenario_get_name(s), "t");
     cr_assert_eq(camas_scenario_get_seed(s), 0);
     cr_assert_eq(camas_scenario_get_until(s), G_MAXINT64);
@@ -340,16 +299,13 @@ Test(scenario, agent_references_pair_offset_and_index_agents)
 {
     /* pingers in two containers (round robin) ping ponger (i + 1) mod 3; the lone "solo"
      * pings ponger 0 by index */
-    g_autoptr(GError) error = NULL;
-    g_autoptr(CamasScenario) s = load_text(
+    g_autoptr(CamasScenario) s = load_text_ok(
         "{\"containers\": [\"a\", \"b\"], \"agents\": ["
         "{\"name\": \"pinger\", \"type\": \"PingPong\", \"count\": 2, \"container\": [\"a\", "
         "\"b\"], \"params\": {\"peer\": \"@ponger+1\", \"rounds\": 2}},"
         "{\"name\": \"solo\", \"type\": \"PingPong\", \"container\": \"b\", \"params\": "
         "{\"peer\": \"@ponger[0]\", \"rounds\": 5}},"
-        "{\"name\": \"ponger\", \"type\": \"PingPong\", \"count\": 3, \"container\": \"a\"}]}",
-        &error);
-    cr_assert(s, "%s", error ? error->message : "");
+        "{\"name\": \"ponger\", \"type\": \"PingPong\", \"count\": 3, \"container\": \"a\"}]}");
     g_autoptr(GString) trace = g_string_new(NULL);
     g_autoptr(CamasScenarioResult) r = run_collect(s, trace, NULL);
     cr_assert_eq(state_int(r, "ponger", 0, "pings"), 5);
@@ -370,10 +326,8 @@ Test(scenario, agent_references_pair_offset_and_index_agents)
 Test(scenario, failing_agent_init_fails_the_run_with_the_agent_named)
 {
     g_autoptr(GError) error = NULL;
-    g_autoptr(CamasScenario) s = load_text(
-        "{\"agents\": [{\"name\": \"p\", \"type\": \"PingPong\", \"params\": {\"rounds\": -1}}]}",
-        &error);
-    cr_assert(s, "%s", error ? error->message : "");
+    g_autoptr(CamasScenario) s = load_text_ok(
+        "{\"agents\": [{\"name\": \"p\", \"type\": \"PingPong\", \"params\": {\"rounds\": -1}}]}");
     g_autoptr(CamasScenarioResult) r = camas_scenario_run(s, NULL, &error);
     cr_assert_null(r);
     cr_assert_str_eq(error->message,
@@ -596,7 +550,7 @@ Test(scenario, traces_do_not_depend_on_environment_directory_or_address_layout)
     g_autofree char *trace_b = g_build_filename(dir, "b.jsonl", NULL);
 
     const char *argv_a[] = {"run", "--quiet", "--trace", trace_a, file, NULL};
-    Run a = run_camas_full(NULL, NULL, NULL, argv_a);
+    CamasTestRun a = camas_test_run_camas_argv(NULL, NULL, NULL, argv_a);
     cr_assert_eq(a.status, 0, "%s", a.err);
 
     /* another locale, time zone and working directory (the file named relatively), a long
@@ -610,7 +564,7 @@ Test(scenario, traces_do_not_depend_on_environment_directory_or_address_layout)
     env = g_environ_setenv(env, "CAMAS_TEST_PADDING", padding, TRUE);
     const char *setarch[] = {"setarch", "x86_64", "-R", NULL};
     const char *argv_b[] = {"run", "--quiet", "--trace", "b.jsonl", "gossip.json", NULL};
-    Run b = run_camas_full(dir, env, setarch, argv_b);
+    CamasTestRun b = camas_test_run_camas_argv(dir, env, setarch, argv_b);
     cr_assert_eq(b.status, 0, "%s", b.err);
 
     g_autofree char *ta = read_all(trace_a);
@@ -621,8 +575,8 @@ Test(scenario, traces_do_not_depend_on_environment_directory_or_address_layout)
     g_autofree char *sha = g_compute_checksum_for_string(G_CHECKSUM_SHA256, ta, -1);
     cr_assert(strstr(a.out, sha), "%s", a.out);
     cr_assert(strstr(b.out, sha), "%s", b.out);
-    run_clear(&a);
-    run_clear(&b);
+    camas_test_run_clear(&a);
+    camas_test_run_clear(&b);
     (void)copied;
     (void)copy;
     remove_tree(dir);
@@ -656,7 +610,7 @@ Test(scenario, every_scenario_file_meets_its_expectations)
 Test(scenario, unmet_expectations_fail_with_every_reason_on_one_line)
 {
     g_autoptr(GError) error = NULL;
-    g_autoptr(CamasScenario) s = load_text(
+    g_autoptr(CamasScenario) s = load_text_ok(
         "{\"agents\": [{\"name\": \"pinger\", \"type\": \"PingPong\", \"count\": 3, \"params\": "
         "{\"peer\": \"@ponger\", \"rounds\": 2}}, {\"name\": \"ponger\", \"type\": \"PingPong\", "
         "\"count\": 3}], \"expect\": {"
@@ -665,9 +619,7 @@ Test(scenario, unmet_expectations_fail_with_every_reason_on_one_line)
         "\"sim_time\": 1.5, "
         "\"states\": [{\"agent\": \"pinger\", \"key\": \"pongs\", \"equals\": 3}, "
         "{\"agent\": \"ponger[1]\", \"key\": \"pings\", \"min\": 3}, "
-        "{\"agent\": \"ponger[2]\", \"key\": \"nope\", \"equals\": 1}]}}",
-        &error);
-    cr_assert(s, "%s", error ? error->message : "");
+        "{\"agent\": \"ponger[2]\", \"key\": \"nope\", \"equals\": 1}]}}");
     g_autoptr(CamasScenarioResult) r = run_collect(s, NULL, NULL);
     const CamasScenarioStats *st = camas_scenario_result_get_stats(r);
     cr_assert_not(camas_scenario_result_check(r, s, &error));
@@ -781,9 +733,7 @@ Test(scenario, progress_is_reported_without_changing_the_run)
     const char *text = "{\"agents\": [{\"name\": \"a\", \"type\": \"PingPong\", \"params\": "
                        "{\"peer\": \"@b\", \"rounds\": 40000, \"interval\": 0.001}}, "
                        "{\"name\": \"b\", \"type\": \"PingPong\"}]}";
-    g_autoptr(GError) error = NULL;
-    g_autoptr(CamasScenario) s = load_text(text, &error);
-    cr_assert(s, "%s", error ? error->message : "");
+    g_autoptr(CamasScenario) s = load_text_ok(text);
     g_autoptr(CamasScenarioResult) quiet = run_collect(s, NULL, NULL);
     ProgressLog log = {0};
     CamasScenarioRunOptions o = {.progress = on_progress, .progress_data = &log};
@@ -800,7 +750,7 @@ Test(scenario, progress_is_reported_without_changing_the_run)
 
 /* One line on stderr, starting with "camas <cmd>: ". */
 static void
-assert_one_line_error(const Run *r, const char *prefix)
+assert_one_line_error(const CamasTestRun *r, const char *prefix)
 {
     cr_assert(g_str_has_prefix(r->err, prefix), "%s", r->err);
     gsize n = strlen(r->err);
@@ -811,7 +761,7 @@ assert_one_line_error(const Run *r, const char *prefix)
 Test(scenario, camas_run_prints_one_summary_and_exits_0)
 {
     g_autofree char *file = scenario_path("default.json");
-    Run r = run_camas("run", file, NULL);
+    CamasTestRun r = camas_test_run_camas("run", file, NULL);
     cr_assert_eq(r.status, 0, "%s", r.err);
     g_autoptr(CamasScenario) s = load_file("default.json");
     g_autofree char *want = g_strdup_printf(
@@ -821,9 +771,9 @@ Test(scenario, camas_run_prints_one_summary_and_exits_0)
                                             camas_scenario_get_expected_fingerprint(s));
     cr_assert(g_str_has_suffix(r.out, tail), "%s", r.out);
     cr_assert_str_eq(r.err, "");
-    run_clear(&r);
+    camas_test_run_clear(&r);
 
-    Run j = run_camas("run", "--json", "--seed", "5", "--until", "2.5", file, NULL);
+    CamasTestRun j = camas_test_run_camas("run", "--json", "--seed", "5", "--until", "2.5", file, NULL);
     cr_assert_eq(j.status, 0, "%s", j.err);
     json_error_t jerr;
     json_t *o = json_loads(j.out, 0, &jerr);
@@ -835,7 +785,7 @@ Test(scenario, camas_run_prints_one_summary_and_exits_0)
     cr_assert(json_is_real(json_object_get(o, "wall_seconds")));
     cr_assert_eq(json_string_length(json_object_get(o, "fingerprint")), 64);
     json_decref(o);
-    run_clear(&j);
+    camas_test_run_clear(&j);
 }
 
 Test(scenario, bad_input_exits_2_with_one_line_and_leaves_no_trace_file)
@@ -854,13 +804,13 @@ Test(scenario, bad_input_exits_2_with_one_line_and_leaves_no_trace_file)
     };
     for (gsize i = 0; i < G_N_ELEMENTS(cases); i++) {
         g_autofree char *file = write_temp(dir, "bad.json", cases[i].json);
-        Run r = run_camas("run", "--trace", trace, file, NULL);
+        CamasTestRun r = camas_test_run_camas("run", "--trace", trace, file, NULL);
         cr_assert_eq(r.status, 2, "case %zu: %s", i, r.err);
         assert_one_line_error(&r, "camas run: ");
         cr_assert(strstr(r.err, cases[i].message), "case %zu: %s", i, r.err);
         cr_assert_str_eq(r.out, "");
         cr_assert_not(g_file_test(trace, G_FILE_TEST_EXISTS), "case %zu left a trace", i);
-        run_clear(&r);
+        camas_test_run_clear(&r);
     }
     /* and no temporary file either */
     g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
@@ -881,10 +831,10 @@ Test(scenario, bad_input_exits_2_with_one_line_and_leaves_no_trace_file)
         for (int k = 0; k < 4 && bad_args[i][k]; k++)
             g_ptr_array_add(argv, (gpointer)bad_args[i][k]);
         g_ptr_array_add(argv, NULL);
-        Run r = run_camas_full(NULL, NULL, NULL, (const char *const *)argv->pdata);
+        CamasTestRun r = camas_test_run_camas_argv(NULL, NULL, NULL, (const char *const *)argv->pdata);
         cr_assert_eq(r.status, 2, "args %zu: %s", i, r.err);
         assert_one_line_error(&r, "camas run: ");
-        run_clear(&r);
+        camas_test_run_clear(&r);
     }
     remove_tree(dir);
 }
@@ -894,7 +844,7 @@ Test(scenario, a_trace_file_is_the_canonical_trace)
     g_autofree char *dir = g_dir_make_tmp("camas-scenario-XXXXXX", NULL);
     g_autofree char *trace = g_build_filename(dir, "t.jsonl", NULL);
     g_autofree char *file = scenario_path("ring-election.json");
-    Run r = run_camas("run", "--trace", trace, file, NULL);
+    CamasTestRun r = camas_test_run_camas("run", "--trace", trace, file, NULL);
     cr_assert_eq(r.status, 0, "%s", r.err);
     g_autofree char *text = read_all(trace);
     g_autoptr(CamasScenario) s = load_file("ring-election.json");
@@ -902,7 +852,7 @@ Test(scenario, a_trace_file_is_the_canonical_trace)
     g_autoptr(CamasScenarioResult) res = run_collect(s, mine, NULL);
     cr_assert_str_eq(text, mine->str);
     cr_assert(strstr(r.out, camas_scenario_result_get_stats(res)->fingerprint), "%s", r.out);
-    run_clear(&r);
+    camas_test_run_clear(&r);
     remove_tree(dir);
 }
 
@@ -911,13 +861,13 @@ Test(scenario, camas_check_exits_0_1_or_2)
     g_autofree char *dir = g_dir_make_tmp("camas-scenario-XXXXXX", NULL);
     g_autofree char *good = scenario_path("default.json");
     g_autofree char *ring = scenario_path("ring-election.json");
-    Run ok = run_camas("check", good, ring, NULL);
+    CamasTestRun ok = camas_test_run_camas("check", good, ring, NULL);
     cr_assert_eq(ok.status, 0, "%s%s", ok.out, ok.err);
     g_auto(GStrv) lines = lines_of(ok.out);
     cr_assert_eq(g_strv_length(lines), 2);
     cr_assert(g_str_has_prefix(lines[0], "ok     "), "%s", lines[0]);
     cr_assert(strstr(lines[1], "ring-election.json (ring-election: "), "%s", lines[1]);
-    run_clear(&ok);
+    camas_test_run_clear(&ok);
 
     /* a wrong expectation: FAILED with the reason, status 1 */
     g_autofree char *text = read_all(ring);
@@ -926,18 +876,18 @@ Test(scenario, camas_check_exits_0_1_or_2)
     cr_assert(leader);
     leader[0] = '2';
     g_autofree char *wrong = write_temp(dir, "wrong.json", wrong_text);
-    Run failed = run_camas("check", good, wrong, NULL);
+    CamasTestRun failed = camas_test_run_camas("check", good, wrong, NULL);
     cr_assert_eq(failed.status, 1, "%s%s", failed.out, failed.err);
     g_autofree char *line = g_strdup_printf(
         "FAILED %s: ring[0].leader is 1850331145, expected 2850331145 (and 15 more agents of "
         "ring)\n",
         wrong);
     cr_assert(g_str_has_suffix(failed.out, line), "%s", failed.out);
-    run_clear(&failed);
+    camas_test_run_clear(&failed);
 
     /* bad input wins: ERROR, status 2, the other files still run */
     g_autofree char *bad = write_temp(dir, "bad.json", "{\"agents\": 3}");
-    Run err = run_camas("check", bad, wrong, good, NULL);
+    CamasTestRun err = camas_test_run_camas("check", bad, wrong, good, NULL);
     cr_assert_eq(err.status, 2, "%s%s", err.out, err.err);
     g_auto(GStrv) elines = lines_of(err.out);
     cr_assert_eq(g_strv_length(elines), 3);
@@ -946,24 +896,24 @@ Test(scenario, camas_check_exits_0_1_or_2)
     cr_assert_str_eq(elines[0], eline);
     cr_assert(g_str_has_prefix(elines[1], "FAILED "));
     cr_assert(g_str_has_prefix(elines[2], "ok     "));
-    run_clear(&err);
+    camas_test_run_clear(&err);
 
     /* --reference: the first differing record */
     g_autofree char *trace = g_build_filename(dir, "ring.jsonl", NULL);
-    Run t = run_camas("run", "--trace", trace, ring, NULL);
+    CamasTestRun t = camas_test_run_camas("run", "--trace", trace, ring, NULL);
     cr_assert_eq(t.status, 0);
-    run_clear(&t);
+    camas_test_run_clear(&t);
     g_autofree char *ref = read_all(trace);
     char *id = strstr(ref, "\"seq\":40,");
     cr_assert(id);
     id[7] = '9'; /* "seq":40 -> "seq":49 */
     g_autofree char *ref_path = write_temp(dir, "ref.jsonl", ref);
-    Run d = run_camas("check", "--reference", ref_path, ring, NULL);
+    CamasTestRun d = camas_test_run_camas("check", "--reference", ref_path, ring, NULL);
     cr_assert_eq(d.status, 1, "%s%s", d.out, d.err);
     cr_assert(strstr(d.out, "trace differs from the reference at record 40: expected "
                             "{\"seq\":49,"),
               "%s", d.out);
-    run_clear(&d);
+    camas_test_run_clear(&d);
     remove_tree(dir);
 }
 
@@ -987,37 +937,37 @@ Test(scenario, plugins_add_agent_types_with_declared_parameters)
         "\"expect\": {\"states\": [{\"agent\": \"sum\", \"key\": \"total\", \"equals\": 40}, "
         "{\"agent\": \"add\", \"key\": \"sent\", \"equals\": 4}, "
         "{\"agent\": \"add\", \"key\": \"label\", \"equals\": \"adder\"}]}}");
-    Run r = run_camas("run", "--states", file, NULL);
+    CamasTestRun r = camas_test_run_camas("run", "--states", file, NULL);
     cr_assert_eq(r.status, 0, "%s", r.err);
     cr_assert(strstr(r.out, "\nsum[0]: {'label': 'total', 'total': 40, 'sent': 0}\n"), "%s",
               r.out);
-    run_clear(&r);
-    Run c = run_camas("check", file, NULL);
+    camas_test_run_clear(&r);
+    CamasTestRun c = camas_test_run_camas("check", file, NULL);
     cr_assert_eq(c.status, 0, "%s%s", c.out, c.err);
-    run_clear(&c);
+    camas_test_run_clear(&c);
 
     /* the plug-in's declarations are checked like the built-ins' */
     g_autofree char *bad = write_temp(
         dir, "bad.json",
         "{\"plugins\": [\"lib/libmyagents.so\"], \"agents\": [{\"type\": \"Adder\", \"params\": "
         "{\"step\": 1, \"tims\": 2}}]}");
-    Run b = run_camas("run", bad, NULL);
+    CamasTestRun b = camas_test_run_camas("run", bad, NULL);
     cr_assert_eq(b.status, 2);
     g_autofree char *want = g_strdup_printf(
         "camas run: %s: $.agents[0].params.tims: unknown parameter \"tims\" (did you mean "
         "\"times\"?); Adder takes: label, step, times, peer\n",
         bad);
     cr_assert_str_eq(b.err, want);
-    run_clear(&b);
+    camas_test_run_clear(&b);
     g_autofree char *missing = write_temp(
         dir, "missing.json",
         "{\"plugins\": [\"lib/libmyagents.so\"], \"agents\": [{\"type\": \"Adder\"}]}");
-    Run m = run_camas("run", missing, NULL);
+    CamasTestRun m = camas_test_run_camas("run", missing, NULL);
     cr_assert_eq(m.status, 2);
     cr_assert(strstr(m.err, "$.agents[0]: Adder needs the parameter \"step\" (int: what each "
                             "call adds)"),
               "%s", m.err);
-    run_clear(&m);
+    camas_test_run_clear(&m);
     remove_tree(dir);
 }
 
@@ -1043,14 +993,14 @@ Test(scenario, plugin_load_failures_carry_the_loaders_message)
         g_autofree char *json = g_strdup_printf(
             "{\"plugins\": [\"%s\"], \"agents\": [{\"type\": \"EchoAgent\"}]}", cases[i].plugin);
         g_autofree char *file = write_temp(dir, "p.json", json);
-        Run r = run_camas("run", file, NULL);
+        CamasTestRun r = camas_test_run_camas("run", file, NULL);
         cr_assert_eq(r.status, 2, "case %zu: %s", i, r.err);
         assert_one_line_error(&r, "camas run: ");
         g_autofree char *prefix = g_strdup_printf("camas run: %s: $.plugins[0]: plugin %s: ", file,
                                                   cases[i].plugin);
         cr_assert(g_str_has_prefix(r.err, prefix), "case %zu: %s", i, r.err);
         cr_assert(strstr(r.err, cases[i].message), "case %zu: %s", i, r.err);
-        run_clear(&r);
+        camas_test_run_clear(&r);
     }
     remove_tree(dir);
 }
