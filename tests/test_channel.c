@@ -9,7 +9,7 @@
 
 #include <camas/camas.h>
 
-#include "leakcheck.h"
+#include "testutil.h"
 #include "transport-private.h"
 
 TestSuite(channel, .fini = camas_test_check_leaks);
@@ -137,69 +137,16 @@ echo_server_free(EchoServer *es)
     g_free(es);
 }
 
-/* --- helpers -------------------------------------------------------------------------------- */
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(EchoServer, echo_server_free)
 
-static CamasCodec *
-codec(const char *name)
-{
-    g_autoptr(GError) error = NULL;
-    CamasCodec *c = camas_codec_new(name, &error);
-    cr_assert_not_null(c, "%s", error ? error->message : "");
-    return c;
-}
-
+/* Sends "ohai" on @ch and asserts the echo server's reply. */
 static void
-run_until_done(CamasLoop *loop, CamasFuture *f)
+assert_echoes(CamasTestWorld *w, CamasChannel *ch)
 {
-    while (!camas_future_is_done(f) && camas_loop_step(loop))
-        ;
-    cr_assert(camas_future_is_done(f), "the loop ran dry before the future was done");
-}
-
-static CamasChannel *
-open_channel(CamasLoop *loop, const char *address, CamasCodec *c,
-             const CamasChannelOptions *options)
-{
-    g_autoptr(GError) error = NULL;
-    g_autoptr(CamasFuture) f = camas_channel_open(loop, address, c, options, &error);
-    cr_assert_not_null(f, "%s", error ? error->message : "");
-    run_until_done(loop, f);
-    CamasChannel *ch = camas_channel_open_finish(f, &error);
-    cr_assert_not_null(ch, "%s", error ? error->message : "");
-    return ch;
-}
-
-/* Runs the loop until @f is done and returns its result (asserting success). */
-static CamasValue *
-await_ok(CamasLoop *loop, CamasFuture *f)
-{
-    run_until_done(loop, f);
-    g_autoptr(GError) error = NULL;
-    CamasValue *r = NULL;
-    cr_assert(camas_future_propagate(f, &r, &error), "failed: %s", error ? error->message : "");
-    return r;
-}
-
-static GError *
-await_error(CamasLoop *loop, CamasFuture *f)
-{
-    run_until_done(loop, f);
-    GError *error = NULL;
-    g_autoptr(CamasValue) r = NULL;
-    cr_assert_not(camas_future_propagate(f, &r, &error), "unexpected success");
-    return error;
-}
-
-static void
-assert_value(CamasValue *got, const char *format, ...)
-{
-    va_list ap;
-    va_start(ap, format);
-    g_autoptr(CamasValue) expect = camas_value_build_va(format, &ap);
-    va_end(ap);
-    g_autofree char *g = camas_value_repr(got);
-    g_autofree char *e = camas_value_repr(expect);
-    cr_assert(camas_value_equal(got, expect), "got %s, expected %s", g, e);
+    g_autoptr(CamasValue) ohai = camas_value_new_str("ohai");
+    g_autoptr(CamasFuture) f = camas_channel_send(ch, ohai);
+    g_autoptr(CamasValue) v = camas_test_await_ok(w, f);
+    camas_test_assert_value(v, "[s s]", "reply", "ohai");
 }
 
 /* --- a raw peer: bytes in, bytes out --------------------------------------------------------- */
@@ -238,15 +185,13 @@ raw_dialed(CamasPipe *pipe, const GError *error, gpointer data)
 }
 
 static RawPeer *
-raw_connect(CamasLoop *loop, const char *address)
+raw_connect(CamasTestWorld *w, const char *address)
 {
     RawPeer *p = g_new0(RawPeer, 1);
     p->rx = g_byte_array_new();
     g_autoptr(CamasAddress) a = camas_address_parse(address, NULL);
-    camas__transport_dial(loop, a, NULL, raw_dialed, p);
-    while (!p->dialed && camas_loop_step(loop))
-        ;
-    cr_assert(p->dialed);
+    camas__transport_dial(w->loop, a, NULL, raw_dialed, p);
+    CAMAS_TEST_WAIT(w, p->dialed);
     return p;
 }
 
@@ -265,6 +210,8 @@ raw_free(RawPeer *p)
     g_byte_array_unref(p->rx);
     g_free(p);
 }
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(RawPeer, raw_free)
 
 /* A raw server peer: accepts one connection. */
 typedef struct {
@@ -300,6 +247,8 @@ raw_server_free(RawServer *s)
     g_byte_array_unref(s->peer.rx);
     g_free(s);
 }
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(RawServer, raw_server_free)
 
 #define assert_rx_text(rx, literal) assert_rx_len((rx), (literal), sizeof(literal) - 1)
 
@@ -345,10 +294,11 @@ frame_text(const char *payload)
 /* C.1: what a client sends, byte for byte, seen by a raw server. */
 Test(channel, client_frames_match_captured_json_bytes)
 {
-    g_autoptr(CamasLoop) loop = camas_loop_new();
-    g_autoptr(CamasCodec) c = codec("json");
-    RawServer *rs = raw_listen(loop, "local://c1");
-    CamasChannel *ch = open_channel(loop, "local://c1", c, NULL);
+    g_autoptr(CamasTestWorld) w = camas_test_world_new(CAMAS_TEST_NO_CLOCK);
+    CamasLoop *loop = w->loop;
+    g_autoptr(CamasCodec) c = camas_test_codec("json");
+    g_autoptr(RawServer) rs = raw_listen(loop, "local://c1");
+    g_autoptr(CamasChannel) ch = camas_test_channel_open(w, "local://c1", c, NULL);
     g_autoptr(CamasValue) ohai = camas_value_new_str("ohai");
     g_autoptr(CamasValue) fail = camas_value_build("[s s]", "__fail__", "boom");
     g_autoptr(CamasFuture) f1 = camas_channel_send(ch, ohai);
@@ -367,24 +317,23 @@ Test(channel, client_frames_match_captured_json_bytes)
     g_autoptr(GByteArray) r1 = frame_text("[1, 0, [\"reply\", \"ohai\"]]");
     raw_send(&rs->peer, r2->data, r2->len);
     raw_send(&rs->peer, r1->data, r1->len);
-    g_autoptr(CamasValue) v = await_ok(loop, f1);
-    assert_value(v, "[s s]", "reply", "ohai");
-    g_autoptr(GError) e = await_error(loop, f2);
+    g_autoptr(CamasValue) v = camas_test_await_ok(w, f1);
+    camas_test_assert_value(v, "[s s]", "reply", "ohai");
+    g_autoptr(GError) e = camas_test_await_error(w, f2);
     cr_assert(g_error_matches(e, CAMAS_ERROR, CAMAS_ERROR_REMOTE));
     cr_assert_str_eq(camas_error_get_remote_text(e), "ValueError: boom\n");
     cr_assert_str_eq(camas_error_get_origin(e), "LocalQueue('c1')");
     cr_assert_str_eq(e->message, "Origin: LocalQueue('c1')\nValueError: boom\n");
-    camas_channel_unref(ch);
-    raw_server_free(rs);
 }
 
 /* C.1: what a server answers, byte for byte, seen by a raw client. */
 Test(channel, server_replies_match_captured_json_bytes)
 {
-    g_autoptr(CamasLoop) loop = camas_loop_new();
-    g_autoptr(CamasCodec) c = codec("json");
-    EchoServer *es = echo_server_new(loop, "local://c1s", c, NULL);
-    RawPeer *p = raw_connect(loop, "local://c1s");
+    g_autoptr(CamasTestWorld) w = camas_test_world_new(CAMAS_TEST_NO_CLOCK);
+    CamasLoop *loop = w->loop;
+    g_autoptr(CamasCodec) c = camas_test_codec("json");
+    g_autoptr(EchoServer) es = echo_server_new(loop, "local://c1s", c, NULL);
+    g_autoptr(RawPeer) p = raw_connect(w, "local://c1s");
     g_autoptr(GByteArray) q1 = frame_text("[0, 0, \"ohai\"]");
     g_autoptr(GByteArray) q2 = frame_text("[0, 1, [\"__fail__\", \"boom\"]]");
     raw_send(p, q1->data, q1->len);
@@ -393,17 +342,16 @@ Test(channel, server_replies_match_captured_json_bytes)
     assert_rx_text(p->rx,
               "\x00\x00\x00\x19[1, 0, [\"reply\", \"ohai\"]]"
               "\x00\x00\x00\x1c[2, 1, \"ValueError: boom\\n\"]");
-    raw_free(p);
-    echo_server_free(es);
 }
 
 /* C.4 channel lines: msgpack in both directions. */
 Test(channel, msgpack_frames_match_captured_bytes)
 {
-    g_autoptr(CamasLoop) loop = camas_loop_new();
-    g_autoptr(CamasCodec) c = codec("msgpack");
-    RawServer *rs = raw_listen(loop, "local://c4");
-    CamasChannel *ch = open_channel(loop, "local://c4", c, NULL);
+    g_autoptr(CamasTestWorld) w = camas_test_world_new(CAMAS_TEST_NO_CLOCK);
+    CamasLoop *loop = w->loop;
+    g_autoptr(CamasCodec) c = camas_test_codec("msgpack");
+    g_autoptr(RawServer) rs = raw_listen(loop, "local://c4");
+    g_autoptr(CamasChannel) ch = camas_test_channel_open(w, "local://c4", c, NULL);
     g_autoptr(CamasValue) ohai = camas_value_new_str("ohai");
     g_autoptr(CamasValue) fail = camas_value_build("[s s]", "__fail__", "boom");
     g_autoptr(CamasValue) bin = camas_value_build("[y [i f]]", "\x00\x01", (gsize)2, 1, 2.5);
@@ -427,23 +375,22 @@ Test(channel, msgpack_frames_match_captured_bytes)
     guint32 n = GUINT32_TO_BE((guint32)(sizeof r1 - 1));
     raw_send(&rs->peer, &n, 4);
     raw_send(&rs->peer, r1, sizeof r1 - 1);
-    g_autoptr(CamasValue) v = await_ok(loop, f0);
-    assert_value(v, "[s s]", "reply", "ohai");
-    g_autoptr(GError) e = await_error(loop, f1);
+    g_autoptr(CamasValue) v = camas_test_await_ok(w, f0);
+    camas_test_assert_value(v, "[s s]", "reply", "ohai");
+    g_autoptr(GError) e = camas_test_await_error(w, f1);
     cr_assert_str_eq(camas_error_get_remote_text(e), "ValueError: boom\n");
     cr_assert_not(camas_future_is_done(f2));
     camas_channel_close(ch);
     cr_assert(camas_future_is_done(f2), "close fails pending requests before it returns");
-    camas_channel_unref(ch);
-    raw_server_free(rs);
 }
 
 Test(channel, msgpack_server_replies_match_captured_bytes)
 {
-    g_autoptr(CamasLoop) loop = camas_loop_new();
-    g_autoptr(CamasCodec) c = codec("msgpack");
-    EchoServer *es = echo_server_new(loop, "local://c4s", c, NULL);
-    RawPeer *p = raw_connect(loop, "local://c4s");
+    g_autoptr(CamasTestWorld) w = camas_test_world_new(CAMAS_TEST_NO_CLOCK);
+    CamasLoop *loop = w->loop;
+    g_autoptr(CamasCodec) c = camas_test_codec("msgpack");
+    g_autoptr(EchoServer) es = echo_server_new(loop, "local://c4s", c, NULL);
+    g_autoptr(RawPeer) p = raw_connect(w, "local://c4s");
     raw_send(p, "\x00\x00\x00\x08\x93\x00\x00\xa4ohai", 12);
     static const guint8 q[] = {0, 0, 0, 0x12, 0x93, 0x00, 0x01, 0x92, 0xa8, '_', '_', 'f',
                                'a', 'i', 'l', '_', '_', 0xa4, 'b', 'o', 'o', 'm'};
@@ -453,8 +400,6 @@ Test(channel, msgpack_server_replies_match_captured_bytes)
               "0000000f 93010092a57265706c79a46f686169"
               "00000015 930201b156616c75654572726f723a20626f6f6d0a",
               TRUE);
-    raw_free(p);
-    echo_server_free(es);
 }
 
 /* --- tests: behaviour ------------------------------------------------------------------------ */
@@ -474,35 +419,34 @@ note_done(CamasFuture *f, gpointer data)
 
 Test(channel, request_and_reply_complete_inside_one_external_clock_step)
 {
-    g_autoptr(CamasLoop) loop = camas_loop_new();
-    g_autoptr(CamasClock) clock = camas_clock_new_external(loop, 0, 0);
-    g_autoptr(CamasCodec) c = codec("msgpack");
-    EchoServer *es = echo_server_new(loop, "local://ext", c, NULL);
-    CamasChannel *ch = open_channel(loop, "local://ext", c, NULL);
+    g_autoptr(CamasTestWorld) w = camas_test_world_new(CAMAS_TEST_EXTERNAL);
+    CamasLoop *loop = w->loop;
+    g_autoptr(CamasCodec) c = camas_test_codec("msgpack");
+    g_autoptr(EchoServer) es = echo_server_new(loop, "local://ext", c, NULL);
+    g_autoptr(CamasChannel) ch = camas_test_channel_open(w, "local://ext", c, NULL);
     cr_assert_eq(camas_loop_now(loop), 0);
     g_autoptr(CamasValue) ohai = camas_value_new_str("ohai");
     g_autoptr(CamasFuture) f = camas_channel_send(ch, ohai);
     Seen seen = {0};
     camas_future_add_callback(f, note_done, &seen, NULL);
     cr_assert_not(camas_future_is_done(f));
-    cr_assert(camas_clock_set_time(clock, 1.0, NULL));
+    cr_assert(camas_clock_set_time(w->clock, 1.0, NULL));
     cr_assert(camas_future_is_done(f), "the reply cascade ran inside set_time");
     cr_assert_eq(seen.done, 1, "and so did the future's callback");
     /* the request was due at once, so (as in asyncio) it ran before time moved */
     cr_assert_eq(seen.time, 0);
     cr_assert_eq(camas_loop_get_pending(loop), 0);
-    g_autoptr(CamasValue) v = await_ok(loop, f);
-    assert_value(v, "[s s]", "reply", "ohai");
-    camas_channel_unref(ch);
-    echo_server_free(es);
+    g_autoptr(CamasValue) v = camas_test_await_ok(w, f);
+    camas_test_assert_value(v, "[s s]", "reply", "ohai");
 }
 
 Test(channel, replies_arrive_out_of_order_and_match_their_requests)
 {
-    g_autoptr(CamasLoop) loop = camas_loop_new();
-    g_autoptr(CamasCodec) c = codec("json");
-    EchoServer *es = echo_server_new(loop, "local://ooo", c, NULL);
-    CamasChannel *ch = open_channel(loop, "local://ooo", c, NULL);
+    g_autoptr(CamasTestWorld) w = camas_test_world_new(CAMAS_TEST_NO_CLOCK);
+    CamasLoop *loop = w->loop;
+    g_autoptr(CamasCodec) c = camas_test_codec("json");
+    g_autoptr(EchoServer) es = echo_server_new(loop, "local://ooo", c, NULL);
+    g_autoptr(CamasChannel) ch = camas_test_channel_open(w, "local://ooo", c, NULL);
     CamasFuture *f[3];
     Seen seen[3] = {{0}};
     double sleeps[3] = {0.3, 0.1, 0.2};
@@ -513,13 +457,11 @@ Test(channel, replies_arrive_out_of_order_and_match_their_requests)
     }
     camas_loop_run(loop);
     for (int i = 0; i < 3; i++) {
-        g_autoptr(CamasValue) v = await_ok(loop, f[i]);
-        assert_value(v, "[s i]", "reply", i);
+        g_autoptr(CamasValue) v = camas_test_await_ok(w, f[i]);
+        camas_test_assert_value(v, "[s i]", "reply", i);
         cr_assert_eq(seen[i].time, (gint64)(sleeps[i] * 1e9));
         camas_future_unref(f[i]);
     }
-    camas_channel_unref(ch);
-    echo_server_free(es);
 }
 
 typedef struct {
@@ -540,10 +482,11 @@ tracer_func(const CamasTraceRecord *r, gpointer data)
 
 Test(channel, both_ends_send_requests_with_independent_ids)
 {
-    g_autoptr(CamasLoop) loop = camas_loop_new();
-    g_autoptr(CamasCodec) c = codec("json");
-    EchoServer *es = echo_server_new(loop, "local://both", c, NULL);
-    CamasChannel *ch = open_channel(loop, "local://both", c, NULL);
+    g_autoptr(CamasTestWorld) w = camas_test_world_new(CAMAS_TEST_NO_CLOCK);
+    CamasLoop *loop = w->loop;
+    g_autoptr(CamasCodec) c = camas_test_codec("json");
+    g_autoptr(EchoServer) es = echo_server_new(loop, "local://both", c, NULL);
+    g_autoptr(CamasChannel) ch = camas_test_channel_open(w, "local://both", c, NULL);
     Tracer t = {.texts = g_ptr_array_new_with_free_func(g_free)};
     camas_loop_set_tracer(loop, tracer_func, &t, NULL);
 
@@ -551,8 +494,8 @@ Test(channel, both_ends_send_requests_with_independent_ids)
     camas_channel_set_request_func(ch, echo_request, es, NULL);
     g_autoptr(CamasValue) req = camas_value_build("[s s]", "__callback__", "x");
     g_autoptr(CamasFuture) f = camas_channel_send(ch, req);
-    g_autoptr(CamasValue) v = await_ok(loop, f);
-    assert_value(v, "[s [s [s s]]]", "reply-cb", "reply", "cb", "x");
+    g_autoptr(CamasValue) v = camas_test_await_ok(w, f);
+    camas_test_assert_value(v, "[s [s [s s]]]", "reply-cb", "reply", "cb", "x");
 
     const char *expect[] = {
         "send local://both#c0>local://both id=0 [0, 0, [\"__callback__\", \"x\"]]",
@@ -569,8 +512,6 @@ Test(channel, both_ends_send_requests_with_independent_ids)
         cr_assert_str_eq(g_ptr_array_index(t.texts, i), expect[i]);
     camas_loop_set_tracer(loop, NULL, NULL, NULL);
     g_ptr_array_unref(t.texts);
-    camas_channel_unref(ch);
-    echo_server_free(es);
 }
 
 typedef struct {
@@ -589,10 +530,11 @@ on_reset(CamasChannel *channel, const GError *error, gpointer data)
 
 Test(channel, closing_the_server_fails_pending_requests_with_connection_closed)
 {
-    g_autoptr(CamasLoop) loop = camas_loop_new();
-    g_autoptr(CamasCodec) c = codec("json");
-    EchoServer *es = echo_server_new(loop, "local://loss", c, NULL);
-    CamasChannel *ch = open_channel(loop, "local://loss", c, NULL);
+    g_autoptr(CamasTestWorld) w = camas_test_world_new(CAMAS_TEST_NO_CLOCK);
+    CamasLoop *loop = w->loop;
+    g_autoptr(CamasCodec) c = camas_test_codec("json");
+    g_autoptr(EchoServer) es = echo_server_new(loop, "local://loss", c, NULL);
+    g_autoptr(CamasChannel) ch = camas_test_channel_open(w, "local://loss", c, NULL);
     g_autoptr(CamasValue) hold = camas_value_build("[s i]", "__hold__", 1);
     g_autoptr(CamasFuture) f1 = camas_channel_send(ch, hold);
     g_autoptr(CamasFuture) f2 = camas_channel_send(ch, hold);
@@ -603,8 +545,8 @@ Test(channel, closing_the_server_fails_pending_requests_with_connection_closed)
     camas_channel_set_closed_func(ch, on_reset, &r, NULL);
     camas_channel_server_close(es->server);
     camas_loop_run(loop);
-    g_autoptr(GError) e1 = await_error(loop, f1);
-    g_autoptr(GError) e2 = await_error(loop, f2);
+    g_autoptr(GError) e1 = camas_test_await_error(w, f1);
+    g_autoptr(GError) e2 = camas_test_await_error(w, f2);
     cr_assert(g_error_matches(e1, CAMAS_ERROR, CAMAS_ERROR_CLOSED));
     cr_assert_str_eq(e1->message, "Connection closed");
     cr_assert(g_error_matches(e2, CAMAS_ERROR, CAMAS_ERROR_CLOSED));
@@ -616,16 +558,15 @@ Test(channel, closing_the_server_fails_pending_requests_with_connection_closed)
     g_autoptr(CamasFuture) f3 = camas_channel_send(ch, hold);
     cr_assert(camas_future_is_done(f3));
     /* answering the held requests now does nothing */
-    camas_channel_unref(ch);
-    echo_server_free(es);
 }
 
 Test(channel, closing_the_client_fails_its_pending_requests_before_returning)
 {
-    g_autoptr(CamasLoop) loop = camas_loop_new();
-    g_autoptr(CamasCodec) c = codec("msgpack");
-    EchoServer *es = echo_server_new(loop, "local://cl", c, NULL);
-    CamasChannel *ch = open_channel(loop, "local://cl", c, NULL);
+    g_autoptr(CamasTestWorld) w = camas_test_world_new(CAMAS_TEST_NO_CLOCK);
+    CamasLoop *loop = w->loop;
+    g_autoptr(CamasCodec) c = camas_test_codec("msgpack");
+    g_autoptr(EchoServer) es = echo_server_new(loop, "local://cl", c, NULL);
+    g_autoptr(CamasChannel) ch = camas_test_channel_open(w, "local://cl", c, NULL);
     g_autoptr(CamasValue) hold = camas_value_build("[s i]", "__hold__", 1);
     g_autoptr(CamasFuture) f = camas_channel_send(ch, hold);
     camas_loop_run(loop);
@@ -640,100 +581,89 @@ Test(channel, closing_the_client_fails_its_pending_requests_before_returning)
     /* a late reply to the held request goes nowhere */
     camas_request_reply(g_ptr_array_steal_index(es->held, 0), NULL);
     camas_loop_run(loop);
-    camas_channel_unref(ch);
-    echo_server_free(es);
 }
 
 Test(channel, dropped_request_is_answered_with_a_failure)
 {
-    g_autoptr(CamasLoop) loop = camas_loop_new();
-    g_autoptr(CamasCodec) c = codec("json");
-    EchoServer *es = echo_server_new(loop, "local://drop", c, NULL);
-    CamasChannel *ch = open_channel(loop, "local://drop", c, NULL);
+    g_autoptr(CamasTestWorld) w = camas_test_world_new(CAMAS_TEST_NO_CLOCK);
+    CamasLoop *loop = w->loop;
+    g_autoptr(CamasCodec) c = camas_test_codec("json");
+    g_autoptr(EchoServer) es = echo_server_new(loop, "local://drop", c, NULL);
+    g_autoptr(CamasChannel) ch = camas_test_channel_open(w, "local://drop", c, NULL);
     g_autoptr(CamasValue) hold = camas_value_build("[s i]", "__hold__", 1);
     g_autoptr(CamasFuture) f = camas_channel_send(ch, hold);
     camas_loop_run(loop);
     camas_request_free(g_ptr_array_steal_index(es->held, 0));
-    g_autoptr(GError) e = await_error(loop, f);
+    g_autoptr(GError) e = camas_test_await_error(w, f);
     cr_assert_str_eq(camas_error_get_remote_text(e),
                      "RuntimeError: request dropped without a reply\n");
-    camas_channel_unref(ch);
-    echo_server_free(es);
 }
 
 Test(channel, unencodable_reply_becomes_a_serialization_failure)
 {
-    g_autoptr(CamasLoop) loop = camas_loop_new();
-    g_autoptr(CamasCodec) c = codec("json");
-    EchoServer *es = echo_server_new(loop, "local://ser", c, NULL);
-    CamasChannel *ch = open_channel(loop, "local://ser", c, NULL);
+    g_autoptr(CamasTestWorld) w = camas_test_world_new(CAMAS_TEST_NO_CLOCK);
+    CamasLoop *loop = w->loop;
+    g_autoptr(CamasCodec) c = camas_test_codec("json");
+    g_autoptr(EchoServer) es = echo_server_new(loop, "local://ser", c, NULL);
+    g_autoptr(CamasChannel) ch = camas_test_channel_open(w, "local://ser", c, NULL);
     g_autoptr(CamasValue) hold = camas_value_build("[s i]", "__hold__", 1);
     g_autoptr(CamasFuture) f = camas_channel_send(ch, hold);
     camas_loop_run(loop);
     g_autoptr(CamasValue) bytes = camas_value_new_bytes("ab", 2);
     camas_request_reply(g_ptr_array_steal_index(es->held, 0), bytes);
-    g_autoptr(GError) e = await_error(loop, f);
+    g_autoptr(GError) e = camas_test_await_error(w, f);
     cr_assert(g_str_has_prefix(camas_error_get_remote_text(e),
                                "aiomas.exceptions.SerializationError: "),
               "%s", camas_error_get_remote_text(e));
     /* the connection goes on */
-    g_autoptr(CamasValue) ohai = camas_value_new_str("ohai");
-    g_autoptr(CamasFuture) f2 = camas_channel_send(ch, ohai);
-    g_autoptr(CamasValue) v = await_ok(loop, f2);
-    cr_assert_not_null(v);
-    camas_channel_unref(ch);
-    echo_server_free(es);
+    assert_echoes(w, ch);
 }
 
 Test(channel, unencodable_request_fails_its_future_and_uses_up_its_id)
 {
-    g_autoptr(CamasLoop) loop = camas_loop_new();
-    g_autoptr(CamasCodec) c = codec("json");
-    RawServer *rs = raw_listen(loop, "local://enc");
-    CamasChannel *ch = open_channel(loop, "local://enc", c, NULL);
+    g_autoptr(CamasTestWorld) w = camas_test_world_new(CAMAS_TEST_NO_CLOCK);
+    CamasLoop *loop = w->loop;
+    g_autoptr(CamasCodec) c = camas_test_codec("json");
+    g_autoptr(RawServer) rs = raw_listen(loop, "local://enc");
+    g_autoptr(CamasChannel) ch = camas_test_channel_open(w, "local://enc", c, NULL);
     g_autoptr(CamasValue) bytes = camas_value_new_bytes("ab", 2);
     g_autoptr(CamasFuture) f = camas_channel_send(ch, bytes);
     cr_assert(camas_future_is_done(f));
-    g_autoptr(GError) e = await_error(loop, f);
+    g_autoptr(GError) e = camas_test_await_error(w, f);
     cr_assert(g_error_matches(e, CAMAS_ERROR, CAMAS_ERROR_CODEC), "%s", e->message);
     g_autoptr(CamasValue) ohai = camas_value_new_str("ohai");
     g_autoptr(CamasFuture) f2 = camas_channel_send(ch, ohai);
     camas_loop_run(loop);
     assert_rx_text(rs->peer.rx, "\x00\x00\x00\x0e[0, 1, \"ohai\"]");
     cr_assert_not(camas_future_is_done(f2), "request 1 waits for its reply");
-    camas_channel_unref(ch);
-    raw_server_free(rs);
 }
 
 Test(channel, too_large_messages_fail_the_send_and_the_connection_goes_on)
 {
-    g_autoptr(CamasLoop) loop = camas_loop_new();
-    g_autoptr(CamasCodec) c = codec("msgpack");
+    g_autoptr(CamasTestWorld) w = camas_test_world_new(CAMAS_TEST_NO_CLOCK);
+    CamasLoop *loop = w->loop;
+    g_autoptr(CamasCodec) c = camas_test_codec("msgpack");
     CamasChannelOptions opts = {.max_frame_size = 100};
-    EchoServer *es = echo_server_new(loop, "local://big", c, &opts);
-    CamasChannel *ch = open_channel(loop, "local://big", c, &opts);
+    g_autoptr(EchoServer) es = echo_server_new(loop, "local://big", c, &opts);
+    g_autoptr(CamasChannel) ch = camas_test_channel_open(w, "local://big", c, &opts);
     char big[200];
     memset(big, 'x', sizeof big - 1);
     big[sizeof big - 1] = 0;
     g_autoptr(CamasValue) v = camas_value_new_str(big);
     g_autoptr(CamasFuture) f = camas_channel_send(ch, v);
-    g_autoptr(GError) e = await_error(loop, f);
+    g_autoptr(GError) e = camas_test_await_error(w, f);
     cr_assert(g_error_matches(e, CAMAS_ERROR, CAMAS_ERROR_TOO_LARGE), "%s", e->message);
     cr_assert(strstr(e->message, "maximum frame size of 100 bytes"), "%s", e->message);
-    g_autoptr(CamasValue) ohai = camas_value_new_str("ohai");
-    g_autoptr(CamasFuture) f2 = camas_channel_send(ch, ohai);
-    g_autoptr(CamasValue) r = await_ok(loop, f2);
-    cr_assert_not_null(r);
-    camas_channel_unref(ch);
-    echo_server_free(es);
+    assert_echoes(w, ch);
 }
 
 Test(channel, requests_wait_in_a_queue_until_a_request_function_is_set)
 {
-    g_autoptr(CamasLoop) loop = camas_loop_new();
-    g_autoptr(CamasCodec) c = codec("json");
-    RawServer *rs = raw_listen(loop, "local://q");
-    CamasChannel *ch = open_channel(loop, "local://q", c, NULL);
+    g_autoptr(CamasTestWorld) w = camas_test_world_new(CAMAS_TEST_NO_CLOCK);
+    CamasLoop *loop = w->loop;
+    g_autoptr(CamasCodec) c = camas_test_codec("json");
+    g_autoptr(RawServer) rs = raw_listen(loop, "local://q");
+    g_autoptr(CamasChannel) ch = camas_test_channel_open(w, "local://q", c, NULL);
     camas_loop_run(loop);
     g_autoptr(GByteArray) a = frame_text("[0, 0, \"a\"]");
     g_autoptr(GByteArray) b = frame_text("[0, 1, \"b\"]");
@@ -749,16 +679,15 @@ Test(channel, requests_wait_in_a_queue_until_a_request_function_is_set)
     assert_rx_text(rs->peer.rx,
                    "\x00\x00\x00\x16[1, 0, [\"reply\", \"a\"]]"
                    "\x00\x00\x00\x16[1, 1, [\"reply\", \"b\"]]");
-    camas_channel_unref(ch);
-    raw_server_free(rs);
 }
 
 Test(channel, frames_split_into_single_bytes_and_coalesced_frames_both_work)
 {
-    g_autoptr(CamasLoop) loop = camas_loop_new();
-    g_autoptr(CamasCodec) c = codec("json");
-    EchoServer *es = echo_server_new(loop, "local://split", c, NULL);
-    RawPeer *p = raw_connect(loop, "local://split");
+    g_autoptr(CamasTestWorld) w = camas_test_world_new(CAMAS_TEST_NO_CLOCK);
+    CamasLoop *loop = w->loop;
+    g_autoptr(CamasCodec) c = camas_test_codec("json");
+    g_autoptr(EchoServer) es = echo_server_new(loop, "local://split", c, NULL);
+    g_autoptr(RawPeer) p = raw_connect(w, "local://split");
     g_autoptr(GByteArray) all = frame_text("[0, 0, \"one\"]");
     g_autoptr(GByteArray) two = frame_text("[0, 1, \"two\"]");
     g_autoptr(GByteArray) three = frame_text("[0, 2, \"three\"]");
@@ -775,8 +704,6 @@ Test(channel, frames_split_into_single_bytes_and_coalesced_frames_both_work)
                    "\x00\x00\x00\x18[1, 0, [\"reply\", \"one\"]]"
                    "\x00\x00\x00\x18[1, 1, [\"reply\", \"two\"]]"
                    "\x00\x00\x00\x1a[1, 2, [\"reply\", \"three\"]]");
-    raw_free(p);
-    echo_server_free(es);
 }
 
 /* --- bad input --------------------------------------------------------------------------------- */
@@ -793,13 +720,14 @@ static void
 check_bad_input(const BadInput *bad)
 {
     capture_warnings();
-    g_autoptr(CamasLoop) loop = camas_loop_new();
-    g_autoptr(CamasCodec) c = codec(bad->codec ? bad->codec : "json");
-    EchoServer *es = echo_server_new(loop, "local://bad", c, NULL);
-    CamasChannel *good = open_channel(loop, "local://bad", c, NULL);
+    g_autoptr(CamasTestWorld) w = camas_test_world_new(CAMAS_TEST_NO_CLOCK);
+    CamasLoop *loop = w->loop;
+    g_autoptr(CamasCodec) c = camas_test_codec(bad->codec ? bad->codec : "json");
+    g_autoptr(EchoServer) es = echo_server_new(loop, "local://bad", c, NULL);
+    g_autoptr(CamasChannel) good = camas_test_channel_open(w, "local://bad", c, NULL);
     g_autoptr(CamasValue) hold = camas_value_build("[s i]", "__hold__", 1);
     g_autoptr(CamasFuture) held = camas_channel_send(good, hold);
-    RawPeer *p = raw_connect(loop, "local://bad");
+    g_autoptr(RawPeer) p = raw_connect(w, "local://bad");
     camas_loop_run(loop);
     cr_assert_eq(camas_channel_server_get_n_channels(es->server), 2);
     guint before = warnings->len;
@@ -811,19 +739,13 @@ check_bad_input(const BadInput *bad)
     camas_loop_run(loop);
     cr_assert(p->closed, "%s: the server closed the bad connection", bad->name);
     cr_assert_eq(warnings->len, before + 1, "%s: one warning", bad->name);
-    const char *w = g_ptr_array_index(warnings, before);
-    cr_assert(strstr(w, "LocalQueue('bad')"), "%s: names the peer: %s", bad->name, w);
-    cr_assert(strstr(w, bad->expect), "%s: says what was wrong: %s", bad->name, w);
+    const char *warning = g_ptr_array_index(warnings, before);
+    cr_assert(strstr(warning, "LocalQueue('bad')"), "%s: names the peer: %s", bad->name, warning);
+    cr_assert(strstr(warning, bad->expect), "%s: says what was wrong: %s", bad->name, warning);
     /* the other connection is served as before */
     cr_assert_eq(camas_channel_server_get_n_channels(es->server), 1);
     cr_assert_not(camas_future_is_done(held));
-    g_autoptr(CamasValue) ohai = camas_value_new_str("ohai");
-    g_autoptr(CamasFuture) f = camas_channel_send(good, ohai);
-    g_autoptr(CamasValue) v = await_ok(loop, f);
-    assert_value(v, "[s s]", "reply", "ohai");
-    raw_free(p);
-    camas_channel_unref(good);
-    echo_server_free(es);
+    assert_echoes(w, good);
 }
 
 #define BYTES(s) (const guint8 *)(s), sizeof(s) - 1
@@ -855,42 +777,36 @@ Test(channel, bad_input_closes_only_that_connection)
 
 Test(channel, a_stalled_half_frame_delays_nobody)
 {
-    g_autoptr(CamasLoop) loop = camas_loop_new();
-    g_autoptr(CamasCodec) c = codec("json");
-    EchoServer *es = echo_server_new(loop, "local://stall", c, NULL);
-    RawPeer *p = raw_connect(loop, "local://stall");
+    g_autoptr(CamasTestWorld) w = camas_test_world_new(CAMAS_TEST_NO_CLOCK);
+    CamasLoop *loop = w->loop;
+    g_autoptr(CamasCodec) c = camas_test_codec("json");
+    g_autoptr(EchoServer) es = echo_server_new(loop, "local://stall", c, NULL);
+    g_autoptr(RawPeer) p = raw_connect(w, "local://stall");
     raw_send(p, "\x00\x00\x00\x20[0, 0, \"sta", 15);
-    CamasChannel *ch = open_channel(loop, "local://stall", c, NULL);
-    g_autoptr(CamasValue) ohai = camas_value_new_str("ohai");
-    g_autoptr(CamasFuture) f = camas_channel_send(ch, ohai);
-    g_autoptr(CamasValue) v = await_ok(loop, f);
-    cr_assert_not_null(v);
+    g_autoptr(CamasChannel) ch = camas_test_channel_open(w, "local://stall", c, NULL);
+    assert_echoes(w, ch);
     cr_assert_eq(p->rx->len, 0);
     cr_assert_not(p->closed);
-    raw_free(p);
-    camas_channel_unref(ch);
-    echo_server_free(es);
 }
 
 Test(channel, a_server_with_a_frame_limit_closes_connections_that_announce_more)
 {
     capture_warnings();
-    g_autoptr(CamasLoop) loop = camas_loop_new();
-    g_autoptr(CamasCodec) c = codec("json");
+    g_autoptr(CamasTestWorld) w = camas_test_world_new(CAMAS_TEST_NO_CLOCK);
+    CamasLoop *loop = w->loop;
+    g_autoptr(CamasCodec) c = camas_test_codec("json");
     CamasChannelOptions opts = {.max_frame_size = 64};
-    EchoServer *es = echo_server_new(loop, "local://lim", c, &opts);
-    CamasChannel *ch = open_channel(loop, "local://lim", c, NULL);
+    g_autoptr(EchoServer) es = echo_server_new(loop, "local://lim", c, &opts);
+    g_autoptr(CamasChannel) ch = camas_test_channel_open(w, "local://lim", c, NULL);
     char big[100];
     memset(big, 'y', sizeof big - 1);
     big[sizeof big - 1] = 0;
     g_autoptr(CamasValue) v = camas_value_new_str(big);
     g_autoptr(CamasFuture) f = camas_channel_send(ch, v);
-    g_autoptr(GError) e = await_error(loop, f);
+    g_autoptr(GError) e = camas_test_await_error(w, f);
     cr_assert(g_error_matches(e, CAMAS_ERROR, CAMAS_ERROR_CLOSED), "%s", e->message);
     cr_assert(camas_channel_is_closed(ch));
     cr_assert(strstr(g_ptr_array_index(warnings, warnings->len - 1), "more than the maximum of 64"));
-    camas_channel_unref(ch);
-    echo_server_free(es);
 }
 
 /* --- opening ------------------------------------------------------------------------------- */
@@ -910,47 +826,42 @@ start_late_server(CamasLoop *loop, gpointer data)
 
 Test(channel, open_retries_until_the_server_appears)
 {
-    g_autoptr(CamasLoop) loop = camas_loop_new();
-    g_autoptr(CamasCodec) c = codec("json");
+    g_autoptr(CamasTestWorld) w = camas_test_world_new(CAMAS_TEST_NO_CLOCK);
+    CamasLoop *loop = w->loop;
+    g_autoptr(CamasCodec) c = camas_test_codec("json");
     LateServer ls = {loop, c, NULL};
     camas_loop_call_at(loop, 120 * MS, start_late_server, &ls);
     CamasChannelOptions opts = {.connect_deadline = 1000 * MS};
-    g_autoptr(GError) error = NULL;
-    g_autoptr(CamasFuture) f = camas_channel_open(loop, "local://late", c, &opts, &error);
-    cr_assert_not_null(f);
-    run_until_done(loop, f);
-    CamasChannel *ch = camas_channel_open_finish(f, &error);
-    cr_assert_not_null(ch, "%s", error ? error->message : "");
+    g_autoptr(CamasChannel) ch = camas_test_channel_open(w, "local://late", c, &opts);
     cr_assert_eq(camas_loop_now(loop), 150 * MS, "attempts every 50 ms: connected at 150 ms");
-    g_autoptr(CamasValue) ohai = camas_value_new_str("ohai");
-    g_autoptr(CamasFuture) f2 = camas_channel_send(ch, ohai);
-    g_autoptr(CamasValue) v = await_ok(loop, f2);
-    cr_assert_not_null(v);
-    camas_channel_unref(ch);
+    assert_echoes(w, ch);
+    g_clear_pointer(&ch, camas_channel_unref);
     echo_server_free(ls.es);
 }
 
 Test(channel, open_gives_up_at_the_deadline)
 {
-    g_autoptr(CamasLoop) loop = camas_loop_new();
-    g_autoptr(CamasCodec) c = codec("json");
+    g_autoptr(CamasTestWorld) w = camas_test_world_new(CAMAS_TEST_NO_CLOCK);
+    CamasLoop *loop = w->loop;
+    g_autoptr(CamasCodec) c = camas_test_codec("json");
     CamasChannelOptions opts = {.connect_deadline = 120 * MS};
     g_autoptr(CamasFuture) f = camas_channel_open(loop, "local://nobody", c, &opts, NULL);
-    g_autoptr(GError) e = await_error(loop, f);
+    g_autoptr(GError) e = camas_test_await_error(w, f);
     cr_assert(g_error_matches(e, CAMAS_ERROR, CAMAS_ERROR_CONNECTION_REFUSED), "%s", e->message);
     cr_assert_eq(camas_loop_now(loop), 120 * MS, "the last attempt is at the deadline");
     cr_assert(strstr(e->message, "(4 attempts)"), "%s", e->message);
 
     g_autoptr(CamasFuture) once = camas_channel_open(loop, "local://nobody", c, NULL, NULL);
-    g_autoptr(GError) e2 = await_error(loop, once);
+    g_autoptr(GError) e2 = camas_test_await_error(w, once);
     cr_assert(g_error_matches(e2, CAMAS_ERROR, CAMAS_ERROR_CONNECTION_REFUSED));
     cr_assert_eq(camas_loop_now(loop), 120 * MS, "a single attempt takes no time");
 }
 
 Test(channel, cancelling_an_open_stops_retrying)
 {
-    g_autoptr(CamasLoop) loop = camas_loop_new();
-    g_autoptr(CamasCodec) c = codec("json");
+    g_autoptr(CamasTestWorld) w = camas_test_world_new(CAMAS_TEST_NO_CLOCK);
+    CamasLoop *loop = w->loop;
+    g_autoptr(CamasCodec) c = camas_test_codec("json");
     CamasChannelOptions opts = {.connect_deadline = 10000 * MS};
     g_autoptr(CamasFuture) f = camas_channel_open(loop, "local://never", c, &opts, NULL);
     camas_loop_run_until(loop, 75 * MS);
@@ -964,20 +875,20 @@ Test(channel, cancelling_an_open_stops_retrying)
 
 Test(channel, a_bad_address_fails_at_once)
 {
-    g_autoptr(CamasLoop) loop = camas_loop_new();
-    g_autoptr(CamasCodec) c = codec("json");
+    g_autoptr(CamasTestWorld) w = camas_test_world_new(CAMAS_TEST_NO_CLOCK);
+    CamasLoop *loop = w->loop;
+    g_autoptr(CamasCodec) c = camas_test_codec("json");
     g_autoptr(GError) error = NULL;
     cr_assert_null(camas_channel_open(loop, "bogus://x", c, NULL, &error));
     cr_assert(g_error_matches(error, CAMAS_ERROR, CAMAS_ERROR_INVALID));
     g_clear_error(&error);
     cr_assert_null(camas_channel_server_new(loop, "local://a/b", c, NULL, NULL, NULL, NULL, &error));
     cr_assert(g_error_matches(error, CAMAS_ERROR, CAMAS_ERROR_INVALID));
-    EchoServer *es = echo_server_new(loop, "local://dup", c, NULL);
+    g_autoptr(EchoServer) es = echo_server_new(loop, "local://dup", c, NULL);
     g_clear_error(&error);
     cr_assert_null(camas_channel_server_new(loop, "local://dup", c, NULL, NULL, NULL, NULL, &error));
     cr_assert_not_null(error);
     cr_assert_str_eq(camas_channel_server_get_address(es->server), "local://dup");
-    echo_server_free(es);
 }
 
 /* --- many requests ------------------------------------------------------------------------- */
@@ -1000,10 +911,11 @@ tally(CamasFuture *f, gpointer data)
 
 Test(channel, hundred_thousand_outstanding_requests_on_one_connection)
 {
-    g_autoptr(CamasLoop) loop = camas_loop_new();
-    g_autoptr(CamasCodec) c = codec("msgpack");
-    EchoServer *es = echo_server_new(loop, "local://many", c, NULL);
-    CamasChannel *ch = open_channel(loop, "local://many", c, NULL);
+    g_autoptr(CamasTestWorld) w = camas_test_world_new(CAMAS_TEST_NO_CLOCK);
+    CamasLoop *loop = w->loop;
+    g_autoptr(CamasCodec) c = camas_test_codec("msgpack");
+    g_autoptr(EchoServer) es = echo_server_new(loop, "local://many", c, NULL);
+    g_autoptr(CamasChannel) ch = camas_test_channel_open(w, "local://many", c, NULL);
     enum { N = 100000 };
     CamasFuture **f = g_new(CamasFuture *, N);
     Tally t = {0};
@@ -1023,17 +935,16 @@ Test(channel, hundred_thousand_outstanding_requests_on_one_connection)
     }
     g_free(f);
     cr_assert_eq(camas_channel_get_n_pending(ch), 0);
-    camas_channel_unref(ch);
-    echo_server_free(es);
 }
 
 Test(channel, a_cancelled_request_drops_its_late_reply_quietly)
 {
     capture_warnings();
-    g_autoptr(CamasLoop) loop = camas_loop_new();
-    g_autoptr(CamasCodec) c = codec("json");
-    EchoServer *es = echo_server_new(loop, "local://cancel", c, NULL);
-    CamasChannel *ch = open_channel(loop, "local://cancel", c, NULL);
+    g_autoptr(CamasTestWorld) w = camas_test_world_new(CAMAS_TEST_NO_CLOCK);
+    CamasLoop *loop = w->loop;
+    g_autoptr(CamasCodec) c = camas_test_codec("json");
+    g_autoptr(EchoServer) es = echo_server_new(loop, "local://cancel", c, NULL);
+    g_autoptr(CamasChannel) ch = camas_test_channel_open(w, "local://cancel", c, NULL);
     CamasFuture *f[3];
     for (int i = 0; i < 3; i++) {
         g_autoptr(CamasValue) hold = camas_value_build("[s i]", "__hold__", i);
@@ -1054,16 +965,15 @@ Test(channel, a_cancelled_request_drops_its_late_reply_quietly)
     cr_assert_eq(camas_channel_get_n_pending(ch), 0);
     for (int i = 0; i < 3; i++)
         camas_future_unref(f[i]);
-    camas_channel_unref(ch);
-    echo_server_free(es);
 }
 
 Test(channel, replies_in_shuffled_order_all_find_their_requests)
 {
-    g_autoptr(CamasLoop) loop = camas_loop_new();
-    g_autoptr(CamasCodec) c = codec("msgpack");
-    EchoServer *es = echo_server_new(loop, "local://shuffle", c, NULL);
-    CamasChannel *ch = open_channel(loop, "local://shuffle", c, NULL);
+    g_autoptr(CamasTestWorld) w = camas_test_world_new(CAMAS_TEST_NO_CLOCK);
+    CamasLoop *loop = w->loop;
+    g_autoptr(CamasCodec) c = camas_test_codec("msgpack");
+    g_autoptr(EchoServer) es = echo_server_new(loop, "local://shuffle", c, NULL);
+    g_autoptr(CamasChannel) ch = camas_test_channel_open(w, "local://shuffle", c, NULL);
     enum { N = 5000 };
     CamasFuture **f = g_new(CamasFuture *, N);
     for (int round = 0; round < 3; round++) {
@@ -1098,16 +1008,15 @@ Test(channel, replies_in_shuffled_order_all_find_their_requests)
         cr_assert_eq(camas_channel_get_n_pending(ch), 0);
     }
     g_free(f);
-    camas_channel_unref(ch);
-    echo_server_free(es);
 }
 
 Test(channel, replies_echo_any_request_id_value_as_python_does)
 {
-    g_autoptr(CamasLoop) loop = camas_loop_new();
-    g_autoptr(CamasCodec) c = codec("json");
-    EchoServer *es = echo_server_new(loop, "local://ids", c, NULL);
-    RawPeer *p = raw_connect(loop, "local://ids");
+    g_autoptr(CamasTestWorld) w = camas_test_world_new(CAMAS_TEST_NO_CLOCK);
+    CamasLoop *loop = w->loop;
+    g_autoptr(CamasCodec) c = camas_test_codec("json");
+    g_autoptr(EchoServer) es = echo_server_new(loop, "local://ids", c, NULL);
+    g_autoptr(RawPeer) p = raw_connect(w, "local://ids");
     g_autoptr(GByteArray) a = frame_text("[0, 1.5, \"x\"]");
     g_autoptr(GByteArray) b = frame_text("[0, \"abc\", \"y\"]");
     g_autoptr(GByteArray) big = frame_text("[0, 18446744073709551615, \"z\"]");
@@ -1121,8 +1030,6 @@ Test(channel, replies_echo_any_request_id_value_as_python_does)
     g_byte_array_append(expect, e2->data, e2->len);
     g_byte_array_append(expect, e3->data, e3->len);
     assert_rx_len(p->rx, (const char *)expect->data, expect->len);
-    raw_free(p);
-    echo_server_free(es);
 }
 
 static void
@@ -1134,10 +1041,11 @@ record_order(CamasFuture *future, gpointer data)
 
 Test(channel, a_request_held_while_thousands_of_others_complete_still_gets_its_reply)
 {
-    g_autoptr(CamasLoop) loop = camas_loop_new();
-    g_autoptr(CamasCodec) c = codec("msgpack");
-    EchoServer *es = echo_server_new(loop, "local://straggler", c, NULL);
-    CamasChannel *ch = open_channel(loop, "local://straggler", c, NULL);
+    g_autoptr(CamasTestWorld) w = camas_test_world_new(CAMAS_TEST_NO_CLOCK);
+    CamasLoop *loop = w->loop;
+    g_autoptr(CamasCodec) c = camas_test_codec("msgpack");
+    g_autoptr(EchoServer) es = echo_server_new(loop, "local://straggler", c, NULL);
+    g_autoptr(CamasChannel) ch = camas_test_channel_open(w, "local://straggler", c, NULL);
     CamasFuture *held[3];
     for (int i = 0; i < 3; i++) {
         g_autoptr(CamasValue) hold = camas_value_build("[s i]", "__hold__", i);
@@ -1152,7 +1060,7 @@ Test(channel, a_request_held_while_thousands_of_others_complete_still_gets_its_r
             f[k] = camas_channel_send(ch, v);
         }
         for (int k = 0; k < 4; k++) {
-            g_autoptr(CamasValue) r = await_ok(loop, f[k]);
+            g_autoptr(CamasValue) r = camas_test_await_ok(w, f[k]);
             cr_assert_eq(camas_value_get_int(camas_value_get_item(r, 1)), i + k);
             camas_future_unref(f[k]);
         }
@@ -1167,23 +1075,22 @@ Test(channel, a_request_held_while_thousands_of_others_complete_still_gets_its_r
     camas_request_reply_take(g_ptr_array_index(es->held, 2), camas_value_new_int(12));
     g_ptr_array_set_size(es->held, 0);
     for (int i = 0; i < 3; i++) {
-        g_autoptr(CamasValue) r = await_ok(loop, held[i]);
+        g_autoptr(CamasValue) r = camas_test_await_ok(w, held[i]);
         cr_assert_eq(camas_value_get_int(r), 10 + i);
         camas_future_unref(held[i]);
     }
-    g_autoptr(CamasValue) r = await_ok(loop, extra);
-    assert_value(r, "[s s]", "reply", "late");
+    g_autoptr(CamasValue) r = camas_test_await_ok(w, extra);
+    camas_test_assert_value(r, "[s s]", "reply", "late");
     cr_assert_eq(camas_channel_get_n_pending(ch), 0);
-    camas_channel_unref(ch);
-    echo_server_free(es);
 }
 
 Test(channel, closing_fails_old_and_recent_requests_in_id_order)
 {
-    g_autoptr(CamasLoop) loop = camas_loop_new();
-    g_autoptr(CamasCodec) c = codec("json");
-    EchoServer *es = echo_server_new(loop, "local://order", c, NULL);
-    CamasChannel *ch = open_channel(loop, "local://order", c, NULL);
+    g_autoptr(CamasTestWorld) w = camas_test_world_new(CAMAS_TEST_NO_CLOCK);
+    CamasLoop *loop = w->loop;
+    g_autoptr(CamasCodec) c = camas_test_codec("json");
+    g_autoptr(EchoServer) es = echo_server_new(loop, "local://order", c, NULL);
+    g_autoptr(CamasChannel) ch = camas_test_channel_open(w, "local://order", c, NULL);
     CamasFuture *held[4];
     g_autoptr(GArray) order = g_array_new(FALSE, FALSE, sizeof(CamasFuture *));
     for (int i = 0; i < 4; i++) {
@@ -1191,7 +1098,7 @@ Test(channel, closing_fails_old_and_recent_requests_in_id_order)
             for (int k = 0; k < 2000; k++) {
                 g_autoptr(CamasValue) v = camas_value_new_int(k);
                 g_autoptr(CamasFuture) f = camas_channel_send(ch, v);
-                g_autoptr(CamasValue) r = await_ok(loop, f);
+                g_autoptr(CamasValue) r = camas_test_await_ok(w, f);
                 cr_assert_eq(camas_value_get_int(camas_value_get_item(r, 1)), k);
             }
         }
@@ -1207,10 +1114,8 @@ Test(channel, closing_fails_old_and_recent_requests_in_id_order)
     cr_assert_eq(order->len, 4);
     for (int i = 0; i < 4; i++) {
         cr_assert_eq(g_array_index(order, CamasFuture *, i), held[i], "failure %d", i);
-        g_autoptr(GError) error = await_error(loop, held[i]);
+        g_autoptr(GError) error = camas_test_await_error(w, held[i]);
         cr_assert(g_error_matches(error, CAMAS_ERROR, CAMAS_ERROR_CLOSED));
         camas_future_unref(held[i]);
     }
-    camas_channel_unref(ch);
-    echo_server_free(es);
 }

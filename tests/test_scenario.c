@@ -773,7 +773,8 @@ Test(scenario, camas_run_prints_one_summary_and_exits_0)
     cr_assert_str_eq(r.err, "");
     camas_test_run_clear(&r);
 
-    CamasTestRun j = camas_test_run_camas("run", "--json", "--seed", "5", "--until", "2.5", file, NULL);
+    CamasTestRun j =
+        camas_test_run_camas("run", "--json", "--seed", "5", "--until", "2.5", file, NULL);
     cr_assert_eq(j.status, 0, "%s", j.err);
     json_error_t jerr;
     json_t *o = json_loads(j.out, 0, &jerr);
@@ -831,7 +832,8 @@ Test(scenario, bad_input_exits_2_with_one_line_and_leaves_no_trace_file)
         for (int k = 0; k < 4 && bad_args[i][k]; k++)
             g_ptr_array_add(argv, (gpointer)bad_args[i][k]);
         g_ptr_array_add(argv, NULL);
-        CamasTestRun r = camas_test_run_camas_argv(NULL, NULL, NULL, (const char *const *)argv->pdata);
+        CamasTestRun r =
+            camas_test_run_camas_argv(NULL, NULL, NULL, (const char *const *)argv->pdata);
         cr_assert_eq(r.status, 2, "args %zu: %s", i, r.err);
         assert_one_line_error(&r, "camas run: ");
         camas_test_run_clear(&r);
