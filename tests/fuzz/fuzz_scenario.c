@@ -1,0 +1,207 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * libFuzzer target: scenario files (camas_scenario_load_data(), docs/scenarios.md) on
+ * arbitrary bytes.  Loading must succeed or fail with a GError — never crash, abort, log a
+ * critical or leak.  A file that loads and is cheap to run is also run (so the runner's
+ * validation of parameters, links and references is fuzzed too) and checked against its own
+ * "expect" section; afterwards no counted camas object may be alive.
+ *
+ * What is kept cheap, by looking at the JSON before handing it over (these are the documented
+ * costs of a big scenario, not bugs): files whose "count"s add up to more than LOAD_AGENTS are
+ * not loaded; files with more than RUN_AGENTS agents, more than RUN_CONTAINERS containers or an
+ * integer parameter above RUN_INT (rounds, fanout: the work per agent) are not run; runs stop
+ * at RUN_SECONDS of simulated time at the latest.  RingElection groups are only run when their
+ * successors form a ring within the group ("@own" or "@own+N"): on any other graph an election
+ * id larger than every id on a cycle it enters goes round that cycle for ever at one instant,
+ * which no stop time ends (the algorithm's precondition, not a bug).  Plug-ins are only loaded when every path is
+ * a bare file name: they resolve into a directory that does not exist, so the loader's failure
+ * path is fuzzed without dlopen()ing whatever file a mutation names.  Seeds:
+ * tests/fuzz/corpus/scenario.
+ */
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <camas/camas.h>
+
+#include "live-private.h"
+
+int LLVMFuzzerTestOneInput(const guint8 *data, size_t size);
+
+#define LOAD_AGENTS 200
+#define RUN_AGENTS 64
+#define RUN_CONTAINERS 8
+#define RUN_INT 16
+#define RUN_SECONDS 10
+
+/* Where relative plug-in paths resolve: a directory that does not exist. */
+#define ORIGIN "/nonexistent-camas-fuzz/fuzz.json"
+
+typedef struct {
+    json_int_t counts; /* the sum of every "count" integer (saturating) */
+    gboolean big_param; /* not to be run: an integer above RUN_INT somewhere under a "params",
+                         * too many containers, a RingElection that is not a ring */
+} Survey;
+
+static void
+survey(json_t *j, gboolean in_params, Survey *s)
+{
+    if (json_is_object(j)) {
+        const char *key;
+        json_t *v;
+        json_object_foreach(j, key, v) {
+            if (strcmp(key, "count") == 0 && json_is_integer(v)) {
+                json_int_t c = json_integer_value(v);
+                if (c > 0)
+                    s->counts = c > LOAD_AGENTS ? LOAD_AGENTS + 1
+                                                : MIN(s->counts + c, LOAD_AGENTS + 1);
+            }
+            survey(v, in_params || strcmp(key, "params") == 0, s);
+        }
+    } else if (json_is_array(j)) {
+        for (gsize i = 0; i < json_array_size(j); i++)
+            survey(json_array_get(j, i), in_params, s);
+    } else if (in_params && json_is_integer(j) && json_integer_value(j) > RUN_INT) {
+        s->big_param = TRUE;
+    }
+}
+
+/* Every RingElection group's "next" is "@<its own name>", optionally with "+N" / "-N". */
+static gboolean
+rings_are_rings(json_t *root)
+{
+    json_t *agents = json_object_get(root, "agents");
+    for (gsize i = 0; json_is_array(agents) && i < json_array_size(agents); i++) {
+        json_t *g = json_array_get(agents, i);
+        json_t *type = json_object_get(g, "type");
+        if (!json_is_string(type) || strcmp(json_string_value(type), "RingElection") != 0)
+            continue;
+        json_t *name = json_object_get(g, "name");
+        const char *own = json_is_string(name) ? json_string_value(name) : "RingElection";
+        json_t *next = json_object_get(json_object_get(g, "params"), "next");
+        if (!json_is_string(next))
+            continue; /* a load error */
+        const char *ref = json_string_value(next);
+        gsize n = strlen(own);
+        if (ref[0] != '@' || strncmp(ref + 1, own, n) != 0 ||
+            (ref[1 + n] != '\0' && ref[1 + n] != '+' && ref[1 + n] != '-'))
+            return FALSE;
+    }
+    return TRUE;
+}
+
+/* Plug-in paths that stay inside ORIGIN's (missing) directory. */
+static gboolean
+plugins_are_harmless(json_t *root)
+{
+    json_t *p = json_object_get(root, "plugins");
+    if (!json_is_array(p))
+        return TRUE;
+    for (gsize i = 0; i < json_array_size(p); i++) {
+        json_t *e = json_array_get(p, i);
+        if (json_is_string(e) &&
+            (json_string_length(e) == 0 || memchr(json_string_value(e), '/', json_string_length(e)) ||
+             strlen(json_string_value(e)) != json_string_length(e)))
+            return FALSE;
+    }
+    return TRUE;
+}
+
+static void
+quiet_log(const char *domain, GLogLevelFlags level, const char *message, gpointer data)
+{
+    /* Criticals are contract violations (fatal below): say which before aborting. */
+    if (level & (G_LOG_LEVEL_CRITICAL | G_LOG_LEVEL_ERROR))
+        fprintf(stderr, "%s: %s\n", domain ? domain : "", message);
+}
+
+static void
+check_nothing_alive(const char *when)
+{
+    for (int k = 0; k < CAMAS__LIVE_N; k++) {
+        int n = g_atomic_int_get(&camas__live_counts[k]);
+        if (n != 0) {
+            fprintf(stderr, "fuzz_scenario: %d %s object(s) alive after %s\n", n,
+                    camas__live_name(k), when);
+            abort();
+        }
+    }
+}
+
+int
+LLVMFuzzerTestOneInput(const guint8 *data, size_t size)
+{
+    static gboolean initialised, verbose;
+    if (!initialised) {
+        initialised = TRUE;
+        /* CAMAS_FUZZ_VERBOSE=1: say what happened to each input (for corpus upkeep) */
+        verbose = g_getenv("CAMAS_FUZZ_VERBOSE") != NULL;
+        g_log_set_default_handler(quiet_log, NULL);
+        g_log_set_always_fatal(G_LOG_FATAL_MASK | G_LOG_LEVEL_CRITICAL);
+    }
+
+    Survey sv = {0};
+    json_t *root = json_loadb((const char *)data, size, JSON_REJECT_DUPLICATES, NULL);
+    if (root) {
+        survey(root, FALSE, &sv);
+        gboolean harmless = plugins_are_harmless(root);
+        json_t *containers = json_object_get(root, "containers");
+        if ((json_is_array(containers) && json_array_size(containers) > RUN_CONTAINERS) ||
+            !rings_are_rings(root))
+            sv.big_param = TRUE;
+        json_decref(root);
+        if (!harmless || sv.counts > LOAD_AGENTS)
+            return 0;
+    }
+
+    /* an exact-size heap copy, so that ASan catches any read past the end */
+    char *copy = g_memdup2(data, size ? size : 1);
+    GError *error = NULL;
+    CamasScenario *s = camas_scenario_load_data(copy, size, ORIGIN, &error);
+    g_free(copy);
+    if (!s) {
+        if (!error || error->domain != CAMAS_ERROR || !error->message[0])
+            abort(); /* a failed load names what was wrong */
+        if (verbose)
+            fprintf(stderr, "load: %s\n", error->message);
+        g_error_free(error);
+        check_nothing_alive("a failed load");
+        return 0;
+    }
+    if (error)
+        abort();
+
+    guint agents = 0;
+    for (guint g = 0; g < camas_scenario_get_n_groups(s); g++)
+        agents += camas_scenario_get_group_size(s, g);
+    if (agents <= RUN_AGENTS && !sv.big_param) {
+        CamasScenarioRunOptions o = {0};
+        o.until = MIN(camas_scenario_get_until(s), RUN_SECONDS * CAMAS_TICKS_PER_SECOND);
+        CamasScenarioResult *r = camas_scenario_run(s, &o, &error);
+        if (r) {
+            const CamasScenarioStats *st = camas_scenario_result_get_stats(r);
+            if (strlen(st->fingerprint) != 64 || st->sim_time > o.until)
+                abort();
+            if (verbose)
+                fprintf(stderr, "ran: %" G_GUINT64_FORMAT " events\n", st->events);
+            if (!camas_scenario_result_check(r, s, &error)) {
+                if (verbose)
+                    fprintf(stderr, "check: %s\n", error->message);
+                g_clear_error(&error);
+            }
+            camas_scenario_result_free(r);
+        } else {
+            if (!error || !error->message[0])
+                abort();
+            if (verbose)
+                fprintf(stderr, "run: %s\n", error->message);
+            g_clear_error(&error);
+        }
+    } else if (verbose) {
+        fprintf(stderr, "not run: %u agents%s\n", agents, sv.big_param ? ", big" : "");
+    }
+    camas_scenario_free(s);
+    check_nothing_alive("a scenario");
+    return 0;
+}
