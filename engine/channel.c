@@ -291,7 +291,8 @@ pending_clear(PendingTable *t)
 /* A REPLY or FAILURE trace record names the method of its request, which the sender only lent
  * for the send.  So while a tracer is attached each request's name is copied into the channel's
  * name store: blocks of NAME_BLOCK bytes filled front to back, each name preceded by a pointer
- * to its block, each block counting its names not yet released.  A block whose last name goes
+ * to its block and its length (so a REPLY record need not measure it), each block counting its
+ * names not yet released.  A block whose last name goes
  * is kept for reuse (a few) or freed, so a traced request copies its name and allocates
  * nothing once the blocks are there, however its reply is ordered with others. */
 #define NAME_BLOCK ((gsize)16 * 1024)
@@ -303,8 +304,13 @@ struct _NameBlock {
     gsize live;      /* names handed out and not released */
     gsize used;      /* bytes of data taken */
     gsize cap;       /* bytes of data */
-    gpointer data[]; /* entries: the block pointer, then the name with its NUL, padded */
+    gpointer data[]; /* entries: a NameHead, then the name with its NUL, padded */
 };
+
+typedef struct {
+    NameBlock *block; /* the block the name is in */
+    gsize len;        /* the name's strlen */
+} NameHead;
 
 typedef struct {
     NameBlock *cur;   /* the block being filled, or NULL */
@@ -324,12 +330,12 @@ block_retire(NameStore *st, NameBlock *b)
     }
 }
 
-/* A copy of @name that stays valid until names_release(). */
+/* A copy of @name (@name_len bytes, its strlen) that stays valid until names_release(). */
 static G_GNUC_NO_INLINE const char *
-names_dup(NameStore *st, const char *name)
+names_dup(NameStore *st, const char *name, gsize name_len)
 {
-    gsize len = strlen(name) + 1;
-    gsize need = sizeof(gpointer) + ((len + sizeof(gpointer) - 1) & ~(sizeof(gpointer) - 1));
+    gsize len = name_len + 1;
+    gsize need = sizeof(NameHead) + ((len + sizeof(gpointer) - 1) & ~(sizeof(gpointer) - 1));
     NameBlock *b = st->cur;
     if (G_UNLIKELY(!b || b->used + need > b->cap)) {
         if (b && b->live == 0 && need <= b->cap) {
@@ -353,11 +359,18 @@ names_dup(NameStore *st, const char *name)
         }
     }
     guint8 *p = (guint8 *)b->data + b->used;
-    *(NameBlock **)(gpointer)p = b;
-    memcpy(p + sizeof(gpointer), name, len);
+    *(NameHead *)(gpointer)p = (NameHead){b, name_len};
+    memcpy(p + sizeof(NameHead), name, len);
     b->used += need;
     b->live++;
-    return (const char *)p + sizeof(gpointer);
+    return (const char *)p + sizeof(NameHead);
+}
+
+/* The length of a name of names_dup(), 0 for NULL. */
+static inline gsize
+names_len(const char *name)
+{
+    return name ? ((const NameHead *)(gconstpointer)(name - sizeof(NameHead)))->len : 0;
 }
 
 /* Gives back a name of names_dup(), or nothing for NULL. */
@@ -366,7 +379,7 @@ names_release(NameStore *st, const char *name)
 {
     if (!name)
         return;
-    NameBlock *b = *(NameBlock *const *)(gconstpointer)(name - sizeof(gpointer));
+    NameBlock *b = ((const NameHead *)(gconstpointer)(name - sizeof(NameHead)))->block;
     if (--b->live == 0 && b != st->cur)
         block_retire(st, b);
 }
@@ -433,6 +446,7 @@ struct _CamasChannel {
 
     char *peername;   /* aiomas peername: the origin of remote failures */
     char *trace_local, *trace_peer;
+    guint32 trace_local_len, trace_peer_len; /* their strlen, for trace records */
     char *tls_version, *tls_cipher;
 
     gboolean closed;
@@ -479,7 +493,7 @@ id_for_trace(const CamasValue *id)
 
 static void
 trace(CamasChannel *ch, CamasTraceKind kind, gboolean outgoing, gint64 msg_id, const char *method,
-      const guint8 *payload, gsize len, const char *text)
+      gsize method_len, const guint8 *payload, gsize len, const char *text)
 {
     /* every field named: a partial initializer zero-fills the struct first with `rep stos`,
      * whose start-up cost was a quarter of handle_payload's own time */
@@ -496,18 +510,28 @@ trace(CamasChannel *ch, CamasTraceKind kind, gboolean outgoing, gint64 msg_id, c
         .digest = NULL,
         .digest_len = 0,
         .text = text,
+        .src_len = outgoing ? ch->trace_local_len : ch->trace_peer_len,
+        .dst_len = outgoing ? ch->trace_peer_len : ch->trace_local_len,
+        .method_len = (guint32)method_len,
     };
     camas__loop_emit(ch->loop, &r);
 }
 
-/* The RPC path of a request content for DELIVER records. */
+/* The RPC path of a request content for DELIVER records, and its length in @len (0 when it is
+ * not a plain string: the tracer measures it then). */
 static const char *
-rpc_method_of(const CamasChannel *ch, const CamasValue *content)
+rpc_method_of(const CamasChannel *ch, const CamasValue *content, gsize *len)
 {
+    *len = 0;
     if (!ch->rpc || !camas_value_is_sequence(content) || camas_value_get_length(content) == 0)
         return NULL;
     CamasValue *path = camas_value_get_item(content, 0);
-    return camas_value_get_type(path) == CAMAS_VALUE_STR ? camas_value_get_str(path, NULL) : NULL;
+    if (camas_value_get_type(path) != CAMAS_VALUE_STR)
+        return NULL;
+    const char *s = camas_value_get_str(path, len);
+    if (memchr(s, '\0', *len))
+        *len = 0; /* an embedded NUL: the record ends the name there, as before */
+    return s;
 }
 
 /* --- encoding ------------------------------------------------------------------------------- */
@@ -609,7 +633,8 @@ channel_shutdown(CamasChannel *ch, GError *reason)
     PendingSlot *slots = pending_steal_sorted(&ch->pending, &n);
     for (gsize i = 0; i < n; i++) {
         if (camas_loop_is_traced(ch->loop))
-            trace(ch, CAMAS_TRACE_FAILURE, FALSE, (gint64)slots[i].id, slots[i].method, NULL, 0,
+            trace(ch, CAMAS_TRACE_FAILURE, FALSE, (gint64)slots[i].id, slots[i].method,
+                  names_len(slots[i].method), NULL, 0,
                   "Connection closed");
         names_release(&ch->names, slots[i].method);
         camas_future_set_error(slots[i].future, closed_error());
@@ -696,9 +721,12 @@ drain_queue(CamasLoop *loop, gpointer data)
 static void
 handle_request(CamasChannel *ch, CamasValue *message, const guint8 *payload, gsize len)
 {
-    if (camas_loop_is_traced(ch->loop))
-        trace(ch, CAMAS_TRACE_DELIVER, FALSE, id_for_trace(message->u.seq.items[1]),
-              rpc_method_of(ch, message->u.seq.items[2]), payload, len, NULL);
+    if (camas_loop_is_traced(ch->loop)) {
+        gsize method_len;
+        const char *method = rpc_method_of(ch, message->u.seq.items[2], &method_len);
+        trace(ch, CAMAS_TRACE_DELIVER, FALSE, id_for_trace(message->u.seq.items[1]), method,
+              method_len, payload, len, NULL);
+    }
     CamasRequest *req = request_new(ch, message);
     if (ch->request_func && !ch->queue_head) {
         ch->request_func(ch, req, ch->request_data);
@@ -753,8 +781,8 @@ handle_reply(CamasChannel *ch, CamasMsgType type, CamasValue *message, const gui
     }
     if (type == CAMAS_MSG_RESULT) {
         if (camas_loop_is_traced(ch->loop))
-            trace(ch, CAMAS_TRACE_REPLY, FALSE, (gint64)msg_id, entry.method, payload, len,
-                  NULL);
+            trace(ch, CAMAS_TRACE_REPLY, FALSE, (gint64)msg_id, entry.method,
+                  names_len(entry.method), payload, len, NULL);
         names_release(&ch->names, entry.method);
         camas_future_set_result(future, content);
     } else {
@@ -766,8 +794,8 @@ handle_reply(CamasChannel *ch, CamasMsgType type, CamasValue *message, const gui
         else
             text = repr = camas_value_repr(content);
         if (camas_loop_is_traced(ch->loop))
-            trace(ch, CAMAS_TRACE_FAILURE, FALSE, (gint64)msg_id, entry.method, payload, len,
-                  text);
+            trace(ch, CAMAS_TRACE_FAILURE, FALSE, (gint64)msg_id, entry.method,
+                  names_len(entry.method), payload, len, text);
         names_release(&ch->names, entry.method);
         camas_future_set_error(future, camas_error_new_remote(ch->peername, text));
         camas_value_unref(content);
@@ -1117,6 +1145,8 @@ camas_channel_set_trace_names(CamasChannel *channel, const char *local, const ch
     g_free(channel->trace_peer);
     channel->trace_local = l;
     channel->trace_peer = p;
+    channel->trace_local_len = (guint32)strlen(l);
+    channel->trace_peer_len = (guint32)strlen(p);
 }
 
 void
@@ -1273,10 +1303,11 @@ camas__channel_send_full(CamasChannel *channel, const CamasValue *content, const
     if (camas_loop_is_traced(ch->loop)) {
         gsize len;
         const guint8 *p = camas__chunk_get_data(frame, &len);
-        trace(ch, CAMAS_TRACE_SEND, TRUE, (gint64)id, method, p + CAMAS_FRAME_HEADER_SIZE,
-              len - CAMAS_FRAME_HEADER_SIZE, NULL);
+        gsize method_len = method ? strlen(method) : 0; /* measured once for both */
+        trace(ch, CAMAS_TRACE_SEND, TRUE, (gint64)id, method, method_len,
+              p + CAMAS_FRAME_HEADER_SIZE, len - CAMAS_FRAME_HEADER_SIZE, NULL);
         if (method)
-            name = names_dup(&ch->names, method);
+            name = names_dup(&ch->names, method, method_len);
     }
     if (!camas__pipe_send_chunk(ch->pipe, frame, &error)) {
         names_release(&ch->names, name);
@@ -1304,7 +1335,7 @@ send_reply_frame(CamasChannel *ch, CamasMsgType type, CamasValue *id, CamasChunk
     if (camas_loop_is_traced(ch->loop)) {
         gsize len;
         const guint8 *p = camas__chunk_get_data(frame, &len);
-        trace(ch, CAMAS_TRACE_SEND, TRUE, id_for_trace(id), NULL, p + CAMAS_FRAME_HEADER_SIZE,
+        trace(ch, CAMAS_TRACE_SEND, TRUE, id_for_trace(id), NULL, 0, p + CAMAS_FRAME_HEADER_SIZE,
               len - CAMAS_FRAME_HEADER_SIZE, text);
     }
     /* A failing pipe reports itself through its closed callback; nothing to do here. */

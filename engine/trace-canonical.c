@@ -350,17 +350,19 @@ camas_canonical_trace_add(CamasCanonicalTrace *trace, const CamasTraceRecord *r)
     guint8 flags = 0;
     guint32 src_n = 0, dst_n = 0, method_n = 0, text_n = 0, bytes_n = 0;
     gsize need = 2 + 8 + 8;
+    /* the emitter's lengths when it gave them (the channel does for every message): a strlen
+     * per string was most of this function's own cost */
     if (r->src) {
         flags |= HAS_SRC;
-        need += 5 + (src_n = (guint32)strlen(r->src));
+        need += 5 + (src_n = r->src_len ? r->src_len : (guint32)strlen(r->src));
     }
     if (r->dst) {
         flags |= HAS_DST;
-        need += 5 + (dst_n = (guint32)strlen(r->dst));
+        need += 5 + (dst_n = r->dst_len ? r->dst_len : (guint32)strlen(r->dst));
     }
     if (r->method) {
         flags |= HAS_METHOD;
-        need += 5 + (method_n = (guint32)strlen(r->method));
+        need += 5 + (method_n = r->method_len ? r->method_len : (guint32)strlen(r->method));
     }
     if (r->text) {
         flags |= HAS_TEXT;

@@ -49,6 +49,12 @@ typedef struct {
     const guint8 *digest;  /* instead of the payload: a digest of it (e.g. SHA-256), or NULL */
     gsize digest_len;
     const char *text;      /* LOG line, FAULT description, FAILURE text */
+    /* The lengths of src, dst and method (bytes, without the NUL) when the emitter knows them,
+     * so a tracer that copies the strings need not scan them; 0 = not given (a tracer measures
+     * the string itself).  A non-zero length must be the string's strlen. */
+    guint32 src_len;
+    guint32 dst_len;
+    guint32 method_len;
 } CamasTraceRecord;
 
 /* Called for each record, synchronously, from the step that produced it.  It must not
