@@ -31,17 +31,21 @@ struct _CamasService {
     GDestroyNotify destroy;
     CamasService *parent; /* not owned; cleared when the parent lets go */
     char *name;           /* the name under the parent, NULL for a root */
-    GHashTable *subs;     /* name -> CamasService (owned); NULL while empty */
+    GHashTable *subs;     /* name -> CamasService (owned; the key is the sub's name); NULL
+                           * until a sub goes there */
     gboolean is_dict;
-    CamasService **numbered; /* dict services: numbered[k] is the sub named k in decimal */
-    gsize n_numbered;        /* (a cache of subs in the table; NULL = look it up there) */
+    CamasService **numbered; /* dict services: numbered[k] is the sub named k in decimal (owned),
+                              * or NULL; such a sub is never in `subs` too */
+    gsize n_numbered;        /* the array's length */
+    gsize n_numbered_live;   /* its non-NULL entries */
 };
 
 /* A container names its agents 0, 1, 2, ... in its "agents" dict, and every call resolves
- * one of them: a dict service keeps such subs in an array by number too (while the numbers
- * are dense: below twice the table's size plus some), so resolving one is an index instead of
- * hashing the name and probing the table's hash, key and value arrays and the key string, each
- * a cache miss with 100 000 agents. */
+ * one of them: a dict service keeps such subs in an array by number instead of its hash table
+ * (while the numbers are dense: below twice the number of subs plus some), so resolving one is
+ * an index instead of hashing the name and probing the table's hash, key and value arrays and
+ * the key string, each a cache miss with 100 000 agents; and adding or removing 100 000 agents
+ * neither hashes nor copies their names, nor grows and shrinks a table step by step. */
 #define NUMBERED_SLACK 64
 
 /* The number a canonical decimal name (no sign, no leading zero) stands for, or -1. */
@@ -59,25 +63,25 @@ name_number(const char *name, gsize len)
     return k;
 }
 
-/* Records @sub (or clears the entry when NULL) as dict sub number @k, if the array may hold it. */
-static void
-numbered_set(CamasService *dict, gssize k, CamasService *sub)
+/* Makes the array hold slot @k (a name's number, or -1) if the numbers stay dense enough;
+ * FALSE when the sub goes to the hash table instead. */
+static gboolean
+numbered_reserve(CamasService *dict, gssize k)
 {
     if (k < 0)
-        return;
-    if ((gsize)k >= dict->n_numbered) {
-        gsize limit = 2 * (dict->subs ? g_hash_table_size(dict->subs) : 0) + NUMBERED_SLACK;
-        if (!sub || (gsize)k >= limit)
-            return;
-        gsize n = MAX(dict->n_numbered, NUMBERED_SLACK);
-        while (n <= (gsize)k)
-            n *= 2;
-        dict->numbered = g_renew(CamasService *, dict->numbered, n);
-        memset(dict->numbered + dict->n_numbered, 0,
-               (n - dict->n_numbered) * sizeof(CamasService *));
-        dict->n_numbered = n;
-    }
-    dict->numbered[k] = sub;
+        return FALSE;
+    if ((gsize)k < dict->n_numbered)
+        return TRUE;
+    gsize n_subs = dict->n_numbered_live + (dict->subs ? g_hash_table_size(dict->subs) : 0);
+    if ((gsize)k >= 2 * n_subs + NUMBERED_SLACK)
+        return FALSE;
+    gsize n = MAX(dict->n_numbered, NUMBERED_SLACK);
+    while (n <= (gsize)k)
+        n *= 2;
+    dict->numbered = g_renew(CamasService *, dict->numbered, n);
+    memset(dict->numbered + dict->n_numbered, 0, (n - dict->n_numbered) * sizeof(CamasService *));
+    dict->n_numbered = n;
+    return TRUE;
 }
 
 static const CamasRpcMethod no_methods[] = {{NULL}};
@@ -136,6 +140,10 @@ camas_service_unref(CamasService *service)
     g_return_if_fail(service->refcount > 0);
     if (--service->refcount > 0)
         return;
+    /* numbered subs go in number order, before the others (in the table's order) */
+    for (gsize k = 0; k < service->n_numbered; k++)
+        if (service->numbered[k])
+            detach_sub(service->numbered[k]);
     g_free(service->numbered);
     if (service->subs)
         g_hash_table_unref(service->subs);
@@ -182,24 +190,69 @@ camas_service_set_sub(CamasService *service, const char *name, CamasService *sub
             }
         }
     }
-    if (!service->subs)
-        service->subs = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, detach_sub);
+    gssize k = service->is_dict ? name_number(name, strlen(name)) : -1;
     if (sub) {
         sub->parent = service;
         sub->name = g_strdup(name);
-        g_hash_table_replace(service->subs, g_strdup(name), camas_service_ref(sub));
-    } else {
+        camas_service_ref(sub);
+        if (numbered_reserve(service, k)) {
+            /* it may have gone to the table while the array was too small for it */
+            if (service->subs && g_hash_table_size(service->subs) > 0)
+                g_hash_table_remove(service->subs, name);
+            CamasService *old = service->numbered[k];
+            service->numbered[k] = sub;
+            if (old)
+                detach_sub(old);
+            else
+                service->n_numbered_live++;
+        } else {
+            /* the key is the sub's own copy of the name: the table keeps it while the entry
+             * lasts, and detach_sub() frees it after the entry is gone */
+            if (!service->subs)
+                service->subs = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, detach_sub);
+            g_hash_table_replace(service->subs, sub->name, sub);
+        }
+    } else if (k >= 0 && (gsize)k < service->n_numbered && service->numbered[k]) {
+        CamasService *old = service->numbered[k];
+        service->numbered[k] = NULL;
+        service->n_numbered_live--;
+        detach_sub(old);
+    } else if (service->subs) {
         g_hash_table_remove(service->subs, name);
     }
-    if (service->is_dict)
-        numbered_set(service, name_number(name, strlen(name)), sub);
     return TRUE;
+}
+
+/* The sub named @name (@len bytes, not NUL-terminated), or NULL. */
+static CamasService *
+find_sub(const CamasService *s, const char *name, gsize len)
+{
+    if (s->numbered) {
+        gssize k = name_number(name, len);
+        if (k >= 0 && (gsize)k < s->n_numbered && s->numbered[k])
+            return s->numbered[k];
+    }
+    if (!s->subs)
+        return NULL;
+    char buf[128];
+    if (len < sizeof buf) {
+        memcpy(buf, name, len);
+        buf[len] = '\0';
+        return g_hash_table_lookup(s->subs, buf);
+    }
+    g_autofree char *key = g_strndup(name, len);
+    return g_hash_table_lookup(s->subs, key);
 }
 
 CamasService *
 camas_service_get_sub(const CamasService *service, const char *name)
 {
     g_return_val_if_fail(service != NULL && name != NULL, NULL);
+    if (service->numbered) {
+        gssize k = name_number(name, strlen(name));
+        if (k >= 0 && (gsize)k < service->n_numbered && service->numbered[k])
+            return service->numbered[k];
+    }
     return service->subs ? g_hash_table_lookup(service->subs, name) : NULL;
 }
 
@@ -308,25 +361,6 @@ find_hidden(const CamasServiceClass *klass, const char *name, gsize len)
     return FALSE;
 }
 
-static CamasService *
-find_sub(const CamasService *s, const char *name, gsize len)
-{
-    if (!s->subs)
-        return NULL;
-    if (s->numbered) {
-        gssize k = name_number(name, len);
-        if (k >= 0 && (gsize)k < s->n_numbered && s->numbered[k])
-            return s->numbered[k];
-    }
-    char buf[128];
-    if (len < sizeof buf) {
-        memcpy(buf, name, len);
-        buf[len] = '\0';
-        return g_hash_table_lookup(s->subs, buf);
-    }
-    g_autofree char *key = g_strndup(name, len);
-    return g_hash_table_lookup(s->subs, key);
-}
 
 /**
  * resolve:
