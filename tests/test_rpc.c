@@ -7,70 +7,15 @@
  */
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
-#include <glib/gstdio.h>
 #include <math.h>
 #include <string.h>
-#include <sys/resource.h>
 
 #include <camas/camas.h>
 
-#include "certs.h"
-#include "leakcheck.h"
-#include "live-private.h"
+#include "testutil.h"
 #include "transport-private.h"
 
 TestSuite(rpc, .fini = camas_test_check_leaks);
-
-/* --- helpers ---------------------------------------------------------------------------------- */
-
-static CamasCodec *
-codec(const char *name)
-{
-    g_autoptr(GError) error = NULL;
-    CamasCodec *c = camas_codec_new(name, &error);
-    cr_assert_not_null(c, "%s", error ? error->message : "");
-    return c;
-}
-
-static void
-run_until_done(CamasLoop *loop, CamasFuture *f)
-{
-    while (!camas_future_is_done(f) && camas_loop_step(loop))
-        ;
-    cr_assert(camas_future_is_done(f), "the loop ran dry before the future was done");
-}
-
-static CamasValue *
-await_ok(CamasLoop *loop, CamasFuture *f)
-{
-    run_until_done(loop, f);
-    g_autoptr(GError) error = NULL;
-    CamasValue *r = NULL;
-    cr_assert(camas_future_propagate(f, &r, &error), "failed: %s", error ? error->message : "");
-    return r;
-}
-
-static GError *
-await_error(CamasLoop *loop, CamasFuture *f)
-{
-    run_until_done(loop, f);
-    GError *error = NULL;
-    g_autoptr(CamasValue) r = NULL;
-    cr_assert_not(camas_future_propagate(f, &r, &error), "unexpected success");
-    return error;
-}
-
-static void
-assert_value(CamasValue *got, const char *format, ...)
-{
-    va_list ap;
-    va_start(ap, format);
-    g_autoptr(CamasValue) expect = camas_value_build_va(format, &ap);
-    va_end(ap);
-    g_autofree char *g = camas_value_repr(got);
-    g_autofree char *e = camas_value_repr(expect);
-    cr_assert(camas_value_equal(got, expect), "got %s, expected %s", g, e);
-}
 
 static const char *
 py_type(const CamasValue *v)
@@ -354,85 +299,82 @@ client_service_new(CamasService **sub_out)
     return root;
 }
 
-/* --- a fixture: server + client over LocalQueue ---------------------------------------------- */
+/* --- a fixture: a server of the conformance service and a client --------------------------- */
+
+/* What env_new makes besides the server. */
+typedef enum {
+    ENV_CONNECT = 1 << 0,        /* a client connection (env->conn, env->remote) */
+    ENV_CLIENT_SERVICE = 1 << 1, /* ... serving env->client_service */
+} EnvFlags;
 
 typedef struct {
-    CamasLoop *loop;
-    CamasClock *clock;
+    CamasTestWorld *w;
+    CamasLoop *loop; /* w->loop */
     CamasCodec *codec;
-    CamasService *math;
-    CamasService *client_service;
-    CamasService *client_sub;
+    CamasService *math;           /* the server's root */
+    CamasService *client_service; /* with ENV_CLIENT_SERVICE: the client's root, else NULL */
+    CamasService *client_sub;     /* its "sub" */
+    CamasChannelOptions server_opts, client_opts; /* the TLS contexts on CAMAS_TEST_TLS */
     CamasRpcServer *server;
-    CamasRpcConnection *conn;
-    CamasProxy *remote;
-} Fx;
+    CamasRpcConnection *conn; /* with ENV_CONNECT, else NULL */
+    CamasProxy *remote;       /* its remote root */
+} Env;
 
-static void
-fx_init(Fx *fx, const char *codec_name, const char *address, gboolean with_client_service)
+/* The conformance service at camas_test_world_address(@kind, @name) in a world of its own:
+ * LocalQueue on an as-fast-as-possible clock, sockets in real time. */
+static Env *
+env_new(CamasTestKind kind, const char *codec_name, const char *name, EnvFlags flags)
 {
-    memset(fx, 0, sizeof *fx);
-    fx->loop = camas_loop_new();
-    fx->clock = camas_clock_new_afap(fx->loop, 0, 0);
-    fx->codec = codec(codec_name);
-    fx->math = math_service_new(fx->clock);
+    Env *env = g_new0(Env, 1);
+    env->w = camas_test_world_new(kind == CAMAS_TEST_LOCAL ? 0 : CAMAS_TEST_REALTIME);
+    env->w->wait_seconds = 30;
+    env->loop = env->w->loop;
+    env->codec = camas_test_codec(codec_name);
+    env->math = math_service_new(env->w->clock);
+    if (kind == CAMAS_TEST_TLS) {
+        env->server_opts.transport.tls = camas_test_world_get_tls(env->w, TRUE);
+        env->client_opts.transport.tls = camas_test_world_get_tls(env->w, FALSE);
+    }
+    g_autofree char *address = camas_test_world_address(env->w, kind, name);
     g_autoptr(GError) error = NULL;
-    fx->server = camas_rpc_server_new(fx->loop, address, fx->codec, fx->math, NULL, NULL, NULL,
-                                      NULL, &error);
-    cr_assert_not_null(fx->server, "%s", error ? error->message : "");
-    if (with_client_service)
-        fx->client_service = client_service_new(&fx->client_sub);
-    g_autoptr(CamasFuture) f =
-        camas_rpc_open(fx->loop, address, fx->codec, fx->client_service, NULL, &error);
-    cr_assert_not_null(f, "%s", error ? error->message : "");
-    run_until_done(fx->loop, f);
-    fx->conn = camas_rpc_open_finish(f, &error);
-    cr_assert_not_null(fx->conn, "%s", error ? error->message : "");
-    fx->remote = camas_rpc_connection_get_remote(fx->conn);
+    env->server = camas_rpc_server_new(env->loop, address, env->codec, env->math, &env->server_opts,
+                                       NULL, NULL, NULL, &error);
+    cr_assert_not_null(env->server, "%s", error ? error->message : "");
+    if (flags & ENV_CLIENT_SERVICE)
+        env->client_service = client_service_new(&env->client_sub);
+    if (flags & ENV_CONNECT) {
+        env->conn = camas_test_rpc_open(env->w, camas_rpc_server_get_address(env->server),
+                                        env->codec, env->client_service, &env->client_opts);
+        env->remote = camas_rpc_connection_get_remote(env->conn);
+    }
+    return env;
 }
 
 static void
-fx_clear(Fx *fx)
+env_free(Env *env)
 {
-    camas_proxy_unref(fx->remote);
-    camas_rpc_connection_unref(fx->conn);
-    camas_rpc_server_free(fx->server);
-    camas_service_unref(fx->client_service);
-    camas_service_unref(fx->math);
-    camas_codec_unref(fx->codec);
-    camas_clock_unref(fx->clock);
-    camas_loop_free(fx->loop);
+    g_clear_pointer(&env->remote, camas_proxy_unref);
+    g_clear_pointer(&env->conn, camas_rpc_connection_unref);
+    camas_rpc_server_free(env->server);
+    g_clear_pointer(&env->client_service, camas_service_unref);
+    camas_service_unref(env->math);
+    camas_codec_unref(env->codec);
+    camas_test_world_free(env->w);
+    g_free(env);
 }
 
-static CamasValue *
-call_ok(Fx *fx, CamasProxy *p, const char *method, const char *format, ...)
-{
-    va_list ap;
-    va_start(ap, format);
-    g_autoptr(CamasValue) args = camas_value_build_va(format, &ap);
-    va_end(ap);
-    g_autoptr(CamasFuture) f = camas_value_get_type(args) == CAMAS_VALUE_TUPLE
-                                   ? camas_proxy_call(p, method, camas_value_get_item(args, 0),
-                                                      camas_value_get_item(args, 1))
-                                   : camas_proxy_call(p, method, args, NULL);
-    return await_ok(fx->loop, f);
-}
-
+/* The remote traceback (transfer full) of a call that must fail with CAMAS_ERROR_REMOTE. */
 static char *
-call_fail(Fx *fx, CamasProxy *p, const char *method, const char *format, ...)
+remote_text(GError *error)
 {
-    va_list ap;
-    va_start(ap, format);
-    g_autoptr(CamasValue) args = camas_value_build_va(format, &ap);
-    va_end(ap);
-    g_autoptr(CamasFuture) f = camas_value_get_type(args) == CAMAS_VALUE_TUPLE
-                                   ? camas_proxy_call(p, method, camas_value_get_item(args, 0),
-                                                      camas_value_get_item(args, 1))
-                                   : camas_proxy_call(p, method, args, NULL);
-    g_autoptr(GError) e = await_error(fx->loop, f);
-    cr_assert(g_error_matches(e, CAMAS_ERROR, CAMAS_ERROR_REMOTE), "%s", e->message);
+    g_autoptr(GError) e = error;
+    camas_test_assert_error(e, CAMAS_ERROR, CAMAS_ERROR_REMOTE, NULL);
     return g_strdup(camas_error_get_remote_text(e));
 }
+
+/* As camas_test_call_error, returning the remote traceback. */
+#define call_fail(env, proxy, ...)                                                                 \
+    remote_text(camas_test_call_error((env)->w, (proxy), __VA_ARGS__))
 
 static void
 assert_last_line(const char *text, const char *line)
@@ -441,85 +383,42 @@ assert_last_line(const char *text, const char *line)
     cr_assert(g_str_has_suffix(text, line), "%s\ndoes not end with\n%s", text, line);
 }
 
-/* --- tracing the frames ---------------------------------------------------------------------- */
-
-typedef struct {
-    GPtrArray *client; /* payloads the client sent, as text (JSON) or hex (msgpack) */
-    GPtrArray *server;
-    gboolean hex;
-} Capture;
-
-static void
-capture_func(const CamasTraceRecord *r, gpointer data)
-{
-    Capture *c = data;
-    if (r->kind != CAMAS_TRACE_SEND)
-        return;
-    char *s;
-    if (c->hex) {
-        GString *h = g_string_new(NULL);
-        for (gsize i = 0; i < r->payload_len; i++)
-            g_string_append_printf(h, "%02x", r->payload[i]);
-        s = g_string_free(h, FALSE);
-    } else {
-        s = g_strndup((const char *)r->payload, r->payload_len);
-    }
-    g_ptr_array_add(g_str_has_suffix(r->src, "#c0") ? c->client : c->server, s);
-}
-
-static void
-capture_start(Fx *fx, Capture *c, gboolean hex)
-{
-    c->client = g_ptr_array_new_with_free_func(g_free);
-    c->server = g_ptr_array_new_with_free_func(g_free);
-    c->hex = hex;
-    camas_loop_set_tracer(fx->loop, capture_func, c, NULL);
-}
-
-static void
-capture_stop(Fx *fx, Capture *c)
-{
-    camas_loop_set_tracer(fx->loop, NULL, NULL, NULL);
-    g_ptr_array_unref(c->client);
-    g_ptr_array_unref(c->server);
-}
-
 /* --- tests: the C.2 capture ------------------------------------------------------------------ */
 
 Test(rpc, c2_sequence_matches_captured_json_frames)
 {
-    Fx fx;
-    fx_init(&fx, "json", "local://c2", TRUE);
-    Capture cap;
-    capture_start(&fx, &cap, FALSE);
+    Env *env = env_new(CAMAS_TEST_LOCAL, "json", "c2", ENV_CONNECT | ENV_CLIENT_SERVICE);
+    CamasTestCapture *cap = camas_test_capture_start(env->w, "#c0", FALSE);
 
-    g_autoptr(CamasValue) r1 = call_ok(&fx, fx.remote, "add", "[i i]", 3, 4);
-    assert_value(r1, "i", 7);
-    g_autoptr(CamasValue) r3 = call_ok(&fx, fx.remote, "echo_args", "([i s] {s:i})", 1, "two", "x", 3);
-    assert_value(r3, "[[i s] {s:i}]", 1, "two", "x", 3);
-    g_autoptr(CamasValue) r5 = call_ok(&fx, fx.remote, "calc/deep/pow", "[i i]", 2, 10);
-    assert_value(r5, "i", 1024);
-    g_autofree char *t7 = call_fail(&fx, fx.remote, "fail", "[s]", "boom");
+    g_autoptr(CamasValue) r1 = camas_test_call_ok(env->w, env->remote, "add", "[i i]", 3, 4);
+    camas_test_assert_value(r1, "i", 7);
+    g_autoptr(CamasValue) r3 =
+        camas_test_call_ok(env->w, env->remote, "echo_args", "([i s] {s:i})", 1, "two", "x", 3);
+    camas_test_assert_value(r3, "[[i s] {s:i}]", 1, "two", "x", 3);
+    g_autoptr(CamasValue) r5 =
+        camas_test_call_ok(env->w, env->remote, "calc/deep/pow", "[i i]", 2, 10);
+    camas_test_assert_value(r5, "i", 1024);
+    g_autofree char *t7 = call_fail(env, env->remote, "fail", "[s]", "boom");
     assert_last_line(t7, "\nValueError: boom\n");
-    g_autofree char *t9 = call_fail(&fx, fx.remote, "nope", "[]");
+    g_autofree char *t9 = call_fail(env, env->remote, "nope", "[]");
     assert_last_line(t9, "\nLookupError: Name \"nope\" not found in \"\"\n");
-    g_autofree char *t11 = call_fail(&fx, fx.remote, "hidden", "[]");
+    g_autofree char *t11 = call_fail(env, env->remote, "hidden", "[]");
     assert_last_line(t11, "\nLookupError: \"__main__.MathServer.hidden\" is not exposed\n");
     cr_assert(strstr(t11, "\nKeyError: 'hidden'\n\nDuring handling of the above exception, "
                           "another exception occurred:\n\nTraceback (most recent call last):\n"),
               "%s", t11);
-    g_autoptr(CamasValue) r13 = call_ok(&fx, fx.remote, "get_calc", "[]");
+    g_autoptr(CamasValue) r13 = camas_test_call_ok(env->w, env->remote, "get_calc", "[]");
     CamasProxy *calc = camas_value_get_proxy(r13);
     cr_assert_not_null(calc, "a returned sub-service arrives as a proxy");
     cr_assert_str_eq(camas_proxy_get_path(calc), "calc");
-    g_autoptr(CamasValue) root_value = camas_service_to_value(fx.client_service);
-    g_autoptr(CamasValue) r15 = call_ok(&fx, fx.remote, "callback", "[v s s]", root_value,
-                                        "client_echo", "x");
-    assert_value(r15, "[s [s s]]", "cb", "client", "x");
-    g_autoptr(CamasValue) sub_value = camas_service_to_value(fx.client_sub);
-    g_autoptr(CamasValue) r19 = call_ok(&fx, fx.remote, "callback", "[v s i]", sub_value,
-                                        "twice", 21);
-    assert_value(r19, "[s i]", "cb", 42);
+    g_autoptr(CamasValue) root_value = camas_service_to_value(env->client_service);
+    g_autoptr(CamasValue) r15 = camas_test_call_ok(env->w, env->remote, "callback", "[v s s]",
+                                                   root_value, "client_echo", "x");
+    camas_test_assert_value(r15, "[s [s s]]", "cb", "client", "x");
+    g_autoptr(CamasValue) sub_value = camas_service_to_value(env->client_sub);
+    g_autoptr(CamasValue) r19 =
+        camas_test_call_ok(env->w, env->remote, "callback", "[v s i]", sub_value, "twice", 21);
+    camas_test_assert_value(r19, "[s i]", "cb", 42);
 
     const char *client_expect[] = {
         "[0, 0, [\"add\", [3, 4], {}]]",
@@ -533,10 +432,9 @@ Test(rpc, c2_sequence_matches_captured_json_frames)
         "[1, 0, [\"client\", \"x\"]]",
         "[0, 8, [\"callback\", [{\"__type__\": [0, \"sub\"]}, \"twice\", 21], {}]]",
         "[1, 1, 42]",
+        NULL,
     };
-    cr_assert_eq(cap.client->len, G_N_ELEMENTS(client_expect));
-    for (guint i = 0; i < G_N_ELEMENTS(client_expect); i++)
-        cr_assert_str_eq(g_ptr_array_index(cap.client, i), client_expect[i]);
+    camas_test_assert_frames(cap->client, client_expect, "the client");
     cr_assert_eq(strlen(client_expect[0]), 0x1b);
     const char *server_expect[] = {
         "[1, 0, 7]",
@@ -549,84 +447,87 @@ Test(rpc, c2_sequence_matches_captured_json_frames)
         "[0, 1, [\"sub/twice\", [21], {}]]",
         "[1, 8, [\"cb\", 42]]",
     };
-    cr_assert_eq(cap.server->len, G_N_ELEMENTS(server_expect));
+    cr_assert_eq(cap->server->len, G_N_ELEMENTS(server_expect));
     for (guint i = 0; i < G_N_ELEMENTS(server_expect); i++)
         if (server_expect[i])
-            cr_assert_str_eq(g_ptr_array_index(cap.server, i), server_expect[i]);
-    cr_assert(g_str_has_prefix(g_ptr_array_index(cap.server, 3),
+            cr_assert_str_eq(g_ptr_array_index(cap->server, i), server_expect[i]);
+    cr_assert(g_str_has_prefix(g_ptr_array_index(cap->server, 3),
                                "[2, 3, \"Traceback (most recent call last):\\n"));
-    capture_stop(&fx, &cap);
+    camas_test_capture_stop(cap);
 
     /* the proxy for calc calls back over the same connection */
-    g_autoptr(CamasValue) where = call_ok(&fx, calc, "whereami", "[]");
-    assert_value(where, "s", "calc");
-    fx_clear(&fx);
+    g_autoptr(CamasValue) where = camas_test_call_ok(env->w, calc, "whereami", "[]");
+    camas_test_assert_value(where, "s", "calc");
+    env_free(env);
 }
 
 Test(rpc, c4_rpc_lines_match_captured_msgpack_frames)
 {
-    Fx fx;
-    fx_init(&fx, "msgpack", "local://c4", TRUE);
-    Capture cap;
-    capture_start(&fx, &cap, TRUE);
-    g_autoptr(CamasValue) r1 = call_ok(&fx, fx.remote, "add", "[i i]", 3, 4);
-    cr_assert_not_null(r1);
+    Env *env = env_new(CAMAS_TEST_LOCAL, "msgpack", "c4", ENV_CONNECT | ENV_CLIENT_SERVICE);
+    CamasTestCapture *cap = camas_test_capture_start(env->w, "#c0", TRUE);
+    g_autoptr(CamasValue) r1 = camas_test_call_ok(env->w, env->remote, "add", "[i i]", 3, 4);
+    camas_test_assert_value(r1, "i", 7);
     for (int i = 0; i < 5; i++) {
-        g_autoptr(CamasValue) r = call_ok(&fx, fx.remote, "calc/deep/pow", "[i i]", 2, 10);
-        cr_assert_not_null(r);
+        g_autoptr(CamasValue) r =
+            camas_test_call_ok(env->w, env->remote, "calc/deep/pow", "[i i]", 2, 10);
+        camas_test_assert_value(r, "i", 1024);
     }
-    g_autoptr(CamasValue) r6 = call_ok(&fx, fx.remote, "get_calc", "[]");
-    cr_assert_not_null(r6);
-    g_autoptr(CamasValue) root_value = camas_service_to_value(fx.client_service);
-    g_autoptr(CamasValue) r7 = call_ok(&fx, fx.remote, "callback", "[v s s]", root_value,
-                                       "client_echo", "x");
-    cr_assert_not_null(r7);
-    cr_assert_str_eq(g_ptr_array_index(cap.client, 0), "93000093a361646492030480");
-    cr_assert_str_eq(g_ptr_array_index(cap.server, 0), "93010007");
-    cr_assert_str_eq(g_ptr_array_index(cap.server, 2), "930102cd0400");
-    cr_assert_str_eq(g_ptr_array_index(cap.server, 6), "93010681a85f5f747970655f5f9200a463616c63");
-    cr_assert_str_eq(g_ptr_array_index(cap.client, 7),
+    g_autoptr(CamasValue) r6 = camas_test_call_ok(env->w, env->remote, "get_calc", "[]");
+    cr_assert_not_null(camas_value_get_proxy(r6));
+    g_autoptr(CamasValue) root_value = camas_service_to_value(env->client_service);
+    g_autoptr(CamasValue) r7 = camas_test_call_ok(env->w, env->remote, "callback", "[v s s]",
+                                                  root_value, "client_echo", "x");
+    camas_test_assert_value(r7, "[s [s s]]", "cb", "client", "x");
+    cr_assert_str_eq(g_ptr_array_index(cap->client, 0), "93000093a361646492030480");
+    cr_assert_str_eq(g_ptr_array_index(cap->server, 0), "93010007");
+    cr_assert_str_eq(g_ptr_array_index(cap->server, 2), "930102cd0400");
+    cr_assert_str_eq(g_ptr_array_index(cap->server, 6), "93010681a85f5f747970655f5f9200a463616c63");
+    cr_assert_str_eq(g_ptr_array_index(cap->client, 7),
                      "93000793a863616c6c6261636b9381a85f5f747970655f5f9200a0ab636c69656e745f6563"
                      "686fa17880");
-    capture_stop(&fx, &cap);
-    fx_clear(&fx);
+    camas_test_capture_stop(cap);
+    env_free(env);
 }
 
 /* --- tests: calls ----------------------------------------------------------------------------- */
 
 Test(rpc, keyword_arguments_bind_like_python)
 {
-    Fx fx;
-    fx_init(&fx, "json", "local://kw", FALSE);
-    g_autoptr(CamasValue) a = call_ok(&fx, fx.remote, "add", "([] {s:i s:i})", "a", 1, "b", 2);
-    assert_value(a, "i", 3);
-    g_autoptr(CamasValue) b = call_ok(&fx, fx.remote, "add", "([i] {s:i})", 1, "b", 2);
-    assert_value(b, "i", 3);
-    g_autoptr(CamasValue) s = call_ok(&fx, fx.remote, "add", "[s s]", "spam", "eggs");
-    assert_value(s, "s", "spameggs");
-    g_autoptr(CamasValue) f = call_ok(&fx, fx.remote, "add", "[i f]", 1, 0.5);
-    assert_value(f, "f", 1.5);
-    g_autofree char *e1 = call_fail(&fx, fx.remote, "add", "[i i i]", 1, 2, 3);
+    Env *env = env_new(CAMAS_TEST_LOCAL, "json", "kw", ENV_CONNECT);
+    g_autoptr(CamasValue) a =
+        camas_test_call_ok(env->w, env->remote, "add", "([] {s:i s:i})", "a", 1, "b", 2);
+    camas_test_assert_value(a, "i", 3);
+    g_autoptr(CamasValue) b =
+        camas_test_call_ok(env->w, env->remote, "add", "([i] {s:i})", 1, "b", 2);
+    camas_test_assert_value(b, "i", 3);
+    g_autoptr(CamasValue) s =
+        camas_test_call_ok(env->w, env->remote, "add", "[s s]", "spam", "eggs");
+    camas_test_assert_value(s, "s", "spameggs");
+    g_autoptr(CamasValue) f = camas_test_call_ok(env->w, env->remote, "add", "[i f]", 1, 0.5);
+    camas_test_assert_value(f, "f", 1.5);
+    g_autofree char *e1 = call_fail(env, env->remote, "add", "[i i i]", 1, 2, 3);
     assert_last_line(e1, "\nTypeError: add() takes 2 positional arguments but 3 were given\n");
-    g_autofree char *e2 = call_fail(&fx, fx.remote, "add", "[i]", 1);
+    g_autofree char *e2 = call_fail(env, env->remote, "add", "[i]", 1);
     assert_last_line(e2, "\nTypeError: add() missing 1 required positional argument: 'b'\n");
-    g_autofree char *e3 = call_fail(&fx, fx.remote, "add", "([i i] {s:i})", 1, 2, "c", 3);
+    g_autofree char *e3 = call_fail(env, env->remote, "add", "([i i] {s:i})", 1, 2, "c", 3);
     assert_last_line(e3, "\nTypeError: add() got an unexpected keyword argument 'c'\n");
-    g_autofree char *e4 = call_fail(&fx, fx.remote, "add", "([i i] {s:i})", 1, 2, "a", 3);
+    g_autofree char *e4 = call_fail(env, env->remote, "add", "([i i] {s:i})", 1, 2, "a", 3);
     assert_last_line(e4, "\nTypeError: add() got multiple values for argument 'a'\n");
-    g_autofree char *e5 = call_fail(&fx, fx.remote, "add", "[]");
+    g_autofree char *e5 = call_fail(env, env->remote, "add", "[]");
     assert_last_line(e5,
                      "\nTypeError: add() missing 2 required positional arguments: 'a' and 'b'\n");
-    g_autofree char *e6 = call_fail(&fx, fx.remote, "add", "[i s]", 1, "x");
+    g_autofree char *e6 = call_fail(env, env->remote, "add", "[i s]", 1, "x");
     assert_last_line(e6, "\nTypeError: unsupported operand type(s) for +: 'int' and 'str'\n");
     /* the build convenience */
-    g_autoptr(CamasFuture) fb = camas_proxy_call_build(fx.remote, "add", "([i] {s:i})", 40, "b", 2);
-    g_autoptr(CamasValue) rb = await_ok(fx.loop, fb);
-    assert_value(rb, "i", 42);
-    g_autoptr(CamasFuture) fk = camas_proxy_call_build(fx.remote, "add", "{s:i s:i}", "b", 1, "a", 2);
-    g_autoptr(CamasValue) rk = await_ok(fx.loop, fk);
-    assert_value(rk, "i", 3);
-    fx_clear(&fx);
+    g_autoptr(CamasFuture) fb =
+        camas_proxy_call_build(env->remote, "add", "([i] {s:i})", 40, "b", 2);
+    g_autoptr(CamasValue) rb = camas_test_await_ok(env->w, fb);
+    camas_test_assert_value(rb, "i", 42);
+    g_autoptr(CamasFuture) fk =
+        camas_proxy_call_build(env->remote, "add", "{s:i s:i}", "b", 1, "a", 2);
+    g_autoptr(CamasValue) rk = camas_test_await_ok(env->w, fk);
+    camas_test_assert_value(rk, "i", 3);
+    env_free(env);
 }
 
 Test(rpc, parse_args_reports_python_texts)
@@ -650,17 +551,16 @@ Test(rpc, parse_args_reports_python_texts)
 
 Test(rpc, paths_resolve_through_nested_services_with_aiomas_texts)
 {
-    Fx fx;
-    fx_init(&fx, "json", "local://paths", FALSE);
-    g_autoptr(CamasValue) m = call_ok(&fx, fx.remote, "calc/mul", "[i i]", 6, 7);
-    assert_value(m, "i", 42);
-    g_autoptr(CamasProxy) calc = camas_proxy_get_sub(fx.remote, "calc");
+    Env *env = env_new(CAMAS_TEST_LOCAL, "json", "paths", ENV_CONNECT);
+    g_autoptr(CamasValue) m = camas_test_call_ok(env->w, env->remote, "calc/mul", "[i i]", 6, 7);
+    camas_test_assert_value(m, "i", 42);
+    g_autoptr(CamasProxy) calc = camas_proxy_get_sub(env->remote, "calc");
     g_autoptr(CamasProxy) deep = camas_proxy_get_sub(calc, "deep");
     cr_assert_str_eq(camas_proxy_get_path(deep), "calc/deep");
-    g_autoptr(CamasValue) p = call_ok(&fx, deep, "pow", "[i i]", 3, 3);
-    assert_value(p, "i", 27);
-    g_autoptr(CamasValue) p2 = call_ok(&fx, calc, "deep/pow", "[i i]", 2, 3);
-    assert_value(p2, "i", 8);
+    g_autoptr(CamasValue) p = camas_test_call_ok(env->w, deep, "pow", "[i i]", 3, 3);
+    camas_test_assert_value(p, "i", 27);
+    g_autoptr(CamasValue) p2 = camas_test_call_ok(env->w, calc, "deep/pow", "[i i]", 2, 3);
+    camas_test_assert_value(p2, "i", 8);
 
     struct {
         const char *path;
@@ -675,14 +575,14 @@ Test(rpc, paths_resolve_through_nested_services_with_aiomas_texts)
         {"calc/deep", "\nTypeError: 'Deep' object is not callable\n"},
     };
     for (gsize i = 0; i < G_N_ELEMENTS(cases); i++) {
-        g_autofree char *t = call_fail(&fx, fx.remote, cases[i].path, "[]");
+        g_autofree char *t = call_fail(env, env->remote, cases[i].path, "[]");
         assert_last_line(t, cases[i].last);
     }
-    g_autofree char *z = call_fail(&fx, calc, "div", "[i i]", 1, 0);
+    g_autofree char *z = call_fail(env, calc, "div", "[i i]", 1, 0);
     assert_last_line(z, "\nZeroDivisionError: division by zero\n");
-    g_autoptr(CamasValue) d = call_ok(&fx, calc, "div", "[i i]", 1, 4);
-    assert_value(d, "f", 0.25);
-    fx_clear(&fx);
+    g_autoptr(CamasValue) d = camas_test_call_ok(env->w, calc, "div", "[i i]", 1, 4);
+    camas_test_assert_value(d, "f", 0.25);
+    env_free(env);
 }
 
 /* agents: a dict service mapping ids to services */
@@ -720,24 +620,20 @@ static const CamasServiceClass container_class = {
 
 /* Serves @root at @address and connects to it: the remote root proxy (transfer full). */
 static CamasProxy *
-serve_root(CamasLoop *loop, const char *address, CamasCodec *c, CamasService *root,
+serve_root(CamasTestWorld *w, const char *address, CamasCodec *c, CamasService *root,
            CamasRpcServer **server, CamasRpcConnection **conn)
 {
     g_autoptr(GError) e = NULL;
-    *server = camas_rpc_server_new(loop, address, c, root, NULL, NULL, NULL, NULL, &e);
+    *server = camas_rpc_server_new(w->loop, address, c, root, NULL, NULL, NULL, NULL, &e);
     cr_assert_not_null(*server, "%s", e ? e->message : "");
-    g_autoptr(CamasFuture) fo = camas_rpc_open(loop, address, c, NULL, NULL, &e);
-    cr_assert_not_null(fo, "%s", e ? e->message : "");
-    run_until_done(loop, fo);
-    *conn = camas_rpc_open_finish(fo, &e);
-    cr_assert_not_null(*conn, "%s", e ? e->message : "");
+    *conn = camas_test_rpc_open(w, address, c, NULL, NULL);
     return camas_rpc_connection_get_remote(*conn);
 }
 
 Test(rpc, dict_services_route_names_to_agents)
 {
-    g_autoptr(CamasLoop) loop = camas_loop_new();
-    g_autoptr(CamasCodec) c = codec("json");
+    g_autoptr(CamasTestWorld) w = camas_test_world_new(CAMAS_TEST_NO_CLOCK);
+    g_autoptr(CamasCodec) c = camas_test_codec("json");
     Agent a0 = {0, "zero"}, a1 = {10, "one"};
     g_autoptr(CamasService) root = camas_service_new(&container_class, NULL, NULL);
     g_autoptr(CamasService) agents = camas_service_new_dict();
@@ -763,26 +659,26 @@ Test(rpc, dict_services_route_names_to_agents)
 
     CamasRpcServer *server = NULL;
     g_autoptr(CamasRpcConnection) conn = NULL;
-    g_autoptr(CamasProxy) remote = serve_root(loop, "local://agents", c, root, &server, &conn);
+    g_autoptr(CamasProxy) remote = serve_root(w, "local://agents", c, root, &server, &conn);
     g_autoptr(CamasFuture) f1 = camas_proxy_call_build(remote, "agents/1/incr", "[i]", 5);
-    g_autoptr(CamasValue) r1 = await_ok(loop, f1);
-    assert_value(r1, "i", 15);
+    g_autoptr(CamasValue) r1 = camas_test_await_ok(w, f1);
+    camas_test_assert_value(r1, "i", 15);
     g_autoptr(CamasFuture) f2 = camas_proxy_call_build(remote, "agents/0/incr", "[]");
-    g_autoptr(CamasValue) r2 = await_ok(loop, f2);
-    assert_value(r2, "i", 1);
+    g_autoptr(CamasValue) r2 = camas_test_await_ok(w, f2);
+    camas_test_assert_value(r2, "i", 1);
     g_autoptr(CamasProxy) agent1 = camas_proxy_get_sub(remote, "agents/1");
     g_autoptr(CamasFuture) f3 = camas_proxy_call_build(agent1, "whoami", "[]");
-    g_autoptr(CamasValue) r3 = await_ok(loop, f3);
-    assert_value(r3, "s", "one");
+    g_autoptr(CamasValue) r3 = camas_test_await_ok(w, f3);
+    camas_test_assert_value(r3, "s", "one");
     g_autoptr(CamasFuture) f4 = camas_proxy_call_build(remote, "agents/5/incr", "[]");
-    g_autoptr(GError) e4 = await_error(loop, f4);
+    g_autoptr(GError) e4 = camas_test_await_error(w, f4);
     cr_assert(g_str_has_suffix(camas_error_get_remote_text(e4),
                                "\nLookupError: Name \"5\" not found in \"agents\"\n"));
     /* removing an agent takes it off the paths */
     cr_assert(camas_service_set_sub(agents, "1", NULL, NULL));
     cr_assert_null(camas_service_get_parent(s1));
     g_autoptr(CamasFuture) f5 = camas_proxy_call_build(agent1, "whoami", "[]");
-    g_autoptr(GError) e5 = await_error(loop, f5);
+    g_autoptr(GError) e5 = camas_test_await_error(w, f5);
     cr_assert(g_str_has_suffix(camas_error_get_remote_text(e5),
                                "\nLookupError: Name \"1\" not found in \"agents\"\n"));
     camas_rpc_server_free(server);
@@ -790,11 +686,11 @@ Test(rpc, dict_services_route_names_to_agents)
 
 /* "agents/<name>/whoami" over @remote: the agent's name, or NULL with the LookupError's name */
 static char *
-whoami(CamasLoop *loop, CamasProxy *remote, const char *name)
+whoami(CamasTestWorld *w, CamasProxy *remote, const char *name)
 {
     g_autofree char *path = g_strdup_printf("agents/%s/whoami", name);
     g_autoptr(CamasFuture) f = camas_proxy_call_build(remote, path, "[]");
-    run_until_done(loop, f);
+    camas_test_run_until_done(w, f);
     CamasValue *r = camas_future_get_result(f);
     if (r)
         return g_strdup(camas_value_get_str(r, NULL));
@@ -810,8 +706,8 @@ Test(rpc, dict_services_resolve_numbered_names_like_any_other)
     /* dicts keep subs named 0, 1, 2, ... in an array as well: every way a name can come and
      * go must resolve exactly as the table says */
     enum { N = 300 };
-    g_autoptr(CamasLoop) loop = camas_loop_new();
-    g_autoptr(CamasCodec) c = codec("msgpack");
+    g_autoptr(CamasTestWorld) w = camas_test_world_new(CAMAS_TEST_NO_CLOCK);
+    g_autoptr(CamasCodec) c = camas_test_codec("msgpack");
     g_autoptr(CamasService) root = camas_service_new(&container_class, NULL, NULL);
     g_autoptr(CamasService) agents = camas_service_new_dict();
     cr_assert(camas_service_set_sub(root, "agents", agents, NULL));
@@ -838,112 +734,113 @@ Test(rpc, dict_services_resolve_numbered_names_like_any_other)
 
     CamasRpcServer *server = NULL;
     g_autoptr(CamasRpcConnection) conn = NULL;
-    g_autoptr(CamasProxy) remote = serve_root(loop, "local://numbered", c, root, &server, &conn);
+    g_autoptr(CamasProxy) remote = serve_root(w, "local://numbered", c, root, &server, &conn);
 
     const int probe[] = {0, 1, 63, 64, 65, 127, 128, 299};
     for (guint i = 0; i < G_N_ELEMENTS(probe); i++) {
         g_autofree char *name = g_strdup_printf("%d", probe[i]);
-        g_autofree char *got = whoami(loop, remote, name);
+        g_autofree char *got = whoami(w, remote, name);
         cr_assert_str_eq(got, names[probe[i]]);
     }
-    g_autofree char *r5 = whoami(loop, remote, "5");
+    g_autofree char *r5 = whoami(w, remote, "5");
     cr_assert_str_eq(r5, names[N + 1], "a replaced name resolves to the new service");
-    g_autofree char *r6 = whoami(loop, remote, "6");
+    g_autofree char *r6 = whoami(w, remote, "6");
     cr_assert_null(r6, "a removed name is gone");
-    g_autofree char *rfar = whoami(loop, remote, "100000");
+    g_autofree char *rfar = whoami(w, remote, "100000");
     cr_assert_str_eq(rfar, names[N]);
-    g_autofree char *r007 = whoami(loop, remote, "007");
+    g_autofree char *r007 = whoami(w, remote, "007");
     cr_assert_str_eq(r007, names[N + 1]);
     const char *missing[] = {"7a", "300", "99999", "100001", "-1", "+1", "05", "1000000000"};
     for (guint i = 0; i < G_N_ELEMENTS(missing); i++) {
-        g_autofree char *got = whoami(loop, remote, missing[i]);
+        g_autofree char *got = whoami(w, remote, missing[i]);
         cr_assert_null(got, "%s", missing[i]);
     }
-    g_autofree char *r7 = whoami(loop, remote, "7");
+    g_autofree char *r7 = whoami(w, remote, "7");
     cr_assert_str_eq(r7, names[7], "\"7\" is not \"007\"");
     /* a name added again after its removal */
     g_autoptr(CamasService) again = camas_service_new(&agent_class, &a[6], NULL);
     cr_assert(camas_service_set_sub(agents, "6", again, NULL));
-    g_autofree char *r6b = whoami(loop, remote, "6");
+    g_autofree char *r6b = whoami(w, remote, "6");
     cr_assert_str_eq(r6b, names[6]);
     camas_rpc_server_free(server);
 }
 
 Test(rpc, services_travel_as_proxies_and_call_back_over_the_same_connection)
 {
-    Fx fx;
-    fx_init(&fx, "msgpack", "local://px", TRUE);
+    Env *env = env_new(CAMAS_TEST_LOCAL, "msgpack", "px", ENV_CONNECT | ENV_CLIENT_SERVICE);
     /* the server gets a proxy for the client's sub-service and calls it */
-    g_autoptr(CamasValue) sub_value = camas_service_to_value(fx.client_sub);
-    g_autoptr(CamasValue) r = call_ok(&fx, fx.remote, "callback", "[v s i]", sub_value, "twice", 4);
-    assert_value(r, "[s i]", "cb", 8);
+    g_autoptr(CamasValue) sub_value = camas_service_to_value(env->client_sub);
+    g_autoptr(CamasValue) r =
+        camas_test_call_ok(env->w, env->remote, "callback", "[v s i]", sub_value, "twice", 4);
+    camas_test_assert_value(r, "[s i]", "cb", 8);
     /* a failure of the callback becomes the call's failure, text unchanged */
-    g_autofree char *t = call_fail(&fx, fx.remote, "callback", "[v s]", sub_value, "nope");
+    g_autofree char *t = call_fail(env, env->remote, "callback", "[v s]", sub_value, "nope");
     assert_last_line(t, "\nLookupError: Name \"nope\" not found in \"sub\"\n");
     /* a received proxy cannot be sent back to its owner */
-    g_autoptr(CamasValue) calc = call_ok(&fx, fx.remote, "get_calc", "[]");
+    g_autoptr(CamasValue) calc = camas_test_call_ok(env->w, env->remote, "get_calc", "[]");
     g_autoptr(CamasValue) args = camas_value_build("[v]", calc);
-    g_autoptr(CamasFuture) f = camas_proxy_call(fx.remote, "echo", args, NULL);
-    g_autoptr(GError) e = await_error(fx.loop, f);
+    g_autoptr(CamasFuture) f = camas_proxy_call(env->remote, "echo", args, NULL);
+    g_autoptr(GError) e = camas_test_await_error(env->w, f);
     cr_assert(g_error_matches(e, CAMAS_ERROR, CAMAS_ERROR_CODEC), "%s", e->message);
     cr_assert(strstr(e->message, "back to its owner"), "%s", e->message);
     /* a service from another tree cannot be sent */
     g_autoptr(CamasService) stray = camas_service_new(&sub_class, NULL, NULL);
     g_autoptr(CamasValue) stray_value = camas_service_to_value(stray);
     g_autoptr(CamasValue) args2 = camas_value_build("[v]", stray_value);
-    g_autoptr(CamasFuture) f2 = camas_proxy_call(fx.remote, "echo", args2, NULL);
-    g_autoptr(GError) e2 = await_error(fx.loop, f2);
+    g_autoptr(CamasFuture) f2 = camas_proxy_call(env->remote, "echo", args2, NULL);
+    g_autoptr(GError) e2 = camas_test_await_error(env->w, f2);
     cr_assert(g_error_matches(e2, CAMAS_ERROR, CAMAS_ERROR_CODEC), "%s", e2->message);
     cr_assert(strstr(e2->message, "not part of the service tree"), "%s", e2->message);
     /* the connection goes on */
-    g_autoptr(CamasValue) ok = call_ok(&fx, fx.remote, "echo", "[i]", 1);
+    g_autoptr(CamasValue) ok = camas_test_call_ok(env->w, env->remote, "echo", "[i]", 1);
     cr_assert_not_null(ok);
-    fx_clear(&fx);
+    env_free(env);
 }
 
 Test(rpc, a_side_that_serves_nothing_cannot_send_services_or_be_called)
 {
-    Fx fx;
-    fx_init(&fx, "json", "local://nosvc", FALSE);
+    Env *env = env_new(CAMAS_TEST_LOCAL, "json", "nosvc", ENV_CONNECT);
     g_autoptr(CamasService) s = camas_service_new(&sub_class, NULL, NULL);
     g_autoptr(CamasValue) v = camas_service_to_value(s);
     g_autoptr(CamasValue) args = camas_value_build("[v s i]", v, "twice", 1);
-    g_autoptr(CamasFuture) f = camas_proxy_call(fx.remote, "callback", args, NULL);
-    g_autoptr(GError) e = await_error(fx.loop, f);
+    g_autoptr(CamasFuture) f = camas_proxy_call(env->remote, "callback", args, NULL);
+    g_autoptr(GError) e = camas_test_await_error(env->w, f);
     cr_assert(strstr(e->message, "serves no RPC service"), "%s", e->message);
     /* the server calling the client gets a LookupError, not silence */
-    CamasRpcConnection *sconn = camas_rpc_server_get_connection(fx.server, 0);
+    CamasRpcConnection *sconn = camas_rpc_server_get_connection(env->server, 0);
     g_autoptr(CamasProxy) back = camas_rpc_connection_get_remote(sconn);
     g_autoptr(CamasFuture) fb = camas_proxy_call_build(back, "anything", "[]");
-    g_autoptr(GError) eb = await_error(fx.loop, fb);
+    g_autoptr(GError) eb = camas_test_await_error(env->w, fb);
     cr_assert(g_str_has_suffix(camas_error_get_remote_text(eb),
                                "LookupError: No RPC service is served on this side of the "
                                "connection\n"),
               "%s", camas_error_get_remote_text(eb));
-    fx_clear(&fx);
+    env_free(env);
 }
 
 Test(rpc, task_style_methods_answer_later_without_blocking_others)
 {
-    Fx fx;
-    fx_init(&fx, "json", "local://task", FALSE);
-    g_autoptr(CamasFuture) slow = camas_proxy_call_build(fx.remote, "sleep_echo", "[f s]", 2.0, "slow");
-    g_autoptr(CamasFuture) fast = camas_proxy_call_build(fx.remote, "sleep_echo", "[f s]", 0.5, "fast");
-    g_autoptr(CamasFuture) now = camas_proxy_call_build(fx.remote, "echo", "[s]", "now");
-    g_autoptr(CamasValue) r = await_ok(fx.loop, now);
-    assert_value(r, "s", "now");
-    cr_assert_eq(camas_loop_now(fx.loop), 0);
-    g_autoptr(CamasValue) rf = await_ok(fx.loop, fast);
-    assert_value(rf, "s", "fast");
+    Env *env = env_new(CAMAS_TEST_LOCAL, "json", "task", ENV_CONNECT);
+    g_autoptr(CamasFuture) slow =
+        camas_proxy_call_build(env->remote, "sleep_echo", "[f s]", 2.0, "slow");
+    g_autoptr(CamasFuture) fast =
+        camas_proxy_call_build(env->remote, "sleep_echo", "[f s]", 0.5, "fast");
+    g_autoptr(CamasFuture) now = camas_proxy_call_build(env->remote, "echo", "[s]", "now");
+    g_autoptr(CamasValue) r = camas_test_await_ok(env->w, now);
+    camas_test_assert_value(r, "s", "now");
+    cr_assert_eq(camas_loop_now(env->loop), 0);
+    g_autoptr(CamasValue) rf = camas_test_await_ok(env->w, fast);
+    camas_test_assert_value(rf, "s", "fast");
     cr_assert_not(camas_future_is_done(slow));
-    g_autoptr(CamasValue) rs = await_ok(fx.loop, slow);
-    assert_value(rs, "s", "slow");
-    cr_assert_eq(camas_loop_now(fx.loop), 2 * CAMAS_TICKS_PER_SECOND);
-    g_autoptr(CamasFuture) bad = camas_proxy_call_build(fx.remote, "sleep_echo", "[f s]", -1.0, "x");
-    g_autoptr(GError) e = await_error(fx.loop, bad);
+    g_autoptr(CamasValue) rs = camas_test_await_ok(env->w, slow);
+    camas_test_assert_value(rs, "s", "slow");
+    cr_assert_eq(camas_loop_now(env->loop), 2 * CAMAS_TICKS_PER_SECOND);
+    g_autoptr(CamasFuture) bad =
+        camas_proxy_call_build(env->remote, "sleep_echo", "[f s]", -1.0, "x");
+    g_autoptr(GError) e = camas_test_await_error(env->w, bad);
     cr_assert(strstr(camas_error_get_remote_text(e), "\nValueError: "), "%s",
               camas_error_get_remote_text(e));
-    fx_clear(&fx);
+    env_free(env);
 }
 
 typedef struct {
@@ -963,24 +860,22 @@ caller_task(CamasTask *task, gpointer data, GError **error)
 
 Test(rpc, task_style_callers_await_proxy_calls)
 {
-    Fx fx;
-    fx_init(&fx, "json", "local://await", FALSE);
-    TaskCaller tc = {fx.remote, NULL, NULL};
-    g_autoptr(CamasTask) t = camas_task_spawn(fx.loop, caller_task, &tc, NULL, NULL);
-    run_until_done(fx.loop, camas_task_get_future(t));
+    Env *env = env_new(CAMAS_TEST_LOCAL, "json", "await", ENV_CONNECT);
+    TaskCaller tc = {env->remote, NULL, NULL};
+    g_autoptr(CamasTask) t = camas_task_spawn(env->loop, caller_task, &tc, NULL, NULL);
+    camas_test_run_until_done(env->w, camas_task_get_future(t));
     cr_assert_null(tc.error);
-    assert_value(tc.result, "i", 42);
+    camas_test_assert_value(tc.result, "i", 42);
     camas_value_unref(tc.result);
-    fx_clear(&fx);
+    env_free(env);
 }
 
 /* --- malformed requests: answered, never hung ------------------------------------------------- */
 
 Test(rpc, malformed_requests_are_answered_with_type_errors)
 {
-    Fx fx;
-    fx_init(&fx, "msgpack", "local://mal", FALSE);
-    CamasChannel *ch = camas_rpc_connection_get_channel(fx.conn);
+    Env *env = env_new(CAMAS_TEST_LOCAL, "msgpack", "mal", ENV_CONNECT);
+    CamasChannel *ch = camas_rpc_connection_get_channel(env->conn);
     struct {
         const char *format;
         const char *last;
@@ -1002,7 +897,7 @@ Test(rpc, malformed_requests_are_answered_with_type_errors)
             content = camas_value_build("[i [] {}]", 5);
         }
         g_autoptr(CamasFuture) f = camas_channel_send(ch, content);
-        g_autoptr(GError) e = await_error(fx.loop, f);
+        g_autoptr(GError) e = camas_test_await_error(env->w, f);
         cr_assert(g_error_matches(e, CAMAS_ERROR, CAMAS_ERROR_REMOTE), "%s", e->message);
         assert_last_line(camas_error_get_remote_text(e), cases[i].last);
     }
@@ -1011,12 +906,12 @@ Test(rpc, malformed_requests_are_answered_with_type_errors)
     g_autoptr(CamasValue) kw = camas_value_new_map_take(&k, &v, 1, NULL);
     g_autoptr(CamasValue) content = camas_value_build("[s [] v]", "add", kw);
     g_autoptr(CamasFuture) f = camas_channel_send(ch, content);
-    g_autoptr(GError) e = await_error(fx.loop, f);
+    g_autoptr(GError) e = camas_test_await_error(env->w, f);
     assert_last_line(camas_error_get_remote_text(e), "TypeError: keywords must be strings\n");
     /* the connection goes on */
-    g_autoptr(CamasValue) r = call_ok(&fx, fx.remote, "add", "[i i]", 1, 1);
-    assert_value(r, "i", 2);
-    fx_clear(&fx);
+    g_autoptr(CamasValue) r = camas_test_call_ok(env->w, env->remote, "add", "[i i]", 1, 1);
+    camas_test_assert_value(r, "i", 2);
+    env_free(env);
 }
 
 /* --- connection loss ------------------------------------------------------------------------- */
@@ -1037,27 +932,26 @@ on_reset(CamasRpcConnection *conn, const GError *error, gpointer data)
 
 Test(rpc, closing_the_server_fails_pending_calls_and_reports_a_reset)
 {
-    Fx fx;
-    fx_init(&fx, "json", "local://reset", FALSE);
+    Env *env = env_new(CAMAS_TEST_LOCAL, "json", "reset", ENV_CONNECT);
     Resets r = {0};
-    camas_rpc_connection_set_reset_func(fx.conn, on_reset, &r, NULL);
-    g_autoptr(CamasFuture) f = camas_proxy_call_build(fx.remote, "sleep_echo", "[i s]", 5, "x");
-    camas_loop_run_until(fx.loop, CAMAS_TICKS_PER_SECOND);
+    camas_rpc_connection_set_reset_func(env->conn, on_reset, &r, NULL);
+    g_autoptr(CamasFuture) f = camas_proxy_call_build(env->remote, "sleep_echo", "[i s]", 5, "x");
+    camas_loop_run_until(env->loop, CAMAS_TICKS_PER_SECOND);
     cr_assert_not(camas_future_is_done(f));
-    cr_assert_eq(camas_rpc_server_get_n_connections(fx.server), 1);
-    camas_rpc_server_close(fx.server);
-    cr_assert_eq(camas_rpc_server_get_n_connections(fx.server), 0);
-    g_autoptr(GError) e = await_error(fx.loop, f);
+    cr_assert_eq(camas_rpc_server_get_n_connections(env->server), 1);
+    camas_rpc_server_close(env->server);
+    cr_assert_eq(camas_rpc_server_get_n_connections(env->server), 0);
+    g_autoptr(GError) e = camas_test_await_error(env->w, f);
     cr_assert(g_error_matches(e, CAMAS_ERROR, CAMAS_ERROR_CLOSED), "%s", e->message);
-    camas_loop_run(fx.loop);
+    camas_loop_run(env->loop);
     cr_assert_eq(r.n, 1);
     cr_assert(g_error_matches(r.error, CAMAS_ERROR, CAMAS_ERROR_CLOSED));
     g_clear_error(&r.error);
-    cr_assert(camas_rpc_connection_is_closed(fx.conn));
-    g_autoptr(CamasFuture) f2 = camas_proxy_call_build(fx.remote, "echo", "[i]", 1);
-    g_autoptr(GError) e2 = await_error(fx.loop, f2);
+    cr_assert(camas_rpc_connection_is_closed(env->conn));
+    g_autoptr(CamasFuture) f2 = camas_proxy_call_build(env->remote, "echo", "[i]", 1);
+    g_autoptr(GError) e2 = camas_test_await_error(env->w, f2);
     cr_assert(g_error_matches(e2, CAMAS_ERROR, CAMAS_ERROR_CLOSED));
-    fx_clear(&fx);
+    env_free(env);
 }
 
 static void
@@ -1071,23 +965,24 @@ record_answers(const CamasTraceRecord *r, gpointer data)
 
 Test(rpc, replies_and_failures_are_traced_with_the_method_of_their_request)
 {
-    Fx fx;
-    fx_init(&fx, "msgpack", "local://traced", FALSE);
+    Env *env = env_new(CAMAS_TEST_LOCAL, "msgpack", "traced", ENV_CONNECT);
     g_autoptr(GPtrArray) got = g_ptr_array_new_with_free_func(g_free);
-    camas_loop_set_tracer(fx.loop, record_answers, got, NULL);
-    g_autoptr(CamasValue) r0 = call_ok(&fx, fx.remote, "add", "[i i]", 1, 2);
-    g_autofree char *t1 = call_fail(&fx, fx.remote, "fail", "[s]", "boom");
+    camas_loop_set_tracer(env->loop, record_answers, got, NULL);
+    g_autoptr(CamasValue) r0 = camas_test_call_ok(env->w, env->remote, "add", "[i i]", 1, 2);
+    g_autofree char *t1 = call_fail(env, env->remote, "fail", "[s]", "boom");
     /* id 2 stays pending while 40 calls go by, so it moves out of the ring of recent ids
      * (a straggler) and is failed from there when the connection closes */
-    g_autoptr(CamasFuture) slow = camas_proxy_call_build(fx.remote, "sleep_echo", "[i s]", 5, "x");
+    g_autoptr(CamasFuture) slow =
+        camas_proxy_call_build(env->remote, "sleep_echo", "[i s]", 5, "x");
     for (int i = 0; i < 40; i++) {
-        g_autoptr(CamasValue) r = call_ok(&fx, fx.remote, "calc/deep/pow", "[i i]", 2, i % 8);
-        assert_value(r, "i", 1 << (i % 8));
+        g_autoptr(CamasValue) r =
+            camas_test_call_ok(env->w, env->remote, "calc/deep/pow", "[i i]", 2, i % 8);
+        camas_test_assert_value(r, "i", 1 << (i % 8));
     }
-    camas_rpc_server_close(fx.server);
-    g_autoptr(GError) e = await_error(fx.loop, slow);
+    camas_rpc_server_close(env->server);
+    g_autoptr(GError) e = camas_test_await_error(env->w, slow);
     cr_assert(g_error_matches(e, CAMAS_ERROR, CAMAS_ERROR_CLOSED), "%s", e->message);
-    camas_loop_set_tracer(fx.loop, NULL, NULL, NULL);
+    camas_loop_set_tracer(env->loop, NULL, NULL, NULL);
 
     cr_assert_eq(got->len, 43, "got %u answers", got->len);
     cr_assert_str_eq(g_ptr_array_index(got, 0), "reply add id=0");
@@ -1097,27 +992,27 @@ Test(rpc, replies_and_failures_are_traced_with_the_method_of_their_request)
         cr_assert_str_eq(g_ptr_array_index(got, 2 + i), want);
     }
     cr_assert_str_eq(g_ptr_array_index(got, 42), "failure sleep_echo id=2");
-    fx_clear(&fx);
+    env_free(env);
 }
 
 Test(rpc, a_client_that_goes_away_is_forgotten_by_the_server)
 {
-    Fx fx;
-    fx_init(&fx, "json", "local://away", FALSE);
-    cr_assert_eq(camas_rpc_server_get_n_connections(fx.server), 1);
-    camas_rpc_connection_close(fx.conn);
-    camas_loop_run(fx.loop);
-    cr_assert_eq(camas_rpc_server_get_n_connections(fx.server), 0);
-    fx_clear(&fx);
+    Env *env = env_new(CAMAS_TEST_LOCAL, "json", "away", ENV_CONNECT);
+    cr_assert_eq(camas_rpc_server_get_n_connections(env->server), 1);
+    camas_rpc_connection_close(env->conn);
+    camas_loop_run(env->loop);
+    cr_assert_eq(camas_rpc_server_get_n_connections(env->server), 0);
+    env_free(env);
 }
 
 /* --- time --------------------------------------------------------------------------------------- */
 
 Test(rpc, a_call_and_its_reply_complete_inside_one_set_time)
 {
-    g_autoptr(CamasLoop) loop = camas_loop_new();
-    g_autoptr(CamasClock) clock = camas_clock_new_external(loop, 0, 0);
-    g_autoptr(CamasCodec) c = codec("msgpack");
+    g_autoptr(CamasTestWorld) w = camas_test_world_new(CAMAS_TEST_EXTERNAL);
+    CamasLoop *loop = w->loop;
+    CamasClock *clock = w->clock;
+    g_autoptr(CamasCodec) c = camas_test_codec("msgpack");
     g_autoptr(CamasService) math = math_service_new(clock);
     CamasRpcServer *server =
         camas_rpc_server_new(loop, "local://ext", c, math, NULL, NULL, NULL, NULL, NULL);
@@ -1133,8 +1028,8 @@ Test(rpc, a_call_and_its_reply_complete_inside_one_set_time)
     cr_assert_not(camas_future_is_done(s));
     cr_assert(camas_clock_set_time(clock, 3, NULL));
     cr_assert(camas_future_is_done(s), "woke at 2.5 inside set_time(3) and replied");
-    g_autoptr(CamasValue) rf = await_ok(loop, f);
-    assert_value(rf, "i", 32);
+    g_autoptr(CamasValue) rf = camas_test_await_ok(w, f);
+    camas_test_assert_value(rf, "i", 32);
     camas_rpc_server_free(server);
 }
 
@@ -1158,17 +1053,16 @@ count_reply(CamasFuture *f, gpointer data)
 
 Test(rpc, hundred_thousand_calls_in_flight_on_one_connection)
 {
-    Fx fx;
-    fx_init(&fx, "msgpack", "local://many", FALSE);
+    Env *env = env_new(CAMAS_TEST_LOCAL, "msgpack", "many", ENV_CONNECT);
     enum { N = 100000 };
     CamasFuture **f = g_new(CamasFuture *, N);
     Tally t = {0};
     for (int i = 0; i < N; i++) {
-        f[i] = camas_proxy_call_build(fx.remote, "add", "[i i]", i, 1);
+        f[i] = camas_proxy_call_build(env->remote, "add", "[i i]", i, 1);
         camas_future_add_callback(f[i], count_reply, &t, NULL);
     }
-    cr_assert_eq(camas_channel_get_n_pending(camas_rpc_connection_get_channel(fx.conn)), N);
-    camas_loop_run(fx.loop);
+    cr_assert_eq(camas_channel_get_n_pending(camas_rpc_connection_get_channel(env->conn)), N);
+    camas_loop_run(env->loop);
     cr_assert_eq(t.ok, N);
     cr_assert_eq(t.wrong, 0);
     for (int i = 0; i < N; i++) {
@@ -1176,211 +1070,48 @@ Test(rpc, hundred_thousand_calls_in_flight_on_one_connection)
         camas_future_unref(f[i]);
     }
     g_free(f);
-    fx_clear(&fx);
+    env_free(env);
 }
 
 /* --- the conformance table over every transport ------------------------------------------------ */
 
-typedef enum { T_LOCAL, T_TCP, T_IPC, T_TLS } TKind;
-
-typedef struct {
-    TKind kind;
-    CamasLoop *loop;
-    CamasClock *clock; /* as fast as possible for LocalQueue, real time for sockets */
-    GMainContext *ctx;
-    GSource *tick;
-    char *tmpdir;
-    CamasTestCerts *certs;
-    CamasTlsContext *server_tls, *client_tls;
-    CamasChannelOptions server_opts, client_opts;
-    CamasCodec *codec;
-    CamasService *math;
-    CamasService *client_service;
-    CamasRpcServer *server;
-} Env;
-
-static gboolean
-tick(gpointer data)
-{
-    return G_SOURCE_CONTINUE;
-}
-
-static Env *
-env_new(TKind kind)
-{
-    Env *env = g_new0(Env, 1);
-    env->kind = kind;
-    env->loop = camas_loop_new();
-    env->codec = codec("msgpack");
-    if (kind == T_LOCAL) {
-        env->clock = camas_clock_new_afap(env->loop, 0, 0);
-    } else {
-        struct rlimit rl;
-        if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-            rl.rlim_cur = rl.rlim_max;
-            setrlimit(RLIMIT_NOFILE, &rl);
-        }
-        env->ctx = g_main_context_new();
-        env->clock = camas_clock_new_realtime(env->loop, env->ctx);
-        /* wakes the context regularly so waits can check their deadline */
-        env->tick = g_timeout_source_new(50);
-        g_source_set_callback(env->tick, tick, NULL, NULL);
-        g_source_attach(env->tick, env->ctx);
-        env->tmpdir = g_dir_make_tmp("camas-rpc-XXXXXX", NULL);
-        cr_assert_not_null(env->tmpdir);
-    }
-    if (kind == T_TLS) {
-        g_autoptr(GError) error = NULL;
-        env->certs = camas_test_certs_new(&error);
-        cr_assert_not_null(env->certs, "%s", error ? error->message : "");
-        CamasTlsCerts sc = camas_test_certs_server(env->certs);
-        CamasTlsCerts cc = camas_test_certs_client(env->certs);
-        env->server_tls = camas_tls_context_new_server(&sc, &error);
-        cr_assert_not_null(env->server_tls, "%s", error ? error->message : "");
-        env->client_tls = camas_tls_context_new_client(&cc, &error);
-        cr_assert_not_null(env->client_tls, "%s", error ? error->message : "");
-        env->server_opts.transport.tls = env->server_tls;
-        env->client_opts.transport.tls = env->client_tls;
-    }
-    env->math = math_service_new(env->clock);
-    env->client_service = client_service_new(NULL);
-    char *address = NULL;
-    switch (kind) {
-    case T_LOCAL: address = g_strdup("local://conformance"); break;
-    case T_TCP: address = g_strdup("tcp://127.0.0.1:0"); break;
-    case T_TLS: address = g_strdup("tls://127.0.0.1:0"); break;
-    case T_IPC: address = g_strdup_printf("ipc://[%s/rpc.sock]", env->tmpdir); break;
-    }
-    g_autoptr(GError) error = NULL;
-    env->server = camas_rpc_server_new(env->loop, address, env->codec, env->math,
-                                       &env->server_opts, NULL, NULL, NULL, &error);
-    g_free(address);
-    cr_assert_not_null(env->server, "%s", error ? error->message : "");
-    return env;
-}
-
-static void
-env_wait_until(Env *env, gboolean (*done)(gpointer), gpointer data, const char *what)
-{
-    gint64 deadline = g_get_monotonic_time() + 30 * G_USEC_PER_SEC;
-    while (!done(data)) {
-        if (env->kind == T_LOCAL) {
-            cr_assert(camas_loop_step(env->loop), "nothing left to run while waiting for %s",
-                      what);
-        } else {
-            cr_assert_lt(g_get_monotonic_time(), deadline, "timed out waiting for %s", what);
-            g_main_context_iteration(env->ctx, TRUE);
-        }
-    }
-}
-
-static gboolean
-future_done(gpointer f)
-{
-    return camas_future_is_done(f);
-}
-
-static void
-env_wait(Env *env, CamasFuture *f)
-{
-    env_wait_until(env, future_done, f, "a future");
-}
-
-static gboolean
-no_pipes_left(gpointer data)
-{
-    return g_atomic_int_get(&camas__live_counts[CAMAS__LIVE_PIPE]) == 0;
-}
-
-static void
-env_free(Env *env)
-{
-    camas_rpc_server_free(env->server);
-    if (env->ctx) /* closed sockets flush and see the peer's end first */
-        env_wait_until(env, no_pipes_left, NULL, "closed sockets to finish");
-    camas_service_unref(env->math);
-    camas_service_unref(env->client_service);
-    camas_codec_unref(env->codec);
-    camas_clock_unref(env->clock);
-    camas_loop_free(env->loop);
-    if (env->ctx) {
-        g_source_destroy(env->tick);
-        g_source_unref(env->tick);
-        g_main_context_unref(env->ctx);
-        g_rmdir(env->tmpdir);
-        g_free(env->tmpdir);
-    }
-    g_clear_pointer(&env->server_tls, camas_tls_context_unref);
-    g_clear_pointer(&env->client_tls, camas_tls_context_unref);
-    g_clear_pointer(&env->certs, camas_test_certs_free);
-    g_free(env);
-}
-
-static CamasRpcConnection *
-env_connect(Env *env, CamasService *service)
-{
-    g_autoptr(GError) error = NULL;
-    g_autoptr(CamasFuture) f = camas_rpc_open(env->loop, camas_rpc_server_get_address(env->server),
-                                              env->codec, service, &env->client_opts, &error);
-    cr_assert_not_null(f, "%s", error ? error->message : "");
-    env_wait(env, f);
-    CamasRpcConnection *conn = camas_rpc_open_finish(f, &error);
-    cr_assert_not_null(conn, "%s", error ? error->message : "");
-    return conn;
-}
-
-static CamasValue *
-env_call_ok(Env *env, CamasProxy *p, const char *method, CamasValue *args, CamasValue *kwargs)
-{
-    g_autoptr(CamasFuture) f = camas_proxy_call(p, method, args, kwargs);
-    env_wait(env, f);
-    g_autoptr(GError) error = NULL;
-    CamasValue *r = NULL;
-    cr_assert(camas_future_propagate(f, &r, &error), "%s failed: %s", method,
-              error ? error->message : "");
-    return r;
-}
-
-static GError *
-env_call_error(Env *env, CamasProxy *p, const char *method, CamasValue *args)
-{
-    g_autoptr(CamasFuture) f = camas_proxy_call(p, method, args, NULL);
-    env_wait(env, f);
-    GError *error = NULL;
-    cr_assert_not(camas_future_propagate(f, NULL, &error), "%s succeeded", method);
-    return error;
-}
+/* The transports the conformance table runs on. */
+static CamasTestKind every_kind[] = {CAMAS_TEST_LOCAL, CAMAS_TEST_TCP, CAMAS_TEST_IPC,
+                                     CAMAS_TEST_TLS};
 
 ParameterizedTestParameters(rpc, conformance)
 {
-    static TKind kinds[] = {T_LOCAL, T_TCP, T_IPC, T_TLS};
-    return cr_make_param_array(TKind, kinds, G_N_ELEMENTS(kinds));
+    return cr_make_param_array(CamasTestKind, every_kind, G_N_ELEMENTS(every_kind));
 }
 
 /* The basic table: values, kwargs, nested paths, failures with their origin. */
-ParameterizedTest(TKind *kind, rpc, conformance)
+ParameterizedTest(CamasTestKind *kind, rpc, conformance)
 {
-    Env *env = env_new(*kind);
-    CamasRpcConnection *conn = env_connect(env, env->client_service);
-    g_autoptr(CamasProxy) remote = camas_rpc_connection_get_remote(conn);
+    Env *env = env_new(*kind, "msgpack", "conformance", ENV_CONNECT | ENV_CLIENT_SERVICE);
+    CamasRpcConnection *conn = env->conn;
+    CamasProxy *remote = env->remote;
 
     g_autoptr(CamasValue) values = camas_value_build(
         "[n b b I I U f f f s s [] {} [i [s {s:n}]] y]", TRUE, FALSE, G_MININT64, G_MAXINT64,
         G_MAXUINT64, -0.0, INFINITY, NAN, "", "h\xc3\xa9llo \xf0\x9f\x98\x80", 1, "a", "b",
         "\x00\x01\x02", (gsize)3);
     g_autoptr(CamasValue) echo_args = camas_value_build("[v]", values);
-    g_autoptr(CamasValue) echoed = env_call_ok(env, remote, "echo", echo_args, NULL);
+    g_autoptr(CamasValue) echoed =
+        camas_test_await_ok_take(env->w, camas_proxy_call(remote, "echo", echo_args, NULL));
     cr_assert(camas_value_equal(echoed, values), "every value type round-trips");
 
     g_autoptr(CamasValue) kw = camas_value_build("{s:i s:i}", "b", 2, "a", 40);
-    g_autoptr(CamasValue) r = env_call_ok(env, remote, "add", NULL, kw);
-    assert_value(r, "i", 42);
+    g_autoptr(CamasValue) r =
+        camas_test_await_ok_take(env->w, camas_proxy_call(remote, "add", NULL, kw));
+    camas_test_assert_value(r, "i", 42);
     g_autoptr(CamasValue) pargs = camas_value_build("[i i]", 2, 10);
-    g_autoptr(CamasValue) p = env_call_ok(env, remote, "calc/deep/pow", pargs, NULL);
-    assert_value(p, "i", 1024);
+    g_autoptr(CamasValue) p =
+        camas_test_await_ok_take(env->w, camas_proxy_call(remote, "calc/deep/pow", pargs, NULL));
+    camas_test_assert_value(p, "i", 1024);
 
     g_autoptr(CamasValue) fargs = camas_value_build("[s]", "boom");
-    g_autoptr(GError) e = env_call_error(env, remote, "fail", fargs);
+    g_autoptr(GError) e =
+        camas_test_await_error_take(env->w, camas_proxy_call(remote, "fail", fargs, NULL));
     cr_assert(g_error_matches(e, CAMAS_ERROR, CAMAS_ERROR_REMOTE));
     assert_last_line(camas_error_get_remote_text(e), "\nValueError: boom\n");
     const char *origin = camas_error_get_origin(e);
@@ -1388,59 +1119,62 @@ ParameterizedTest(TKind *kind, rpc, conformance)
     cr_assert_str_eq(origin, camas_channel_get_peername(ch));
     const char *server_address = camas_rpc_server_get_address(env->server);
     switch (*kind) {
-    case T_LOCAL: cr_assert_str_eq(origin, "LocalQueue('conformance')"); break;
-    case T_TCP:
-    case T_TLS: {
+    case CAMAS_TEST_LOCAL: cr_assert_str_eq(origin, "LocalQueue('conformance')"); break;
+    case CAMAS_TEST_TCP:
+    case CAMAS_TEST_TLS: {
         g_autoptr(CamasAddress) a = camas_address_parse(server_address, NULL);
         g_autofree char *expect = g_strdup_printf("('127.0.0.1', %u)", a->port);
         cr_assert_str_eq(origin, expect);
         break;
     }
-    case T_IPC: {
+    case CAMAS_TEST_IPC: {
         g_autoptr(CamasAddress) a = camas_address_parse(server_address, NULL);
         cr_assert_str_eq(origin, a->path);
         break;
     }
     }
-    if (*kind == T_TLS) {
+    if (*kind == CAMAS_TEST_TLS) {
         cr_assert_not_null(camas_channel_get_tls_version(ch));
         cr_assert(strstr(camas_channel_get_tls_cipher(ch), "GCM"), "%s",
                   camas_channel_get_tls_cipher(ch));
     }
-    g_autoptr(GError) e2 = env_call_error(env, remote, "calc/nope", NULL);
+    g_autoptr(GError) e2 =
+        camas_test_await_error_take(env->w, camas_proxy_call(remote, "calc/nope", NULL, NULL));
     assert_last_line(camas_error_get_remote_text(e2),
                      "\nLookupError: Name \"nope\" not found in \"calc\"\n");
     /* still usable after failures */
-    g_autoptr(CamasValue) r2 = env_call_ok(env, remote, "add", pargs, NULL);
-    assert_value(r2, "i", 12);
-    camas_rpc_connection_unref(conn);
+    g_autoptr(CamasValue) r2 =
+        camas_test_await_ok_take(env->w, camas_proxy_call(remote, "add", pargs, NULL));
+    camas_test_assert_value(r2, "i", 12);
     env_free(env);
 }
 
 ParameterizedTestParameters(rpc, conformance_callbacks)
 {
-    static TKind kinds[] = {T_LOCAL, T_TCP, T_IPC, T_TLS};
-    return cr_make_param_array(TKind, kinds, G_N_ELEMENTS(kinds));
+    return cr_make_param_array(CamasTestKind, every_kind, G_N_ELEMENTS(every_kind));
 }
 
 /* Proxies both ways, server-initiated requests, and 100+ concurrent calls out of order. */
-ParameterizedTest(TKind *kind, rpc, conformance_callbacks)
+ParameterizedTest(CamasTestKind *kind, rpc, conformance_callbacks)
 {
-    Env *env = env_new(*kind);
-    CamasRpcConnection *conn = env_connect(env, env->client_service);
-    g_autoptr(CamasProxy) remote = camas_rpc_connection_get_remote(conn);
+    Env *env = env_new(*kind, "msgpack", "conformance", ENV_CONNECT | ENV_CLIENT_SERVICE);
+    CamasProxy *remote = env->remote;
 
     g_autoptr(CamasValue) root = camas_service_to_value(env->client_service);
     g_autoptr(CamasValue) cargs = camas_value_build("[v s s]", root, "client_echo", "x");
-    g_autoptr(CamasValue) cr = env_call_ok(env, remote, "callback", cargs, NULL);
-    assert_value(cr, "[s [s s]]", "cb", "client", "x");
+    g_autoptr(CamasValue) cr =
+        camas_test_await_ok_take(env->w, camas_proxy_call(remote, "callback", cargs, NULL));
+    camas_test_assert_value(cr, "[s [s s]]", "cb", "client", "x");
     g_autoptr(CamasValue) sargs = camas_value_build("[v s i]", root, "sub/twice", 21);
-    g_autoptr(CamasValue) sr = env_call_ok(env, remote, "callback", sargs, NULL);
-    assert_value(sr, "[s i]", "cb", 42);
-    g_autoptr(CamasValue) calc = env_call_ok(env, remote, "get_calc", NULL, NULL);
+    g_autoptr(CamasValue) sr =
+        camas_test_await_ok_take(env->w, camas_proxy_call(remote, "callback", sargs, NULL));
+    camas_test_assert_value(sr, "[s i]", "cb", 42);
+    g_autoptr(CamasValue) calc =
+        camas_test_await_ok_take(env->w, camas_proxy_call(remote, "get_calc", NULL, NULL));
     cr_assert_not_null(camas_value_get_proxy(calc));
-    g_autoptr(CamasValue) wr = env_call_ok(env, camas_value_get_proxy(calc), "whereami", NULL, NULL);
-    assert_value(wr, "s", "calc");
+    g_autoptr(CamasValue) wr = camas_test_await_ok_take(
+        env->w, camas_proxy_call(camas_value_get_proxy(calc), "whereami", NULL, NULL));
+    camas_test_assert_value(wr, "s", "calc");
 
     /* 120 calls at once, answered in reverse order of sending */
     enum { N = 120 };
@@ -1450,7 +1184,7 @@ ParameterizedTest(TKind *kind, rpc, conformance_callbacks)
         g_autoptr(CamasValue) a = camas_value_build("[f i]", 0.001 * (N - i), i);
         f[i] = camas_proxy_call(remote, "sleep_echo", a, NULL);
     }
-    gint64 deadline = g_get_monotonic_time() + 30 * G_USEC_PER_SEC;
+    gint64 deadline = camas_test_world_deadline(env->w);
     gboolean seen[N] = {FALSE};
     while (n_done < N) {
         for (int i = 0; i < N; i++) {
@@ -1461,12 +1195,7 @@ ParameterizedTest(TKind *kind, rpc, conformance_callbacks)
         }
         if (n_done == N)
             break;
-        if (*kind == T_LOCAL)
-            cr_assert(camas_loop_step(env->loop));
-        else {
-            cr_assert_lt(g_get_monotonic_time(), deadline);
-            g_main_context_iteration(env->ctx, TRUE);
-        }
+        camas_test_world_iterate(env->w, deadline, "120 calls");
     }
     for (int i = 0; i < N; i++) {
         CamasValue *v = camas_future_get_result(f[i]);
@@ -1475,22 +1204,19 @@ ParameterizedTest(TKind *kind, rpc, conformance_callbacks)
         camas_future_unref(f[i]);
     }
     cr_assert_gt(order[0], order[N - 1], "the later-sent, shorter calls finished first");
-    camas_rpc_connection_unref(conn);
     env_free(env);
 }
 
 ParameterizedTestParameters(rpc, conformance_big_messages)
 {
-    static TKind kinds[] = {T_LOCAL, T_TCP, T_IPC, T_TLS};
-    return cr_make_param_array(TKind, kinds, G_N_ELEMENTS(kinds));
+    return cr_make_param_array(CamasTestKind, every_kind, G_N_ELEMENTS(every_kind));
 }
 
 /* A 10 MB message each way. */
-ParameterizedTest(TKind *kind, rpc, conformance_big_messages)
+ParameterizedTest(CamasTestKind *kind, rpc, conformance_big_messages)
 {
-    Env *env = env_new(*kind);
-    CamasRpcConnection *conn = env_connect(env, NULL);
-    g_autoptr(CamasProxy) remote = camas_rpc_connection_get_remote(conn);
+    Env *env = env_new(*kind, "msgpack", "conformance", ENV_CONNECT);
+    CamasProxy *remote = env->remote;
     gsize n = 10 * 1000 * 1000;
     guint8 *data = g_malloc(n);
     for (gsize i = 0; i < n; i++)
@@ -1498,56 +1224,49 @@ ParameterizedTest(TKind *kind, rpc, conformance_big_messages)
     g_autoptr(CamasValue) big = camas_value_new_bytes(data, n);
     g_free(data);
     g_autoptr(CamasValue) args = camas_value_build("[v]", big);
-    g_autoptr(CamasValue) r = env_call_ok(env, remote, "echo", args, NULL);
+    g_autoptr(CamasValue) r =
+        camas_test_await_ok_take(env->w, camas_proxy_call(remote, "echo", args, NULL));
     cr_assert(camas_value_equal(r, big));
-    g_autoptr(CamasValue) len = env_call_ok(env, remote, "length", args, NULL);
-    assert_value(len, "i", (int)n);
-    camas_rpc_connection_unref(conn);
+    g_autoptr(CamasValue) len =
+        camas_test_await_ok_take(env->w, camas_proxy_call(remote, "length", args, NULL));
+    camas_test_assert_value(len, "i", (int)n);
     env_free(env);
 }
 
 ParameterizedTestParameters(rpc, conformance_connection_loss)
 {
-    static TKind kinds[] = {T_LOCAL, T_TCP, T_IPC, T_TLS};
-    return cr_make_param_array(TKind, kinds, G_N_ELEMENTS(kinds));
-}
-
-static gboolean
-reset_seen(gpointer data)
-{
-    return ((Resets *)data)->n > 0;
+    return cr_make_param_array(CamasTestKind, every_kind, G_N_ELEMENTS(every_kind));
 }
 
 /* Losing the connection fails pending calls with CLOSED and reports the reset. */
-ParameterizedTest(TKind *kind, rpc, conformance_connection_loss)
+ParameterizedTest(CamasTestKind *kind, rpc, conformance_connection_loss)
 {
-    Env *env = env_new(*kind);
-    CamasRpcConnection *conn = env_connect(env, NULL);
+    Env *env = env_new(*kind, "msgpack", "conformance", ENV_CONNECT);
+    CamasRpcConnection *conn = env->conn;
     Resets resets = {0};
     camas_rpc_connection_set_reset_func(conn, on_reset, &resets, NULL);
-    g_autoptr(CamasProxy) remote = camas_rpc_connection_get_remote(conn);
+    CamasProxy *remote = env->remote;
     g_autoptr(CamasValue) a = camas_value_build("[i s]", 60, "never");
     g_autoptr(CamasFuture) f = camas_proxy_call(remote, "sleep_echo", a, NULL);
     g_autoptr(CamasValue) ea = camas_value_build("[s]", "meanwhile");
-    g_autoptr(CamasValue) e1 = env_call_ok(env, remote, "echo", ea, NULL);
-    assert_value(e1, "s", "meanwhile");
+    g_autoptr(CamasValue) e1 =
+        camas_test_await_ok_take(env->w, camas_proxy_call(remote, "echo", ea, NULL));
+    camas_test_assert_value(e1, "s", "meanwhile");
     cr_assert_not(camas_future_is_done(f));
     camas_rpc_server_close(env->server);
-    env_wait(env, f);
+    camas_test_run_until_done(env->w, f);
     g_autoptr(GError) e = NULL;
     cr_assert_not(camas_future_propagate(f, NULL, &e));
     cr_assert(g_error_matches(e, CAMAS_ERROR, CAMAS_ERROR_CLOSED), "%s", e->message);
-    env_wait_until(env, reset_seen, &resets, "the reset");
+    CAMAS_TEST_WAIT(env->w, resets.n > 0);
     cr_assert_eq(resets.n, 1);
     g_clear_error(&resets.error);
-    camas_rpc_connection_unref(conn);
     env_free(env);
 }
 
 ParameterizedTestParameters(rpc, conformance_bad_input)
 {
-    static TKind kinds[] = {T_LOCAL, T_TCP, T_IPC, T_TLS};
-    return cr_make_param_array(TKind, kinds, G_N_ELEMENTS(kinds));
+    return cr_make_param_array(CamasTestKind, every_kind, G_N_ELEMENTS(every_kind));
 }
 
 typedef struct {
@@ -1579,18 +1298,6 @@ raw_dialed(CamasPipe *pipe, const GError *error, gpointer data)
     camas__pipe_start(pipe, &raw_callbacks, r);
 }
 
-static gboolean
-raw_is_dialed(gpointer data)
-{
-    return ((Raw *)data)->dialed;
-}
-
-static gboolean
-raw_is_closed(gpointer data)
-{
-    return ((Raw *)data)->closed;
-}
-
 static void
 ignore_warnings(const char *domain, GLogLevelFlags level, const char *message, gpointer data)
 {
@@ -1598,33 +1305,32 @@ ignore_warnings(const char *domain, GLogLevelFlags level, const char *message, g
 }
 
 /* A peer sending garbage or half a frame is cut off (or ignored) without delaying anyone. */
-ParameterizedTest(TKind *kind, rpc, conformance_bad_input)
+ParameterizedTest(CamasTestKind *kind, rpc, conformance_bad_input)
 {
     int warnings = 0;
     g_log_set_handler("camas", G_LOG_LEVEL_WARNING, ignore_warnings, &warnings);
-    Env *env = env_new(*kind);
-    CamasRpcConnection *conn = env_connect(env, NULL);
-    g_autoptr(CamasProxy) remote = camas_rpc_connection_get_remote(conn);
+    Env *env = env_new(*kind, "msgpack", "conformance", ENV_CONNECT);
+    CamasProxy *remote = env->remote;
     g_autoptr(CamasAddress) addr = camas_address_parse(camas_rpc_server_get_address(env->server),
                                                        NULL);
     Raw stall = {0}, bad = {0};
     camas__transport_dial(env->loop, addr, &env->client_opts.transport, raw_dialed, &stall);
     camas__transport_dial(env->loop, addr, &env->client_opts.transport, raw_dialed, &bad);
-    env_wait_until(env, raw_is_dialed, &stall, "the raw dial");
-    env_wait_until(env, raw_is_dialed, &bad, "the raw dial");
+    CAMAS_TEST_WAIT(env->w, stall.dialed);
+    CAMAS_TEST_WAIT(env->w, bad.dialed);
     g_autoptr(GBytes) half = g_bytes_new_static("\x00\x00\x00\x20\x93\x00", 6);
     cr_assert(camas__pipe_send(stall.pipe, half, NULL));
     g_autoptr(GBytes) garbage = g_bytes_new_static("\x00\x00\x00\x02\xc1\xc1", 6);
     cr_assert(camas__pipe_send(bad.pipe, garbage, NULL));
-    env_wait_until(env, raw_is_closed, &bad, "the server to drop the bad peer");
+    CAMAS_TEST_WAIT(env->w, bad.closed);
     cr_assert_eq(warnings, 1);
     g_autoptr(CamasValue) a = camas_value_build("[i i]", 1, 2);
-    g_autoptr(CamasValue) r = env_call_ok(env, remote, "add", a, NULL);
-    assert_value(r, "i", 3);
+    g_autoptr(CamasValue) r =
+        camas_test_await_ok_take(env->w, camas_proxy_call(remote, "add", a, NULL));
+    camas_test_assert_value(r, "i", 3);
     cr_assert_not(stall.closed);
     camas__pipe_close(stall.pipe);
     camas__pipe_close(bad.pipe);
-    camas_rpc_connection_unref(conn);
     env_free(env);
 }
 
@@ -1646,16 +1352,9 @@ crowd_answer(CamasFuture *f, gpointer data)
         c->answered++;
 }
 
-static gboolean
-crowd_done(gpointer data)
-{
-    Crowd *c = data;
-    return c->answered + c->failed == 1000;
-}
-
 Test(rpc, thousand_concurrent_tcp_connections_lose_nothing, .timeout = 120)
 {
-    Env *env = env_new(T_TCP);
+    Env *env = env_new(CAMAS_TEST_TCP, "msgpack", "conformance", 0);
     enum { N = 1000 };
     Crowd crowd = {0};
     crowd.conns = g_new0(CamasRpcConnection *, N);
@@ -1667,7 +1366,7 @@ Test(rpc, thousand_concurrent_tcp_connections_lose_nothing, .timeout = 120)
         cr_assert_not_null(opens[i]);
     }
     for (int i = 0; i < N; i++) {
-        env_wait(env, opens[i]);
+        camas_test_run_until_done(env->w, opens[i]);
         g_autoptr(GError) error = NULL;
         crowd.conns[i] = camas_rpc_open_finish(opens[i], &error);
         cr_assert_not_null(crowd.conns[i], "connection %d: %s", i, error ? error->message : "");
@@ -1679,7 +1378,7 @@ Test(rpc, thousand_concurrent_tcp_connections_lose_nothing, .timeout = 120)
         camas_future_unref(f);
     }
     g_free(opens);
-    env_wait_until(env, crowd_done, &crowd, "1000 answers");
+    CAMAS_TEST_WAIT(env->w, crowd.answered + crowd.failed == N);
     cr_assert_eq(crowd.answered, N);
     cr_assert_eq(crowd.failed, 0);
     cr_assert_eq(camas_rpc_server_get_n_connections(env->server), N);
@@ -1691,8 +1390,8 @@ Test(rpc, thousand_concurrent_tcp_connections_lose_nothing, .timeout = 120)
 
 ParameterizedTestParameters(rpc, clients_may_start_before_their_server)
 {
-    static TKind kinds[] = {T_LOCAL, T_TCP, T_IPC};
-    return cr_make_param_array(TKind, kinds, G_N_ELEMENTS(kinds));
+    static CamasTestKind kinds[] = {CAMAS_TEST_LOCAL, CAMAS_TEST_TCP, CAMAS_TEST_IPC};
+    return cr_make_param_array(CamasTestKind, kinds, G_N_ELEMENTS(kinds));
 }
 
 typedef struct {
@@ -1712,29 +1411,23 @@ start_late(CamasLoop *loop, gpointer data)
 }
 
 /* The client retries refused connections until its deadline; the server appears meanwhile. */
-ParameterizedTest(TKind *kind, rpc, clients_may_start_before_their_server)
+ParameterizedTest(CamasTestKind *kind, rpc, clients_may_start_before_their_server)
 {
-    Env *env = env_new(*kind);
+    Env *env = env_new(*kind, "msgpack", "conformance", 0);
     /* take the fixture server's address, then free the address for the late server */
     LateServer ls = {env, g_strdup(camas_rpc_server_get_address(env->server)), NULL};
     camas_rpc_server_close(env->server);
-    if (*kind != T_LOCAL)
-        env_wait_until(env, no_pipes_left, NULL, "the first server to go");
+    if (*kind != CAMAS_TEST_LOCAL)
+        CAMAS_TEST_WAIT(env->w, !camas_test_pipes_alive());
     gint64 now = camas_loop_now(env->loop);
     CamasChannelOptions opts = {.connect_deadline = now + 5 * CAMAS_TICKS_PER_SECOND};
-    g_autoptr(GError) error = NULL;
-    g_autoptr(CamasFuture) f = camas_rpc_open(env->loop, ls.address, env->codec, NULL, &opts,
-                                              &error);
-    cr_assert_not_null(f, "%s", error ? error->message : "");
     camas_loop_call_at(env->loop, now + 120 * CAMAS_TICKS_PER_MS, start_late, &ls);
-    env_wait(env, f);
-    g_autoptr(CamasRpcConnection) conn = camas_rpc_open_finish(f, &error);
-    cr_assert_not_null(conn, "%s", error ? error->message : "");
+    g_autoptr(CamasRpcConnection) conn =
+        camas_test_rpc_open(env->w, ls.address, env->codec, NULL, &opts);
     cr_assert_geq(camas_loop_now(env->loop), now + 120 * CAMAS_TICKS_PER_MS);
     g_autoptr(CamasProxy) remote = camas_rpc_connection_get_remote(conn);
-    g_autoptr(CamasValue) a = camas_value_build("[i i]", 2, 3);
-    g_autoptr(CamasValue) r = env_call_ok(env, remote, "add", a, NULL);
-    assert_value(r, "i", 5);
+    g_autoptr(CamasValue) r = camas_test_call_ok(env->w, remote, "add", "[i i]", 2, 3);
+    camas_test_assert_value(r, "i", 5);
     camas_rpc_connection_close(conn);
     camas_rpc_server_free(ls.server);
     g_free(ls.address);

@@ -86,8 +86,8 @@ camas_test_world_new(CamasTestFlags flags)
     return w;
 }
 
-static gboolean
-pipes_alive(void)
+gboolean
+camas_test_pipes_alive(void)
 {
     return g_atomic_int_get(&camas__live_counts[CAMAS__LIVE_PIPE]) > 0;
 }
@@ -103,7 +103,7 @@ camas_test_world_free(CamasTestWorld *w)
     g_array_unref(w->owned);
     /* Closed sockets linger until flushed and the peer's end arrived: let them finish. */
     if (w->ctx)
-        CAMAS_TEST_WAIT(w, !pipes_alive());
+        CAMAS_TEST_WAIT(w, !camas_test_pipes_alive());
     g_clear_pointer(&w->clock, camas_clock_unref);
     camas_loop_free(w->loop);
     if (w->tick)

@@ -123,6 +123,11 @@ void camas_test_world_iterate(CamasTestWorld *w, gint64 deadline, const char *wh
  */
 void camas_test_world_settle(CamasTestWorld *w, guint ms);
 
+/* TRUE while a transport pipe exists: a connection that is open or, closed, still lingering.
+ * Socket tests wait for CAMAS_TEST_WAIT(w, !camas_test_pipes_alive()) when they need every
+ * connection gone before the world is (camas_test_world_free waits for it too). */
+gboolean camas_test_pipes_alive(void);
+
 /* Iterates @w until @future is done. */
 void camas_test_run_until_done(CamasTestWorld *w, CamasFuture *future);
 /* Runs until @future is done and asserts it succeeded.  Returns: (transfer full) its result
