@@ -8,17 +8,13 @@
  */
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
-#include <glib/gstdio.h>
 #include <string.h>
 
 #include <camas/camas.h>
 
-#include "leakcheck.h"
-#include "live-private.h"
+#include "testutil.h"
 
 TestSuite(backpressure, .fini = camas_test_check_leaks);
-
-typedef enum { T_LOCAL, T_TCP, T_IPC } TKind;
 
 #define HIGH_WATER ((gsize)256 * 1024)
 #define LOW_WATER ((gsize)64 * 1024)
@@ -29,112 +25,35 @@ typedef enum { T_LOCAL, T_TCP, T_IPC } TKind;
 /* Enough bytes to fill any kernel socket buffers many times over (a few MiB on loopback). */
 #define N_BLOBS 500
 
+/* The transports most tests run on. */
+static CamasTestKind every_kind[] = {CAMAS_TEST_LOCAL, CAMAS_TEST_TCP, CAMAS_TEST_IPC};
+
 /* --- the environment ------------------------------------------------------------------------ */
 
 typedef struct {
-    TKind kind;
-    CamasLoop *loop;
-    CamasClock *clock; /* real time for sockets, NULL for LocalQueue (plain loop runs) */
-    GMainContext *ctx;
-    GSource *tick;
-    char *tmpdir;
+    CamasTestWorld *w; /* LocalQueue: no clock (plain loop runs); sockets: real time */
     char *address;
     CamasCodec *codec;
     CamasChannelOptions client_opts;
-    gboolean start_paused;  /* accepted connections start with reading paused */
-    guint n_received;       /* requests the server got */
+    gboolean start_paused; /* accepted connections start with reading paused */
+    guint n_received;      /* requests the server got */
     CamasChannelServer *server;
     CamasService *service;
     CamasRpcServer *rpc_server;
 } Env;
 
-static gboolean
-tick(gpointer data)
-{
-    return G_SOURCE_CONTINUE;
-}
-
 static Env *
-env_new(TKind kind)
+env_new(CamasTestKind kind)
 {
     Env *env = g_new0(Env, 1);
-    env->kind = kind;
-    env->loop = camas_loop_new();
-    g_autoptr(GError) error = NULL;
-    env->codec = camas_codec_new("msgpack", &error);
-    cr_assert_not_null(env->codec, "%s", error ? error->message : "");
-    if (kind == T_LOCAL) {
-        env->address = g_strdup("local://backpressure");
-    } else {
-        env->ctx = g_main_context_new();
-        env->clock = camas_clock_new_realtime(env->loop, env->ctx);
-        /* wakes the context regularly so waits can check their deadline */
-        env->tick = g_timeout_source_new(50);
-        g_source_set_callback(env->tick, tick, NULL, NULL);
-        g_source_attach(env->tick, env->ctx);
-        if (kind == T_TCP) {
-            env->address = g_strdup("tcp://127.0.0.1:0");
-        } else {
-            env->tmpdir = g_dir_make_tmp("camas-bp-XXXXXX", NULL);
-            cr_assert_not_null(env->tmpdir);
-            env->address = g_strdup_printf("ipc://[%s/bp.sock]", env->tmpdir);
-        }
-    }
+    env->w =
+        camas_test_world_new(kind == CAMAS_TEST_LOCAL ? CAMAS_TEST_NO_CLOCK : CAMAS_TEST_REALTIME);
+    env->w->wait_seconds = 60;
+    env->address = camas_test_world_address(env->w, kind, "backpressure");
+    env->codec = camas_test_codec("msgpack");
     env->client_opts.transport.write_high_water = HIGH_WATER;
     env->client_opts.transport.write_low_water = LOW_WATER;
     return env;
-}
-
-static void
-env_wait_until(Env *env, gboolean (*done)(gpointer), gpointer data, const char *what)
-{
-    gint64 deadline = g_get_monotonic_time() + 60 * G_USEC_PER_SEC;
-    while (!done(data)) {
-        if (env->kind == T_LOCAL) {
-            cr_assert(camas_loop_step(env->loop), "nothing left to run while waiting for %s",
-                      what);
-        } else {
-            cr_assert_lt(g_get_monotonic_time(), deadline, "timed out waiting for %s", what);
-            g_main_context_iteration(env->ctx, TRUE);
-        }
-    }
-}
-
-static gboolean
-flag_set(gpointer data)
-{
-    return *(gboolean *)data;
-}
-
-static gboolean
-set_flag(gpointer data)
-{
-    *(gboolean *)data = TRUE;
-    return G_SOURCE_REMOVE;
-}
-
-/* Runs everything that can run: LocalQueue until the loop has nothing left, sockets for
- * @ms milliseconds of real time (waiting for a timer, not sleeping). */
-static void
-env_settle(Env *env, guint ms)
-{
-    if (env->kind == T_LOCAL) {
-        camas_loop_run(env->loop);
-        return;
-    }
-    gboolean fired = FALSE;
-    GSource *timer = g_timeout_source_new(ms);
-    g_source_set_callback(timer, set_flag, &fired, NULL);
-    g_source_attach(timer, env->ctx);
-    env_wait_until(env, flag_set, &fired, "the settle timer");
-    g_source_destroy(timer);
-    g_source_unref(timer);
-}
-
-static gboolean
-no_pipes_left(gpointer data)
-{
-    return g_atomic_int_get(&camas__live_counts[CAMAS__LIVE_PIPE]) == 0;
 }
 
 static void
@@ -142,23 +61,12 @@ env_free(Env *env)
 {
     g_clear_pointer(&env->server, camas_channel_server_free);
     g_clear_pointer(&env->rpc_server, camas_rpc_server_free);
-    if (env->ctx) /* closed sockets flush and see the peer's end first */
-        env_wait_until(env, no_pipes_left, NULL, "closed sockets to finish");
-    else
-        camas_loop_run(env->loop);
+    /* LocalQueue: what the close scheduled runs before the loop goes (sockets: the world waits
+     * for closed sockets to finish) */
+    camas_test_world_settle(env->w, 0);
     g_clear_pointer(&env->service, camas_service_unref);
     camas_codec_unref(env->codec);
-    g_clear_pointer(&env->clock, camas_clock_unref);
-    camas_loop_free(env->loop);
-    if (env->ctx) {
-        g_source_destroy(env->tick);
-        g_source_unref(env->tick);
-        g_main_context_unref(env->ctx);
-    }
-    if (env->tmpdir) {
-        g_rmdir(env->tmpdir);
-        g_free(env->tmpdir);
-    }
+    camas_test_world_free(env->w);
     g_free(env->address);
     g_free(env);
 }
@@ -188,42 +96,18 @@ env_listen(Env *env, gboolean paused)
 {
     env->start_paused = paused;
     g_autoptr(GError) error = NULL;
-    env->server = camas_channel_server_new(env->loop, env->address, env->codec, NULL,
+    env->server = camas_channel_server_new(env->w->loop, env->address, env->codec, NULL,
                                            server_connected, env, NULL, &error);
     cr_assert_not_null(env->server, "%s", error ? error->message : "");
-}
-
-static gboolean
-future_done(gpointer f)
-{
-    return camas_future_is_done(f);
-}
-
-static gboolean
-server_has_channel(gpointer server)
-{
-    return camas_channel_server_get_n_channels(server) > 0;
-}
-
-static gboolean
-rpc_server_has_connection(gpointer server)
-{
-    return camas_rpc_server_get_n_connections(server) > 0;
 }
 
 static CamasChannel *
 env_open(Env *env)
 {
-    g_autoptr(GError) error = NULL;
-    g_autoptr(CamasFuture) f =
-        camas_channel_open(env->loop, camas_channel_server_get_address(env->server), env->codec,
-                           &env->client_opts, &error);
-    cr_assert_not_null(f, "%s", error ? error->message : "");
-    env_wait_until(env, future_done, f, "the connection");
-    CamasChannel *ch = camas_channel_open_finish(f, &error);
-    cr_assert_not_null(ch, "%s", error ? error->message : "");
+    CamasChannel *ch = camas_test_channel_open(
+        env->w, camas_channel_server_get_address(env->server), env->codec, &env->client_opts);
     /* the server side exists once the client's open is done */
-    env_wait_until(env, server_has_channel, env->server, "the server to accept");
+    CAMAS_TEST_WAIT(env->w, camas_channel_server_get_n_channels(env->server) > 0);
     return ch;
 }
 
@@ -319,7 +203,7 @@ static void
 sender_spawn(Sender *s)
 {
     g_autoptr(GError) error = NULL;
-    CamasTask *task = camas_task_spawn(s->env->loop, sender_run, s, NULL, &error);
+    CamasTask *task = camas_task_spawn(s->env->w->loop, sender_run, s, NULL, &error);
     cr_assert_not_null(task, "%s", error ? error->message : "");
     camas_task_unref(task);
 }
@@ -355,14 +239,14 @@ static void
 check_pause_and_resume(Env *env, Sender *s, CamasChannel *server_side)
 {
     sender_spawn(s);
-    env_wait_until(env, sender_blocked, s, "the sender to fill the queue");
+    CAMAS_TEST_WAIT(env->w, sender_blocked(s));
     cr_assert_not(s->finished, "the sender sent all %u blobs without ever having to wait",
                   s->sent);
     guint sent = s->sent;
     gsize queued = sender_queued(s);
-    env_settle(env, 300);
-    env_wait_until(env, sender_blocked, s, "the sender to wait again");
-    if (env->kind == T_LOCAL) { /* nothing moves at all */
+    camas_test_world_settle(env->w, 300);
+    CAMAS_TEST_WAIT(env->w, sender_blocked(s));
+    if (!env->w->ctx) { /* nothing moves at all */
         cr_assert_eq(s->sent, sent, "the sender went on while the peer did not read");
         cr_assert_eq(sender_queued(s), queued);
     }
@@ -376,7 +260,7 @@ check_pause_and_resume(Env *env, Sender *s, CamasChannel *server_side)
 
     camas_channel_set_reading(server_side, TRUE);
     cr_assert(camas_channel_is_reading(server_side));
-    env_wait_until(env, all_replied, s, "every reply");
+    CAMAS_TEST_WAIT(env->w, all_replied(s));
     cr_assert_null(s->error, "%s", s->error ? s->error->message : "");
     cr_assert_eq(s->sent, N_BLOBS);
     cr_assert_eq(s->replied, N_BLOBS);
@@ -389,11 +273,10 @@ check_pause_and_resume(Env *env, Sender *s, CamasChannel *server_side)
 
 ParameterizedTestParameters(backpressure, channel_sender_honouring_drain_stays_bounded)
 {
-    static TKind kinds[] = {T_LOCAL, T_TCP, T_IPC};
-    return cr_make_param_array(TKind, kinds, G_N_ELEMENTS(kinds));
+    return cr_make_param_array(CamasTestKind, every_kind, G_N_ELEMENTS(every_kind));
 }
 
-ParameterizedTest(TKind *kind, backpressure, channel_sender_honouring_drain_stays_bounded)
+ParameterizedTest(CamasTestKind *kind, backpressure, channel_sender_honouring_drain_stays_bounded)
 {
     Env *env = env_new(*kind);
     env_listen(env, TRUE);
@@ -417,11 +300,10 @@ ParameterizedTest(TKind *kind, backpressure, channel_sender_honouring_drain_stay
 
 ParameterizedTestParameters(backpressure, a_sender_ignoring_drain_meets_the_write_limit)
 {
-    static TKind kinds[] = {T_LOCAL, T_TCP, T_IPC};
-    return cr_make_param_array(TKind, kinds, G_N_ELEMENTS(kinds));
+    return cr_make_param_array(CamasTestKind, every_kind, G_N_ELEMENTS(every_kind));
 }
 
-ParameterizedTest(TKind *kind, backpressure, a_sender_ignoring_drain_meets_the_write_limit)
+ParameterizedTest(CamasTestKind *kind, backpressure, a_sender_ignoring_drain_meets_the_write_limit)
 {
     Env *env = env_new(*kind);
     const gsize limit = 1024 * 1024;
@@ -453,7 +335,7 @@ ParameterizedTest(TKind *kind, backpressure, a_sender_ignoring_drain_meets_the_w
     cr_assert_not(camas_channel_is_closed(ch));
     /* the accepted ones are answered; then there is room again */
     for (guint i = 0; i < futures->len; i++)
-        env_wait_until(env, future_done, g_ptr_array_index(futures, i), "a reply");
+        camas_test_run_until_done(env->w, g_ptr_array_index(futures, i));
     for (guint i = 0; i < futures->len; i++) {
         CamasValue *r = camas_future_get_result(g_ptr_array_index(futures, i));
         cr_assert_not_null(r);
@@ -462,7 +344,7 @@ ParameterizedTest(TKind *kind, backpressure, a_sender_ignoring_drain_meets_the_w
     cr_assert_eq(env->n_received, futures->len, "the refused request was sent");
     g_autoptr(CamasValue) content = camas_value_build("[s i v]", "blob", (gint64)7, s.blob);
     g_autoptr(CamasFuture) again = camas_channel_send(ch, content);
-    env_wait_until(env, future_done, again, "the next reply");
+    camas_test_run_until_done(env->w, again);
     cr_assert_eq(camas_value_get_int(camas_future_get_result(again)), 7);
     g_ptr_array_unref(futures);
     sender_clear(&s);
@@ -481,7 +363,7 @@ record_done(CamasFuture *f, gpointer data)
 
 Test(backpressure, drain_completes_at_once_when_writable_and_fails_when_closed)
 {
-    Env *env = env_new(T_LOCAL);
+    Env *env = env_new(CAMAS_TEST_LOCAL);
     env_listen(env, FALSE);
     CamasChannel *ch = env_open(env);
     g_autoptr(GString) log = g_string_new(NULL);
@@ -489,7 +371,7 @@ Test(backpressure, drain_completes_at_once_when_writable_and_fails_when_closed)
     camas_future_add_callback(now, record_done, log, NULL);
     cr_assert(camas_future_is_done(now));
     cr_assert_str_empty(log->str, "a callback ran inside camas_channel_drain()");
-    camas_loop_run(env->loop);
+    camas_loop_run(env->w->loop);
     cr_assert_str_eq(log->str, "T");
     cr_assert_null(camas_future_get_error(now));
 
@@ -505,7 +387,7 @@ Test(backpressure, drain_completes_at_once_when_writable_and_fails_when_closed)
 
 Test(backpressure, waiting_drains_fail_in_order_when_the_channel_closes_and_cancel_alone)
 {
-    Env *env = env_new(T_LOCAL);
+    Env *env = env_new(CAMAS_TEST_LOCAL);
     env_listen(env, TRUE);
     CamasChannel *ch = env_open(env);
     Sender s;
@@ -524,11 +406,11 @@ Test(backpressure, waiting_drains_fail_in_order_when_the_channel_closes_and_canc
         camas_future_add_callback(d[i], record_done, log, NULL);
     }
     cr_assert(camas_future_cancel(d[1]));
-    camas_loop_run(env->loop);
+    camas_loop_run(env->w->loop);
     cr_assert_str_eq(log->str, "F", "only the cancelled drain is done");
     cr_assert_not(camas_future_is_done(d[0]));
     camas_channel_close(ch);
-    camas_loop_run(env->loop);
+    camas_loop_run(env->w->loop);
     cr_assert_str_eq(log->str, "FFF");
     for (int i = 0; i < 3; i++) {
         cr_assert(g_error_matches(camas_future_get_error(d[i]), CAMAS_ERROR,
@@ -546,7 +428,7 @@ Test(backpressure, waiting_drains_fail_in_order_when_the_channel_closes_and_canc
  * `writable` report runs: a drain asked for in between still completes. */
 Test(backpressure, a_drain_asked_for_while_the_peer_catches_up_still_completes)
 {
-    Env *env = env_new(T_LOCAL);
+    Env *env = env_new(CAMAS_TEST_LOCAL);
     env->client_opts.transport.write_high_water = 1024;
     env->client_opts.transport.write_low_water = 256;
     env_listen(env, FALSE);
@@ -558,7 +440,7 @@ Test(backpressure, a_drain_asked_for_while_the_peer_catches_up_still_completes)
     cr_assert_not(camas_channel_is_writable(ch));
     g_autoptr(CamasFuture) drain = camas_channel_drain(ch);
     cr_assert_not(camas_future_is_done(drain));
-    camas_loop_run(env->loop);
+    camas_loop_run(env->w->loop);
     cr_assert(camas_future_is_done(drain));
     cr_assert_null(camas_future_get_error(drain));
     cr_assert(camas_channel_is_writable(ch));
@@ -571,18 +453,18 @@ Test(backpressure, a_drain_asked_for_while_the_peer_catches_up_still_completes)
 /* Pausing a channel holds back replies too; resuming delivers them in order. */
 Test(backpressure, a_paused_client_gets_its_replies_after_resuming)
 {
-    Env *env = env_new(T_LOCAL);
+    Env *env = env_new(CAMAS_TEST_LOCAL);
     env_listen(env, FALSE);
     CamasChannel *ch = env_open(env);
     camas_channel_set_reading(ch, FALSE);
     cr_assert_not(camas_channel_is_reading(ch));
     g_autoptr(CamasValue) content = camas_value_build("[s i s]", "blob", (gint64)3, "x");
     g_autoptr(CamasFuture) f = camas_channel_send(ch, content);
-    camas_loop_run(env->loop);
+    camas_loop_run(env->w->loop);
     cr_assert_eq(env->n_received, 1);
     cr_assert_not(camas_future_is_done(f), "a reply arrived while paused");
     camas_channel_set_reading(ch, TRUE);
-    camas_loop_run(env->loop);
+    camas_loop_run(env->w->loop);
     cr_assert(camas_future_is_done(f));
     cr_assert_eq(camas_value_get_int(camas_future_get_result(f)), 3);
     camas_channel_unref(ch);
@@ -610,26 +492,20 @@ rpc_connected(CamasRpcServer *server, CamasRpcConnection *conn, gpointer data)
 
 ParameterizedTestParameters(backpressure, rpc_caller_honouring_proxy_drain_stays_bounded)
 {
-    static TKind kinds[] = {T_LOCAL, T_TCP, T_IPC};
-    return cr_make_param_array(TKind, kinds, G_N_ELEMENTS(kinds));
+    return cr_make_param_array(CamasTestKind, every_kind, G_N_ELEMENTS(every_kind));
 }
 
-ParameterizedTest(TKind *kind, backpressure, rpc_caller_honouring_proxy_drain_stays_bounded)
+ParameterizedTest(CamasTestKind *kind, backpressure, rpc_caller_honouring_proxy_drain_stays_bounded)
 {
     Env *env = env_new(*kind);
     env->service = camas_service_new(&rpc_class, env, NULL);
     g_autoptr(GError) error = NULL;
-    env->rpc_server = camas_rpc_server_new(env->loop, env->address, env->codec, env->service,
+    env->rpc_server = camas_rpc_server_new(env->w->loop, env->address, env->codec, env->service,
                                            NULL, rpc_connected, NULL, NULL, &error);
     cr_assert_not_null(env->rpc_server, "%s", error ? error->message : "");
-    g_autoptr(CamasFuture) f =
-        camas_rpc_open(env->loop, camas_rpc_server_get_address(env->rpc_server), env->codec, NULL,
-                       &env->client_opts, &error);
-    cr_assert_not_null(f, "%s", error ? error->message : "");
-    env_wait_until(env, future_done, f, "the connection");
-    CamasRpcConnection *conn = camas_rpc_open_finish(f, &error);
-    cr_assert_not_null(conn, "%s", error ? error->message : "");
-    env_wait_until(env, rpc_server_has_connection, env->rpc_server, "the server to accept");
+    CamasRpcConnection *conn = camas_test_rpc_open(
+        env->w, camas_rpc_server_get_address(env->rpc_server), env->codec, NULL, &env->client_opts);
+    CAMAS_TEST_WAIT(env->w, camas_rpc_server_get_n_connections(env->rpc_server) > 0);
     CamasChannel *server_side =
         camas_rpc_connection_get_channel(camas_rpc_server_get_connection(env->rpc_server, 0));
     cr_assert(camas_rpc_connection_is_writable(conn));
@@ -638,7 +514,7 @@ ParameterizedTest(TKind *kind, backpressure, rpc_caller_honouring_proxy_drain_st
     s.proxy = camas_rpc_connection_get_remote(conn);
     check_pause_and_resume(env, &s, server_side);
     g_autoptr(CamasFuture) d = camas_rpc_connection_drain(conn);
-    env_wait_until(env, future_done, d, "the connection's drain");
+    camas_test_run_until_done(env->w, d);
     cr_assert_null(camas_future_get_error(d));
     camas_proxy_unref(s.proxy);
     sender_clear(&s);
@@ -650,8 +526,8 @@ ParameterizedTest(TKind *kind, backpressure, rpc_caller_honouring_proxy_drain_st
  * the mark plus one message, and all go on when the peer reads. */
 ParameterizedTestParameters(backpressure, several_senders_on_one_channel_stay_bounded_together)
 {
-    static TKind kinds[] = {T_LOCAL, T_TCP};
-    return cr_make_param_array(TKind, kinds, G_N_ELEMENTS(kinds));
+    static CamasTestKind kinds[] = {CAMAS_TEST_LOCAL, CAMAS_TEST_TCP};
+    return cr_make_param_array(CamasTestKind, kinds, G_N_ELEMENTS(kinds));
 }
 
 static gboolean
@@ -674,7 +550,8 @@ all_three_replied(gpointer data)
     return TRUE;
 }
 
-ParameterizedTest(TKind *kind, backpressure, several_senders_on_one_channel_stay_bounded_together)
+ParameterizedTest(CamasTestKind *kind, backpressure,
+                  several_senders_on_one_channel_stay_bounded_together)
 {
     Env *env = env_new(*kind);
     env_listen(env, TRUE);
@@ -686,7 +563,7 @@ ParameterizedTest(TKind *kind, backpressure, several_senders_on_one_channel_stay
         s[i].channel = ch;
         sender_spawn(&s[i]);
     }
-    env_wait_until(env, all_blocked, s, "every sender to wait");
+    CAMAS_TEST_WAIT(env->w, all_blocked(s));
     for (int i = 0; i < 3; i++) {
         cr_assert_not(s[i].finished);
         /* each saw the whole channel's queue */
@@ -695,7 +572,7 @@ ParameterizedTest(TKind *kind, backpressure, several_senders_on_one_channel_stay
     }
     cr_assert_eq(env->n_received, 0);
     camas_channel_set_reading(server_side, TRUE);
-    env_wait_until(env, all_three_replied, s, "every reply");
+    CAMAS_TEST_WAIT(env->w, all_three_replied(s));
     for (int i = 0; i < 3; i++) {
         cr_assert_eq(s[i].replied, N_BLOBS);
         cr_assert_geq(s[i].drains, 1);
