@@ -20,6 +20,7 @@
 #include <camas/time.h>
 
 #include "scenario-private.h"
+#include "value-private.h"
 
 /* Progress is reported every this many events (a power of two minus one as a mask). */
 #define PROGRESS_MASK 0xffffu
@@ -152,8 +153,9 @@ group_args_clear(GroupArgs *ga, const ScenarioGroup *g)
 }
 
 /* The init arguments of agent @agent: @init_args, @init_kwargs (out) (transfer full): a list
- * and a map, in the order the type declares its parameters.  (Not inlined: its g_newa arrays
- * must go when it returns, not pile up in the caller's loop.) */
+ * and a map, in the order the type declares its parameters, or NULL for none (the container
+ * passes its static empty ones: no allocation for agents without arguments).  (Not inlined:
+ * its g_newa arrays must go when it returns, not pile up in the caller's loop.) */
 static G_GNUC_NO_INLINE void
 build_init_args(const ScenarioGroup *g, const GroupArgs *ga, guint agent,
                 CamasValue **init_args, CamasValue **init_kwargs)
@@ -179,15 +181,21 @@ build_init_args(const ScenarioGroup *g, const GroupArgs *ga, guint agent,
             break;
         }
     }
-    *init_args = camas_value_new_list_take(pos, n_pos);
-    *init_kwargs = camas_value_new_map_take(keys, values, n_kw, NULL);
+    *init_args = n_pos ? camas_value_new_list_take(pos, n_pos) : NULL;
+    *init_kwargs = n_kw ? camas_value_new_map_take(keys, values, n_kw, NULL) : NULL;
 }
+
+/* The start arguments of agents that take none: static, so not allocated per agent (the agent
+ * may keep a reference; a static value is never counted or freed). */
+static CamasValue no_start_args = CAMAS__VALUE_STATIC_SEQ(NULL, 0);
 
 /* @start_args: (out) (transfer full): the list the agent's entry point gets.  (Not inlined,
  * as above.) */
 static G_GNUC_NO_INLINE CamasValue *
 build_start_args(const ScenarioGroup *g, const GroupArgs *ga, guint agent)
 {
+    if (ga->n_start_args == 0)
+        return &no_start_args;
     CamasValue **start = g_newa(CamasValue *, ga->n_start_args + 1);
     guint n = 0;
     for (guint i = 0; i < g->n_params; i++)
