@@ -12,6 +12,7 @@
 #include <camas/camas.h>
 #include <camas/registry.h>
 #include <camas/scenario.h>
+#include <camas/subproc.h>
 
 #include "testutil.h"
 
@@ -425,4 +426,28 @@ Test(registry, camas_container_gives_agents_their_declared_defaults)
     cr_assert_eq(r.status, 0, "%s", r.err);
     cr_assert_str_eq(r.out, "local://reg/0\nlocal://reg/1\nREADY\nlocal://reg/0 adder ready\n"
                             "local://reg/1 adder ready\n");
+}
+
+/* The subprocess manager's spawn(type, *args, **kwargs) binds the same way, in-process here:
+ * a bad call is a TypeError with the binding message, a good one gets the declared defaults. */
+Test(registry, the_managers_spawn_checks_arguments_against_the_declarations)
+{
+    g_autoptr(CamasTestWorld) w = camas_test_world_new(0);
+    CamasContainer *server = NULL;
+    g_autoptr(CamasProxy) manager =
+        camas_test_pair_new(w, "reg", &camas_subproc_manager_class, NULL, &server, NULL);
+    g_autoptr(CamasFuture) bad =
+        camas_proxy_call_build(manager, "spawn", "([s] {s:s})", "PingPong", "rounds", "3");
+    g_autoptr(GError) e = camas_test_await_error(w, bad);
+    camas_test_assert_remote(
+        e, "TypeError: PingPong parameter \"rounds\" (int) expects an integer, got a string\n");
+    g_autoptr(CamasFuture) surplus =
+        camas_proxy_call_build(manager, "spawn", "[s s s]", "HelloWorld", "a", "b");
+    g_autoptr(GError) e2 = camas_test_await_error(w, surplus);
+    camas_test_assert_remote(
+        e2, "TypeError: HelloWorld takes 1 positional init argument (name), got 2\n");
+    /* Caller's required callee goes to run, which spawn() does not start: accepted */
+    g_autoptr(CamasFuture) ok = camas_proxy_call_build(manager, "spawn", "[s]", "Caller");
+    g_autoptr(CamasValue) r = camas_test_await_ok(w, ok);
+    cr_assert_eq(camas_container_get_n_agents(server), 2, "the manager and the Caller");
 }
