@@ -26,6 +26,9 @@
  */
 #include <pthread.h>
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 /* The low-level SHA-256 functions: deprecated in OpenSSL 3 in favour of EVP, but EVP allocates
  * and frees a context per digest, which is most of the cost of a payload's digest. */
@@ -488,6 +491,30 @@ put_hex(guint8 *p, const guint8 *bytes, gsize n)
     return p + 2 * n;
 }
 
+/* The 32 lowercase hex digits of 16 bytes (a payload's digest, on every line that has a
+ * payload): with SSE2 all at once, which took a sixth of the rendering time byte by byte. */
+static inline guint8 *
+put_hex16(guint8 *p, const guint8 *bytes)
+{
+#ifdef __SSE2__
+    __m128i v = _mm_loadu_si128((const __m128i *)(gconstpointer)bytes);
+    __m128i mask = _mm_set1_epi8(0x0f);
+    __m128i hi = _mm_and_si128(_mm_srli_epi16(v, 4), mask);
+    __m128i lo = _mm_and_si128(v, mask);
+    /* byte i -> its high nibble, then its low one */
+    __m128i a = _mm_unpacklo_epi8(hi, lo), b = _mm_unpackhi_epi8(hi, lo);
+    /* nibble + '0', plus 'a' - '0' - 10 for the nibbles above 9 */
+    __m128i zero = _mm_set1_epi8('0'), nine = _mm_set1_epi8(9), gap = _mm_set1_epi8('a' - '0' - 10);
+    a = _mm_add_epi8(_mm_add_epi8(a, zero), _mm_and_si128(_mm_cmpgt_epi8(a, nine), gap));
+    b = _mm_add_epi8(_mm_add_epi8(b, zero), _mm_and_si128(_mm_cmpgt_epi8(b, nine), gap));
+    _mm_storeu_si128((__m128i *)(gpointer)p, a);
+    _mm_storeu_si128((__m128i *)(gpointer)(p + 16), b);
+    return p + 32;
+#else
+    return put_hex(p, bytes, 16);
+#endif
+}
+
 /* 0: copied as is; 1: escaped; 2: a byte >= 0x80 (copied when the string is valid UTF-8) */
 static inline int
 char_class(guchar c)
@@ -639,7 +666,8 @@ render_at(Render *t, guint8 *p, const Rec *r)
             SHA256_Init(&c);
             SHA256_Update(&c, r->bytes, r->n_bytes);
             SHA256_Final(md, &c);
-            p = put_hex(p, md, PAYLOAD_DIGEST_BYTES);
+            G_STATIC_ASSERT(PAYLOAD_DIGEST_BYTES == 16);
+            p = put_hex16(p, md);
         }
         *p++ = '"';
     }
