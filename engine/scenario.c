@@ -424,7 +424,8 @@ parse_ref(Ctx *ctx, const CamasScenario *s, const char *path, const char *text,
     gint64 off = g_ascii_strtoll(end, &stop, 10);
     if (errno || stop == end + 1 || *stop != '\0')
         return fail(ctx, path, "bad offset in \"%s\" (expected \"@%s+N\")", text, g->name);
-    *offset_out = off;
+    /* only N mod count matters; reduced here so that agent index + offset cannot overflow */
+    *offset_out = off % (gint64)g->count;
     return TRUE;
 }
 

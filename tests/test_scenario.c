@@ -323,6 +323,24 @@ Test(scenario, agent_references_pair_offset_and_index_agents)
         cr_assert(strstr(trace->str, want), "%s not in the trace", want);
 }
 
+/* Found by fuzz_scenario (tests/fuzz/regressions/scenario/offset-overflow.json): the offset was
+ * added to the agent index unreduced, a signed overflow for offsets near the int64 limits. */
+Test(scenario, offsets_at_the_int64_limits_pair_agents_modulo_the_group_size)
+{
+    /* 2^63 - 1 and -2^63 are both 1 mod 3: pinger i pings ponger (i + 1) mod 3 */
+    g_autoptr(CamasScenario) s = load_text_ok(
+        "{\"agents\": ["
+        "{\"name\": \"pinger\", \"type\": \"PingPong\", \"count\": 2, \"params\": "
+        "{\"peer\": \"@ponger+9223372036854775807\", \"rounds\": 2}},"
+        "{\"name\": \"solo\", \"type\": \"PingPong\", \"params\": "
+        "{\"peer\": \"@ponger-9223372036854775808\", \"rounds\": 3}},"
+        "{\"name\": \"ponger\", \"type\": \"PingPong\", \"count\": 3}]}");
+    g_autoptr(CamasScenarioResult) r = run_collect(s, NULL, NULL);
+    cr_assert_eq(state_int(r, "ponger", 0, "pings"), 0);
+    cr_assert_eq(state_int(r, "ponger", 1, "pings"), 2 + 3);
+    cr_assert_eq(state_int(r, "ponger", 2, "pings"), 2);
+}
+
 Test(scenario, failing_agent_init_fails_the_run_with_the_agent_named)
 {
     g_autoptr(GError) error = NULL;

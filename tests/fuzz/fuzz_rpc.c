@@ -28,6 +28,15 @@
 
 int LLVMFuzzerTestOneInput(const guint8 *data, size_t size);
 
+/* UBSan only prints by default: stop at undefined behaviour as at a crash, so that libFuzzer
+ * keeps the input. */
+const char *__ubsan_default_options(void);
+const char *
+__ubsan_default_options(void)
+{
+    return "halt_on_error=1:print_stacktrace=1";
+}
+
 #define ADDRESS "local://fuzz"
 #define SEPARATOR 0xc1
 #define MAX_STEPS 100000 /* loop events per phase; more means something never settles */

@@ -29,6 +29,15 @@
 
 int LLVMFuzzerTestOneInput(const guint8 *data, size_t size);
 
+/* UBSan only prints by default: stop at undefined behaviour as at a crash, so that libFuzzer
+ * keeps the input. */
+const char *__ubsan_default_options(void);
+const char *
+__ubsan_default_options(void)
+{
+    return "halt_on_error=1:print_stacktrace=1";
+}
+
 #define LOAD_AGENTS 200
 #define RUN_AGENTS 64
 #define RUN_CONTAINERS 8
