@@ -3,7 +3,9 @@
  * The agent-type registry: the agent types that can be named by text — by `camas container
  * --agent TYPE`, by the subprocess manager's spawn(type, ...), by scenario files.  It holds the
  * built-in types of agents/library/ (one file each, listed in agents/meson.build) and the types
- * plug-ins add at run time.  Lookups are by class name ("Callee", "EchoAgent").
+ * plug-ins add at run time.  Lookups are by class name ("Callee", "EchoAgent").  Whatever names
+ * a type by text checks its arguments against the parameters the class declares
+ * (CamasAgentClass.params, camas_agent_class_bind_args()); `camas types` lists them.
  *
  * Threads: the registry is safe to use from any thread (a mutex guards it).
  */

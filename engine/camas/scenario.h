@@ -65,10 +65,11 @@ typedef struct {
  *
  * Makes @type's agent class known to the agent registry (camas_agent_registry_add(), unless
  * that very class is registered already) and its parameters known to scenarios.
- * Returns: FALSE with CAMAS_ERROR_INVALID when the table is malformed (a parameter without a
- * name or with an unknown kind or target, a default that does not parse as its kind, two
- * parameters with one name), its ABI is newer than this library's, or another type of that name
- * is registered.
+ * Returns: FALSE with CAMAS_ERROR_INVALID when the table is malformed (a deprecated @params
+ * table with a parameter of unknown kind or target, a default that does not parse as its kind,
+ * two parameters with one name, or given while the class declares parameters too; the class
+ * failing camas_agent_class_check()), its ABI is newer than this library's, or another type of
+ * that name is registered.
  */
 CAMAS_API gboolean camas_scenario_type_register(const CamasScenarioType *type, GError **error);
 
