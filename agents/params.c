@@ -17,10 +17,10 @@ const char *
 camas_param_kind_name(CamasParamKind kind)
 {
     static const char *const names[] = {
-        [CAMAS_PARAM_INT] = "int",          [CAMAS_PARAM_FLOAT] = "float",
+        [CAMAS_PARAM_INT] = "int",           [CAMAS_PARAM_FLOAT] = "float",
         [CAMAS_PARAM_DURATION] = "duration", [CAMAS_PARAM_STR] = "str",
-        [CAMAS_PARAM_BOOL] = "bool",        [CAMAS_PARAM_AGENT] = "agent",
-        [CAMAS_PARAM_AGENTS] = "agents",    [CAMAS_PARAM_VALUE] = "value",
+        [CAMAS_PARAM_BOOL] = "bool",         [CAMAS_PARAM_AGENT] = "agent",
+        [CAMAS_PARAM_AGENTS] = "agents",     [CAMAS_PARAM_VALUE] = "value",
     };
     return (guint)kind < G_N_ELEMENTS(names) ? names[kind] : "unknown";
 }
@@ -83,13 +83,11 @@ camas__suggestion(const char *given, const char *const *names, gsize n)
 }
 
 char *
-camas__param_unknown_message(const char *type_name, const CamasParamSpec *params,
-                             const char *key)
+camas__param_unknown_message(const char *type_name, const CamasParamSpec *params, const char *key)
 {
     guint n = camas__params_count(params);
     if (n == 0)
-        return g_strdup_printf("unknown parameter \"%s\": %s takes no parameters", key,
-                               type_name);
+        return g_strdup_printf("unknown parameter \"%s\": %s takes no parameters", key, type_name);
     g_autofree const char **names = g_new(const char *, n);
     g_autoptr(GString) list = g_string_new(NULL);
     for (guint i = 0; i < n; i++) {
@@ -223,9 +221,9 @@ camas__param_convert(const char *type_name, const CamasParamSpec *spec, const Ca
         break;
     }
     if (want) {
-        g_set_error(error, CAMAS_ERROR, CAMAS_ERROR_INVALID, "%s parameter \"%s\" (%s) expects %s, got %s",
-                    type_name, spec->name, camas_param_kind_name(spec->kind), want,
-                    camas__param_value_kind(value));
+        g_set_error(error, CAMAS_ERROR, CAMAS_ERROR_INVALID,
+                    "%s parameter \"%s\" (%s) expects %s, got %s", type_name, spec->name,
+                    camas_param_kind_name(spec->kind), want, camas__param_value_kind(value));
         return NULL;
     }
     return camas_value_ref((CamasValue *)value);
@@ -241,8 +239,8 @@ camas__param_default(const CamasParamSpec *spec, GError **error)
                                                      strlen(spec->default_json), &e);
     if (!given) {
         g_set_error(error, CAMAS_ERROR, CAMAS_ERROR_INVALID,
-                    "parameter \"%s\": default %s is not JSON (%s)", spec->name,
-                    spec->default_json, e->message);
+                    "parameter \"%s\": default %s is not JSON (%s)", spec->name, spec->default_json,
+                    e->message);
         return NULL;
     }
     /* agent references have no defaults: a URL fixed in a table would name nobody */
@@ -278,8 +276,7 @@ camas__params_check(const CamasParamSpec *params, gboolean has_entry, GError **e
         }
         if (p->target == CAMAS_PARAM_START_ARG && !has_entry) {
             g_set_error(error, CAMAS_ERROR, CAMAS_ERROR_INVALID,
-                        "parameter \"%s\" goes to an entry point the type does not have",
-                        p->name);
+                        "parameter \"%s\" goes to an entry point the type does not have", p->name);
             return FALSE;
         }
     }
@@ -323,8 +320,8 @@ bind_positional(const char *type_name, const CamasParamSpec *params, CamasParamT
     for (guint i = 0; params && params[i].name && k < given; i++) {
         if (params[i].target != target)
             continue;
-        values[i] = camas__param_convert(type_name, &params[i], camas_value_get_item(list, k++),
-                                         error);
+        values[i] =
+            camas__param_convert(type_name, &params[i], camas_value_get_item(list, k++), error);
         if (!values[i])
             return FALSE;
     }
@@ -436,8 +433,8 @@ camas_agent_class_bind_args(const CamasAgentClass *klass, const CamasValue *args
                     "%s has no entry point to take arguments", name);
         ok = FALSE;
     }
-    ok = ok && (!start_args || bind_positional(name, params, CAMAS_PARAM_START_ARG, start_args,
-                                               values, error));
+    ok = ok && (!start_args ||
+                bind_positional(name, params, CAMAS_PARAM_START_ARG, start_args, values, error));
     ok = ok && complete(name, params, start_args != NULL, values, error);
     if (ok) {
         *args_out = collect_list(params, CAMAS_PARAM_INIT_ARG, values);

@@ -83,15 +83,15 @@ Test(registry, binding_without_entry_point_arguments_leaves_them_alone)
      * the entry point's arguments come back as NULL */
     g_autoptr(CamasValue) marker = camas_value_new_int(1);
     CamasValue *s = marker;
-    cr_assert(bind(&mixed_class, NULL, camas_value_build("{s:i}", "step", 1), NULL, &a, &k, &s,
-                   &error),
-              "%s", error->message);
+    cr_assert(
+        bind(&mixed_class, NULL, camas_value_build("{s:i}", "step", 1), NULL, &a, &k, &s, &error),
+        "%s", error->message);
     cr_assert_null(s);
     camas_test_assert_value(a, "[s]", "x");
     /* a type without declarations binds nothing to nothing */
     g_autoptr(CamasValue) a2 = NULL, k2 = NULL;
-    cr_assert(bind(&plain_class, NULL, NULL, camas_value_new_list(NULL, 0), &a2, &k2, NULL,
-                   &error));
+    cr_assert(
+        bind(&plain_class, NULL, NULL, camas_value_new_list(NULL, 0), &a2, &k2, NULL, &error));
     camas_test_assert_value(a2, "[]");
     camas_test_assert_value(k2, "{}");
 }
@@ -147,8 +147,7 @@ Test(registry, bad_arguments_are_one_line_errors_naming_the_type_and_the_paramet
                 in[j] = camas_codec_decode(json, (const guint8 *)texts[j], strlen(texts[j]), NULL);
         g_autoptr(CamasValue) a = NULL, k = NULL, s = NULL;
         g_autoptr(GError) error = NULL;
-        cr_assert_not(bind(cases[i].klass, in[0], in[1], in[2], &a, &k, &s, &error), "case %zu",
-                      i);
+        cr_assert_not(bind(cases[i].klass, in[0], in[1], in[2], &a, &k, &s, &error), "case %zu", i);
         camas_test_assert_error(error, CAMAS_ERROR, CAMAS_ERROR_INVALID, NULL);
         cr_assert_str_eq(error->message, cases[i].message, "case %zu", i);
         cr_assert_null(a, "case %zu: nothing handed out on failure", i);
@@ -165,8 +164,8 @@ Test(registry, a_positional_parameter_cannot_follow_one_left_out)
     static const CamasAgentClass gap_class = {.name = "Gap", .params = gap_params};
     g_autoptr(CamasValue) a = NULL, k = NULL;
     g_autoptr(GError) error = NULL;
-    cr_assert_not(bind(&gap_class, NULL, camas_value_build("{s:i}", "b", 2), NULL, &a, &k, NULL,
-                       &error));
+    cr_assert_not(
+        bind(&gap_class, NULL, camas_value_build("{s:i}", "b", 2), NULL, &a, &k, NULL, &error));
     cr_assert_str_eq(error->message, "Gap's parameter \"b\" is given, so \"a\" (which comes "
                                      "before it) must be given too");
 }
@@ -187,9 +186,9 @@ Test(registry, scenario_files_and_call_arguments_get_the_same_messages)
     };
     g_autoptr(CamasCodec) json = camas_codec_new("json", NULL);
     for (gsize i = 0; i < G_N_ELEMENTS(cases); i++) {
-        g_autofree char *text = g_strdup_printf(
-            "{\"agents\": [{\"name\": \"g\", \"type\": \"%s\", \"params\": %s}]}", cases[i].type,
-            cases[i].params);
+        g_autofree char *text =
+            g_strdup_printf("{\"agents\": [{\"name\": \"g\", \"type\": \"%s\", \"params\": %s}]}",
+                            cases[i].type, cases[i].params);
         g_autoptr(GError) serror = NULL;
         g_autoptr(CamasScenario) sc =
             camas_scenario_load_data(text, strlen(text), "t.json", &serror);
@@ -205,8 +204,8 @@ Test(registry, scenario_files_and_call_arguments_get_the_same_messages)
         g_autoptr(CamasValue) a = NULL, k = NULL;
         g_autoptr(GError) berror = NULL;
         cr_assert_not(bind(klass, NULL, kwargs, NULL, &a, &k, NULL, &berror), "case %zu", i);
-        g_autofree char *expect = g_strdup_printf("t.json: $.agents[0]%s: %s", cases[i].path,
-                                                  berror->message);
+        g_autofree char *expect =
+            g_strdup_printf("t.json: $.agents[0]%s: %s", cases[i].path, berror->message);
         cr_assert_str_eq(serror->message, expect, "case %zu", i);
     }
 }
@@ -373,8 +372,8 @@ Test(registry, camas_types_prints_every_type_sorted_with_its_parameters)
     g_auto(CamasTestRun) bad = camas_test_run_camas("types", "Callee", "Nope", NULL);
     cr_assert_eq(bad.status, 2);
     cr_assert_str_eq(bad.out, "");
-    cr_assert(g_str_has_prefix(bad.err, "camas types: Unknown agent type \"Nope\" (known: "),
-              "%s", bad.err);
+    cr_assert(g_str_has_prefix(bad.err, "camas types: Unknown agent type \"Nope\" (known: "), "%s",
+              bad.err);
     g_auto(CamasTestRun) opt = camas_test_run_camas("types", "--frob", NULL);
     cr_assert_eq(opt.status, 2);
 }
@@ -395,8 +394,9 @@ Test(registry, camas_container_refuses_bad_init_arguments_before_starting_anythi
         {{"--agent", "Caller"},
          "--agent Caller: Caller needs the parameter \"callee\" (agent: the Callee whose spam(3) "
          "it calls)"},
-        {{"--agent", "Callee", "--run", "[1]"}, "--agent Callee: Callee has no entry point to "
-                                                "take arguments"},
+        {{"--agent", "Callee", "--run", "[1]"},
+         "--agent Callee: Callee has no entry point to "
+         "take arguments"},
         {{"--agent", "HelloWorld", "--init", "[\"a\", \"b\"]"},
          "--agent HelloWorld: HelloWorld takes 1 positional init argument (name), got 2"},
         {{"--plugin", so, "--agent", "Adder", "--init", "{\"times\": 2}"},
@@ -404,9 +404,9 @@ Test(registry, camas_container_refuses_bad_init_arguments_before_starting_anythi
     };
     for (gsize i = 0; i < G_N_ELEMENTS(cases); i++) {
         const char *const *a = cases[i].args;
-        g_auto(CamasTestRun) r = camas_test_run_camas("container", "--listen", "local://reg",
-                                                      "--clock", "afap", a[0], a[1], a[2], a[3],
-                                                      a[4], a[5], NULL);
+        g_auto(CamasTestRun) r =
+            camas_test_run_camas("container", "--listen", "local://reg", "--clock", "afap", a[0],
+                                 a[1], a[2], a[3], a[4], a[5], NULL);
         cr_assert_eq(r.status, 2, "case %zu: %s", i, r.err);
         cr_assert_str_eq(r.out, "", "case %zu: nothing started", i);
         g_autofree char *expect = g_strdup_printf("camas container: %s\n", cases[i].message);
@@ -421,8 +421,8 @@ Test(registry, camas_container_gives_agents_their_declared_defaults)
      * label from its default "adder" */
     g_auto(CamasTestRun) r = camas_test_run_camas(
         "container", "--listen", "local://reg", "--clock", "afap", "--plugin", so, "--agent",
-        "Adder", "--init", "{\"step\": 2}", "--agent", "Adder", "--init", "{\"step\": 5}",
-        "--run", "[\"local://reg/0\"]", "--until-done", NULL);
+        "Adder", "--init", "{\"step\": 2}", "--agent", "Adder", "--init", "{\"step\": 5}", "--run",
+        "[\"local://reg/0\"]", "--until-done", NULL);
     cr_assert_eq(r.status, 0, "%s", r.err);
     cr_assert_str_eq(r.out, "local://reg/0\nlocal://reg/1\nREADY\nlocal://reg/0 adder ready\n"
                             "local://reg/1 adder ready\n");
