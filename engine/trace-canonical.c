@@ -41,6 +41,9 @@
 #define PAYLOAD_DIGEST_BYTES 16
 #define CHUNK_SIZE (256 * 1024)
 #define MAX_CHUNKS 8 /* in flight between the threads: back-pressure beyond */
+/* Zeroed bytes after a chunk's capacity, and room after a line's bound: put_str() scans and
+ * copies 16 bytes at a time, reading and writing up to 15 bytes past a string's end. */
+#define STR_SLACK 16
 
 /* The helper thread's state: everything rendering touches. */
 typedef struct {
@@ -181,7 +184,7 @@ chunk_new(ChunkKind kind, gsize cap)
     Chunk *c = g_new0(Chunk, 1);
     c->kind = kind;
     c->cap = cap;
-    c->data = cap ? g_malloc(cap) : NULL;
+    c->data = cap ? g_malloc0(cap + STR_SLACK) : NULL;
     return c;
 }
 
@@ -395,7 +398,8 @@ camas_canonical_trace_add(CamasCanonicalTrace *trace, const CamasTraceRecord *r)
             c = queue_pop(&t->spare); /* the helper is behind: wait for it */
         if (c->cap < need) {
             c->cap = need;
-            c->data = g_realloc(c->data, need);
+            c->data = g_realloc(c->data, need + STR_SLACK);
+            memset(c->data + need, 0, STR_SLACK);
         }
         t->cur = c;
     }
@@ -537,7 +541,9 @@ word_is_plain(guint64 x)
 
 /* A JSON string.  Control characters, '"' and '\\' are escaped; valid UTF-8 is copied as is;
  * in a string that is not valid UTF-8 each byte >= 0x80 is written as \u00XX, so every line is
- * valid JSON whatever an agent logs.  Writes at most 2 + 6 * @n bytes. */
+ * valid JSON whatever an agent logs.  Writes at most 2 + 6 * @n bytes, and with SSE2 garbage in
+ * up to 15 bytes after them: @str must be followed by STR_SLACK readable bytes (a chunk's) and
+ * the output have STR_SLACK bytes of room more (rec_bound() counts them). */
 static guint8 *
 put_str(guint8 *p, const char *str, gsize n)
 {
@@ -547,12 +553,35 @@ put_str(guint8 *p, const char *str, gsize n)
     gsize i = 0;
     while (i < n) {
         gsize j = i;
+#ifdef __SSE2__
+        /* 16 bytes at a time, copied as they are scanned: the bytes up to the first one that
+         * needs a look are right, the rest is overwritten by what follows.  As signed bytes,
+         * those >= 0x80 are below 0x20 too. */
+        const __m128i space = _mm_set1_epi8(0x20), quote = _mm_set1_epi8('"'),
+                      backslash = _mm_set1_epi8('\\');
+        for (;;) {
+            __m128i v = _mm_loadu_si128((const __m128i *)(gconstpointer)(s + j));
+            _mm_storeu_si128((__m128i *)(gpointer)(p + (j - i)), v);
+            __m128i special = _mm_or_si128(_mm_cmplt_epi8(v, space),
+                                           _mm_or_si128(_mm_cmpeq_epi8(v, quote),
+                                                        _mm_cmpeq_epi8(v, backslash)));
+            guint stop = (guint)_mm_movemask_epi8(special);
+            if (n - j < 16)
+                stop |= 1u << (n - j); /* the end of the string stops the scan too */
+            if (stop) {
+                j += (gsize)__builtin_ctz(stop);
+                break;
+            }
+            j += 16;
+        }
+#else
         /* eight bytes at a time while all are plain (never reading past the string) */
         for (guint64 x; j + 8 <= n && (memcpy(&x, s + j, 8), word_is_plain(x));)
             j += 8;
         while (j < n && char_class(s[j]) == 0)
             j++;
         memcpy(p, s + i, j - i);
+#endif
         p += j - i;
         if (j == n)
             break;
@@ -682,7 +711,7 @@ render_at(Render *t, guint8 *p, const Rec *r)
 static gsize
 rec_bound(const Rec *r)
 {
-    gsize n = 200; /* keys, numbers, kind, digest */
+    gsize n = 200 + STR_SLACK; /* keys, numbers, kind, digest; put_str's overshoot */
     for (int k = 0; k < 4; k++)
         if (r->str[k])
             n += 16 + 6 * (gsize)r->len[k];
