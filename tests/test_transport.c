@@ -26,11 +26,10 @@
 #include <camas/loop.h>
 #include <camas/transport.h>
 
-#include "certs.h"
-#include "leakcheck.h"
 #include "live-private.h"
 #include "socket-private.h"
 #include "tls-private.h"
+#include "testutil.h"
 #include "transport-private.h"
 
 TestSuite(transport, .fini = camas_test_check_leaks);
@@ -149,10 +148,8 @@ Test(transport, address_equality_compares_every_field)
 
 /* --- the harness --------------------------------------------------------------------------- */
 
-typedef enum { K_LOCAL, K_TCP, K_IPC, K_TLS } KindId;
-
 typedef struct {
-    KindId id;
+    CamasTestKind id;
     const char *name;
 } Kind;
 
@@ -178,12 +175,10 @@ typedef struct {
 
 struct _Env {
     Kind kind;
-    CamasLoop *loop;
-    GMainContext *ctx;   /* sockets only */
-    GSource *tick;       /* wakes the context regularly so deadlines are checked */
-    char *tmpdir;        /* sockets: Unix socket files go here */
-    CamasTestCerts *certs;
-    CamasTlsContext *server_tls;
+    CamasTestWorld *w;           /* no clock; sockets: a context and a socket directory */
+    CamasLoop *loop;             /* whose seq the callbacks check: w->loop */
+    const CamasTestCerts *certs; /* TLS: the world's certificates */
+    CamasTlsContext *server_tls; /* ... and its contexts */
     CamasTlsContext *client_tls;
     CamasListener *listener;
     CamasAddress *dial_address;
@@ -320,23 +315,6 @@ on_listener_error(CamasListener *listener, const char *peername, const GError *e
     g_string_append_printf(env->listener_error_log, "%s: %s\n", peername, error->message);
 }
 
-static gboolean
-tick(gpointer data)
-{
-    return G_SOURCE_CONTINUE;
-}
-
-/* Enough file descriptors for the many-connection tests. */
-static void
-raise_fd_limit(void)
-{
-    struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-        rl.rlim_cur = rl.rlim_max;
-        setrlimit(RLIMIT_NOFILE, &rl);
-    }
-}
-
 static CamasTlsContext *
 tls_context(const CamasTlsCerts *certs, gboolean server)
 {
@@ -348,46 +326,31 @@ tls_context(const CamasTlsCerts *certs, gboolean server)
 }
 
 static Env *
-env_new(KindId kind)
+env_new(CamasTestKind kind)
 {
     static const char *const names[] = {"local", "tcp", "ipc", "tls"};
     Env *env = g_new0(Env, 1);
     env->kind.id = kind;
     env->kind.name = names[kind];
-    env->loop = camas_loop_new();
+    env->w = camas_test_world_new(CAMAS_TEST_NO_CLOCK |
+                                  (kind == CAMAS_TEST_LOCAL ? 0 : CAMAS_TEST_SOCKETS));
+    env->loop = env->w->loop;
     env->accepted = g_ptr_array_new();
     env->conns = g_ptr_array_new_with_free_func(conn_free);
     env->log = g_string_new(NULL);
     env->listener_error_log = g_string_new(NULL);
-    if (kind != K_LOCAL) {
-        raise_fd_limit();
-        env->ctx = g_main_context_new();
-        camas_loop_attach(env->loop, env->ctx);
-        env->tick = g_timeout_source_new(50);
-        g_source_set_callback(env->tick, tick, NULL, NULL);
-        g_source_attach(env->tick, env->ctx);
-        g_autoptr(GError) error = NULL;
-        env->tmpdir = g_dir_make_tmp("camas-transport-XXXXXX", &error);
-        cr_assert_not_null(env->tmpdir, "%s", error ? error->message : "");
-    }
-    if (kind == K_TLS) {
-        g_autoptr(GError) error = NULL;
-        env->certs = camas_test_certs_new(&error);
-        cr_assert_not_null(env->certs, "%s", error ? error->message : "");
-        CamasTlsCerts server = camas_test_certs_server(env->certs);
-        CamasTlsCerts client = camas_test_certs_client(env->certs);
-        env->server_tls = tls_context(&server, TRUE);
-        env->client_tls = tls_context(&client, FALSE);
+    if (kind == CAMAS_TEST_TLS) {
+        env->certs = camas_test_world_get_certs(env->w);
+        env->server_tls = camas_test_world_get_tls(env->w, TRUE);
+        env->client_tls = camas_test_world_get_tls(env->w, FALSE);
         env->server_opts.tls = env->server_tls;
         env->client_opts.tls = env->client_tls;
     }
     return env;
 }
 
-static const gint64 wait_seconds = 20;
-
-static void env_iterate(Env *env, gint64 deadline, const char *what);
-
+/* Frees the env's connections and listener, then the world (which waits for closed sockets to
+ * finish lingering and asserts that every listener removed its socket file). */
 static void
 env_free(Env *env)
 {
@@ -395,58 +358,10 @@ env_free(Env *env)
     g_ptr_array_unref(env->accepted);
     g_clear_pointer(&env->listener, camas__listener_close);
     g_clear_pointer(&env->dial_address, camas_address_free);
-    if (env->ctx) {
-        /* Closed sockets linger until flushed and the peer's end arrived: let them finish. */
-        gint64 deadline = g_get_monotonic_time() + wait_seconds * G_USEC_PER_SEC;
-        while (g_atomic_int_get(&camas__live_counts[CAMAS__LIVE_PIPE]) > 0)
-            env_iterate(env, deadline, "closed sockets to finish lingering");
-    }
-    camas_loop_free(env->loop);
-    if (env->ctx) {
-        g_source_destroy(env->tick);
-        g_source_unref(env->tick);
-        g_main_context_unref(env->ctx);
-        /* Every listener removed its socket file: the directory is empty. */
-        cr_assert_eq(g_rmdir(env->tmpdir), 0, "%s: %s", env->tmpdir, g_strerror(errno));
-        g_free(env->tmpdir);
-    }
-    g_clear_pointer(&env->server_tls, camas_tls_context_unref);
-    g_clear_pointer(&env->client_tls, camas_tls_context_unref);
-    g_clear_pointer(&env->certs, camas_test_certs_free);
+    camas_test_world_free(env->w);
     g_string_free(env->log, TRUE);
     g_string_free(env->listener_error_log, TRUE);
     g_free(env);
-}
-
-/* Runs one step: the next event (LocalQueue, virtual time) or one context iteration. */
-static void
-env_iterate(Env *env, gint64 deadline, const char *what)
-{
-    if (env->ctx == NULL) {
-        cr_assert(camas_loop_step(env->loop), "nothing left to run while waiting for: %s", what);
-        return;
-    }
-    cr_assert_lt(g_get_monotonic_time(), deadline, "deadline passed waiting for: %s", what);
-    g_main_context_iteration(env->ctx, TRUE);
-}
-
-#define WAIT(env, cond)                                                                        \
-    do {                                                                                       \
-        gint64 deadline_ = g_get_monotonic_time() + wait_seconds * G_USEC_PER_SEC;             \
-        while (!(cond))                                                                        \
-            env_iterate((env), deadline_, #cond);                                              \
-    } while (0)
-
-/* Runs what is due now without waiting (LocalQueue: everything pending). */
-static void
-env_settle(Env *env)
-{
-    if (env->ctx == NULL) {
-        camas_loop_run(env->loop);
-        return;
-    }
-    while (g_main_context_iteration(env->ctx, FALSE))
-        ;
 }
 
 static void
@@ -465,23 +380,8 @@ env_listen_at(Env *env, const CamasAddress *address)
 static void
 env_listen(Env *env)
 {
-    g_autoptr(CamasAddress) address = NULL;
-    switch (env->kind.id) {
-    case K_LOCAL:
-        address = parse_ok("local://conformance");
-        break;
-    case K_TCP:
-        address = parse_ok("tcp://127.0.0.1:0");
-        break;
-    case K_TLS:
-        address = parse_ok("tls://127.0.0.1:0");
-        break;
-    case K_IPC: {
-        g_autofree char *text = g_strdup_printf("ipc://[%s/server.sock]", env->tmpdir);
-        address = parse_ok(text);
-        break;
-    }
-    }
+    g_autofree char *text = camas_test_world_address(env->w, env->kind.id, "conformance");
+    g_autoptr(CamasAddress) address = parse_ok(text);
     env_listen_at(env, address);
 }
 
@@ -522,10 +422,37 @@ static Conn *
 env_dial(Env *env, const char *label)
 {
     Conn *c = env_dial_start(env, label, NULL);
-    WAIT(env, c->dial_done);
+    CAMAS_TEST_WAIT(env->w, c->dial_done);
     cr_assert_null(c->dial_error, "%s: dial failed: %s", label,
                    c->dial_error ? c->dial_error->message : "");
     return c;
+}
+
+/* Starts @n dials at once, labelled c0, c1, ...  Returns: (transfer container) the clients. */
+static GPtrArray *
+env_dial_start_many(Env *env, guint n)
+{
+    GPtrArray *clients = g_ptr_array_new();
+    for (guint i = 0; i < n; i++) {
+        char label[24];
+        g_snprintf(label, sizeof label, "c%u", i);
+        g_ptr_array_add(clients, env_dial_start(env, label, NULL));
+    }
+    return clients;
+}
+
+/* The same, then waits until the listener accepted them all and every dial succeeded. */
+static GPtrArray *
+env_dial_many(Env *env, guint n)
+{
+    GPtrArray *clients = env_dial_start_many(env, n);
+    CAMAS_TEST_WAIT(env->w, env->accepted->len == n);
+    for (guint i = 0; i < n; i++) {
+        Conn *c = clients->pdata[i];
+        CAMAS_TEST_WAIT(env->w, c->dial_done);
+        cr_assert_null(c->dial_error, "%s: %s", c->label, c->dial_error->message);
+    }
+    return clients;
 }
 
 static void
@@ -553,43 +480,52 @@ rx_equals(const Conn *c, const char *s)
 static Conn *
 env_accepted(Env *env, guint n)
 {
-    WAIT(env, env->accepted->len > n);
+    CAMAS_TEST_WAIT(env->w, env->accepted->len > n);
     return env->accepted->pdata[n];
+}
+
+/* An env of @kind listening, with one connection: the client @c ("c0") and its server end @s. */
+static Env *
+env_connected(CamasTestKind kind, Conn **c, Conn **s)
+{
+    Env *env = env_new(kind);
+    env_listen(env);
+    *c = env_dial(env, "c0");
+    *s = env_accepted(env, 0);
+    return env;
 }
 
 /* --- the conformance table ----------------------------------------------------------------- */
 
 static Kind conformance_kinds[] = {
-    {K_LOCAL, "local"},
-    {K_TCP, "tcp"},
-    {K_IPC, "ipc"},
-    {K_TLS, "tls"},
+    {CAMAS_TEST_LOCAL, "local"},
+    {CAMAS_TEST_TCP, "tcp"},
+    {CAMAS_TEST_IPC, "ipc"},
+    {CAMAS_TEST_TLS, "tls"},
 };
 
-#define CONFORMANCE(name)                                                                      \
-    static void name##_body(KindId kind);                                                      \
-    ParameterizedTestParameters(transport, name)                                               \
-    {                                                                                          \
-        return cr_make_param_array(Kind, conformance_kinds, G_N_ELEMENTS(conformance_kinds));  \
-    }                                                                                          \
-    ParameterizedTest(Kind *k, transport, name)                                                \
-    {                                                                                          \
-        name##_body(k->id);                                                                    \
-    }                                                                                          \
-    static void name##_body(KindId kind)
+#define CONFORMANCE(name)                                                                          \
+    static void name##_body(CamasTestKind kind);                                                   \
+    ParameterizedTestParameters(transport, name)                                                   \
+    {                                                                                              \
+        return cr_make_param_array(Kind, conformance_kinds, G_N_ELEMENTS(conformance_kinds));      \
+    }                                                                                              \
+    ParameterizedTest(Kind *k, transport, name)                                                    \
+    {                                                                                              \
+        name##_body(k->id);                                                                        \
+    }                                                                                              \
+    static void name##_body(CamasTestKind kind)
 
 CONFORMANCE(connect_accept_and_bytes_both_ways)
 {
-    Env *env = env_new(kind);
-    env_listen(env);
-    Conn *c = env_dial(env, "c0");
-    Conn *s = env_accepted(env, 0);
+    Conn *c, *s;
+    Env *env = env_connected(kind, &c, &s);
     send_str(c, "hello");
     send_str(s, "world!");
-    WAIT(env, rx_equals(s, "hello") && rx_equals(c, "world!"));
+    CAMAS_TEST_WAIT(env->w, rx_equals(s, "hello") && rx_equals(c, "world!"));
     cr_assert_eq(c->closed + s->closed, 0);
     cr_assert_str_eq(camas__pipe_get_transport_name(c->pipe),
-                     kind == K_TLS ? "tcp" : env->kind.name);
+                     kind == CAMAS_TEST_TLS ? "tcp" : env->kind.name);
     env_free(env);
 }
 
@@ -597,10 +533,8 @@ CONFORMANCE(connect_accept_and_bytes_both_ways)
  * one large write, both ways at once. */
 CONFORMANCE(arbitrary_chunking_keeps_bytes_and_order)
 {
-    Env *env = env_new(kind);
-    env_listen(env);
-    Conn *c = env_dial(env, "c0");
-    Conn *s = env_accepted(env, 0);
+    Conn *c, *s;
+    Env *env = env_connected(kind, &c, &s);
     const gsize total = 1 << 20;
     g_autofree guint8 *data = g_malloc(total);
     GRand *rand = g_rand_new_with_seed(42);
@@ -617,7 +551,7 @@ CONFORMANCE(arbitrary_chunking_keeps_bytes_and_order)
     send_bytes(c, data + off, total - off);
     send_bytes(s, data, total); /* the other way, one write */
     g_rand_free(rand);
-    WAIT(env, s->rx->len >= total && c->rx->len >= total);
+    CAMAS_TEST_WAIT(env->w, s->rx->len >= total && c->rx->len >= total);
     cr_assert_eq(s->rx->len, total);
     cr_assert_eq(c->rx->len, total);
     cr_assert_arr_eq(s->rx->data, data, total);
@@ -643,21 +577,13 @@ CONFORMANCE(many_concurrent_clients_each_get_their_own_bytes)
     Env *env = env_new(kind);
     env->echo = TRUE;
     env_listen(env);
-    g_autoptr(GPtrArray) clients = g_ptr_array_new();
-    for (guint i = 0; i < n; i++) {
-        char label[24];
-        g_snprintf(label, sizeof label, "c%u", i);
-        g_ptr_array_add(clients, env_dial_start(env, label, NULL));
-    }
-    WAIT(env, env->accepted->len == n);
+    g_autoptr(GPtrArray) clients = env_dial_many(env, n);
     for (guint i = 0; i < n; i++) {
         Conn *c = clients->pdata[i];
-        WAIT(env, c->dial_done);
-        cr_assert_null(c->dial_error, "%s: %s", c->label, c->dial_error->message);
         g_autofree char *msg = g_strdup_printf("%s;", c->label);
         send_str(c, msg);
     }
-    WAIT(env, all_echoed(clients));
+    CAMAS_TEST_WAIT(env->w, all_echoed(clients));
     for (guint i = 0; i < n; i++) {
         Conn *c = clients->pdata[i];
         g_autofree char *msg = g_strdup_printf("%s;", c->label);
@@ -670,17 +596,15 @@ CONFORMANCE(many_concurrent_clients_each_get_their_own_bytes)
 /* The peer's close is reported exactly once, after the data it sent; sends then fail. */
 CONFORMANCE(peer_close_reports_closed_exactly_once_after_its_data)
 {
-    Env *env = env_new(kind);
-    env_listen(env);
-    Conn *c = env_dial(env, "c0");
-    Conn *s = env_accepted(env, 0);
+    Conn *c, *s;
+    Env *env = env_connected(kind, &c, &s);
     send_str(c, "last words");
     conn_close(c);
-    WAIT(env, s->closed > 0);
+    CAMAS_TEST_WAIT(env->w, s->closed > 0);
     cr_assert(rx_equals(s, "last words"));
     cr_assert_null(s->closed_error, "clean close expected, got: %s",
                    s->closed_error ? s->closed_error->message : "");
-    env_settle(env);
+    camas_test_world_settle(env->w, 0);
     cr_assert_eq(s->closed, 1);
     g_autoptr(GBytes) b = g_bytes_new_static("x", 1);
     g_autoptr(GError) error = NULL;
@@ -692,10 +616,8 @@ CONFORMANCE(peer_close_reports_closed_exactly_once_after_its_data)
 /* Closing with a large queue still delivers every byte, then the end. */
 CONFORMANCE(close_with_queued_data_flushes_then_ends)
 {
-    Env *env = env_new(kind);
-    env_listen(env);
-    Conn *c = env_dial(env, "c0");
-    Conn *s = env_accepted(env, 0);
+    Conn *c, *s;
+    Env *env = env_connected(kind, &c, &s);
     const gsize total = 8u << 20;
     g_autofree guint8 *data = g_malloc(total);
     for (gsize i = 0; i < total; i++)
@@ -703,7 +625,7 @@ CONFORMANCE(close_with_queued_data_flushes_then_ends)
     for (gsize off = 0; off < total; off += 1 << 20)
         send_bytes(c, data + off, 1 << 20);
     conn_close(c);
-    WAIT(env, s->closed > 0);
+    CAMAS_TEST_WAIT(env->w, s->closed > 0);
     cr_assert_null(s->closed_error, "%s", s->closed_error ? s->closed_error->message : "");
     cr_assert_eq(s->rx->len, total);
     cr_assert_arr_eq(s->rx->data, data, total);
@@ -719,7 +641,7 @@ CONFORMANCE(dial_without_listener_is_refused_from_an_event)
     g_clear_pointer(&env->listener, camas__listener_close);
     Conn *c = env_dial_start(env, "c0", address);
     cr_assert_not(c->dial_done);
-    WAIT(env, c->dial_done);
+    CAMAS_TEST_WAIT(env->w, c->dial_done);
     cr_assert_not_null(c->dial_error);
     cr_assert(g_error_matches(c->dial_error, CAMAS_ERROR, CAMAS_ERROR_CONNECTION_REFUSED),
               "%s", c->dial_error->message);
@@ -743,8 +665,8 @@ CONFORMANCE(listening_twice_on_one_address_is_address_in_use)
     /* The first listener still works (for ipc the in-use probe was its first client). */
     Conn *c = env_dial(env, "c0");
     send_str(c, "ok");
-    WAIT(env, env->accepted->len >= 1 &&
-                  rx_equals(env->accepted->pdata[env->accepted->len - 1], "ok"));
+    CAMAS_TEST_WAIT(env->w, env->accepted->len >= 1 &&
+                                rx_equals(env->accepted->pdata[env->accepted->len - 1], "ok"));
     env_free(env);
 }
 
@@ -770,7 +692,7 @@ CONFORMANCE(back_pressure_pauses_and_resumes_the_writer)
             data[i] = (guint8)((sent + i) % 251);
         send_bytes(c, data, chunk);
         sent += chunk;
-        env_settle(env);
+        camas_test_world_settle(env->w, 0);
     }
     /* The kernel may take more (its buffers grow) and let the writer resume briefly before
      * pausing it for good: reports alternate and end paused. */
@@ -780,11 +702,11 @@ CONFORMANCE(back_pressure_pauses_and_resumes_the_writer)
     gsize reports = c->writable->len;
     /* Paused: the reader got nothing new while not reading. */
     gsize before = s->rx->len;
-    env_settle(env);
+    camas_test_world_settle(env->w, 0);
     cr_assert_eq(s->rx->len, before);
     camas__pipe_set_reading(s->pipe, TRUE);
-    WAIT(env, s->rx->len == sent);
-    WAIT(env, c->writable_now);
+    CAMAS_TEST_WAIT(env->w, s->rx->len == sent);
+    CAMAS_TEST_WAIT(env->w, c->writable_now);
     cr_assert_eq(c->writable->len, reports + 1, "%s", c->writable->str);
     cr_assert(g_str_has_suffix(c->writable->str, "FT"), "%s", c->writable->str);
     cr_assert_leq(camas__pipe_get_write_queued(c->pipe), env->client_opts.write_low_water);
@@ -805,11 +727,11 @@ CONFORMANCE(data_before_start_is_delivered_after_start)
     send_str(c, "early ");
     send_str(c, "bird");
     conn_close(c);
-    env_settle(env);
+    camas_test_world_settle(env->w, 0);
     cr_assert_eq(s->rx->len, 0);
     conn_start(s);
     cr_assert_eq(s->rx->len, 0, "start must not call back");
-    WAIT(env, s->closed == 1);
+    CAMAS_TEST_WAIT(env->w, s->closed == 1);
     cr_assert(rx_equals(s, "early bird"));
     env_free(env);
 }
@@ -821,11 +743,11 @@ CONFORMANCE(closing_a_pending_dial_cancels_it)
     env_listen(env);
     Conn *c = env_dial_start(env, "c0", NULL);
     camas__pipe_close(g_steal_pointer(&c->pending));
-    env_settle(env);
+    camas_test_world_settle(env->w, 0);
     Conn *d = env_dial(env, "c1"); /* the listener is unaffected */
     send_str(d, "x");
-    WAIT(env, env->accepted->len >= 1);
-    env_settle(env);
+    CAMAS_TEST_WAIT(env->w, env->accepted->len >= 1);
+    camas_test_world_settle(env->w, 0);
     cr_assert_not(c->dial_done);
     env_free(env);
 }
@@ -840,34 +762,32 @@ CONFORMANCE(stalled_client_does_not_delay_others)
     Conn *c = env_dial(env, "c1");
     Conn *s = env_accepted(env, 1);
     send_str(c, "ping");
-    WAIT(env, rx_equals(s, "ping"));
+    CAMAS_TEST_WAIT(env->w, rx_equals(s, "ping"));
     send_str(s, "pong");
-    WAIT(env, rx_equals(c, "pong"));
+    CAMAS_TEST_WAIT(env->w, rx_equals(c, "pong"));
     env_free(env);
 }
 
 CONFORMANCE(peername_has_the_aiomas_form)
 {
-    Env *env = env_new(kind);
-    env_listen(env);
-    Conn *c = env_dial(env, "c0");
-    Conn *s = env_accepted(env, 0);
+    Conn *c, *s;
+    Env *env = env_connected(kind, &c, &s);
     const char *cp = camas__pipe_get_peername(c->pipe);
     const char *sp = camas__pipe_get_peername(s->pipe);
     switch (kind) {
-    case K_LOCAL:
+    case CAMAS_TEST_LOCAL:
         cr_assert_str_eq(cp, "LocalQueue('conformance')");
         cr_assert_str_eq(sp, "LocalQueue('conformance')");
         cr_assert_null(camas__pipe_get_tls_version(c->pipe));
         break;
-    case K_TCP:
-    case K_TLS: {
+    case CAMAS_TEST_TCP:
+    case CAMAS_TEST_TLS: {
         g_autofree char *expect = g_strdup_printf("('127.0.0.1', %u)", env->dial_address->port);
         cr_assert_str_eq(cp, expect);
         cr_assert(g_str_has_prefix(sp, "('127.0.0.1', ") && g_str_has_suffix(sp, ")"), "%s",
                   sp);
         cr_assert_str_neq(sp, expect);
-        if (kind == K_TLS) {
+        if (kind == CAMAS_TEST_TLS) {
             cr_assert(g_str_has_prefix(camas__pipe_get_tls_version(c->pipe), "TLSv1."));
             cr_assert_str_eq(camas__pipe_get_tls_version(c->pipe),
                              camas__pipe_get_tls_version(s->pipe));
@@ -879,7 +799,7 @@ CONFORMANCE(peername_has_the_aiomas_form)
         }
         break;
     }
-    case K_IPC:
+    case CAMAS_TEST_IPC:
         cr_assert_str_eq(cp, env->dial_address->path);
         cr_assert_str_eq(sp, "");
         break;
@@ -894,11 +814,11 @@ CONFORMANCE(peername_has_the_aiomas_form)
 static char *
 run_two_clients(void)
 {
-    Env *env = env_new(K_LOCAL);
+    Env *env = env_new(CAMAS_TEST_LOCAL);
     env_listen(env);
     Conn *c1 = env_dial_start(env, "c1", NULL);
     Conn *c2 = env_dial_start(env, "c2", NULL);
-    WAIT(env, c1->dial_done && c2->dial_done && env->accepted->len == 2);
+    CAMAS_TEST_WAIT(env->w, c1->dial_done && c2->dial_done && env->accepted->len == 2);
     for (int i = 0; i < 4; i++) {
         char msg[16];
         g_snprintf(msg, sizeof msg, "c1-%d", i);
@@ -907,7 +827,7 @@ run_two_clients(void)
         send_str(c2, msg);
     }
     conn_close(c1);
-    env_settle(env);
+    camas_test_world_settle(env->w, 0);
     char *log = g_strdup(env->log->str);
     env_free(env);
     return log;
@@ -935,7 +855,7 @@ Test(transport, localqueue_interleaves_clients_in_send_order_and_repeats_exactly
 
 Test(transport, localqueue_allows_one_server_per_queue)
 {
-    Env *env = env_new(K_LOCAL);
+    Env *env = env_new(CAMAS_TEST_LOCAL);
     env_listen(env);
     g_autoptr(GError) error = NULL;
     g_autoptr(CamasAddress) same = parse_ok("local://conformance");
@@ -956,17 +876,17 @@ Test(transport, localqueue_allows_one_server_per_queue)
 /* Queues belong to a loop: another loop neither sees nor blocks them. */
 Test(transport, localqueue_registries_of_two_loops_are_separate)
 {
-    Env *a = env_new(K_LOCAL);
-    Env *b = env_new(K_LOCAL);
+    Env *a = env_new(CAMAS_TEST_LOCAL);
+    Env *b = env_new(CAMAS_TEST_LOCAL);
     env_listen(a);
     Conn *c = env_dial_start(b, "c0", a->dial_address);
-    WAIT(b, c->dial_done);
+    CAMAS_TEST_WAIT(b->w, c->dial_done);
     cr_assert(g_error_matches(c->dial_error, CAMAS_ERROR, CAMAS_ERROR_CONNECTION_REFUSED));
     cr_assert(strstr(c->dial_error->message, "'conformance'"), "%s", c->dial_error->message);
     env_listen(b); /* same id, other loop: fine */
     Conn *d = env_dial(b, "c1");
     send_str(d, "b");
-    WAIT(b, b->accepted->len == 1 && rx_equals(b->accepted->pdata[0], "b"));
+    CAMAS_TEST_WAIT(b->w, b->accepted->len == 1 && rx_equals(b->accepted->pdata[0], "b"));
     cr_assert_eq(a->accepted->len, 0);
     env_free(a);
     env_free(b);
@@ -975,11 +895,9 @@ Test(transport, localqueue_registries_of_two_loops_are_separate)
 /* Every delivery is one event of its own, at the current virtual time. */
 Test(transport, localqueue_delivers_each_send_as_one_event_at_the_current_time)
 {
-    Env *env = env_new(K_LOCAL);
-    env_listen(env);
-    Conn *c = env_dial(env, "c0");
-    Conn *s = env_accepted(env, 0);
-    env_settle(env);
+    Conn *c, *s;
+    Env *env = env_connected(CAMAS_TEST_LOCAL, &c, &s);
+    camas_test_world_settle(env->w, 0);
     gint64 t0 = camas_loop_now(env->loop);
     cr_assert_eq(camas_loop_get_pending(env->loop), 0);
     send_str(c, "a");
@@ -998,14 +916,12 @@ Test(transport, localqueue_delivers_each_send_as_one_event_at_the_current_time)
  * client sees the end, and the client's queued count returns to zero. */
 Test(transport, localqueue_close_drops_bytes_in_flight_and_ends_the_peer)
 {
-    Env *env = env_new(K_LOCAL);
-    env_listen(env);
-    Conn *c = env_dial(env, "c0");
-    Conn *s = env_accepted(env, 0);
+    Conn *c, *s;
+    Env *env = env_connected(CAMAS_TEST_LOCAL, &c, &s);
     send_str(c, "lost");
     cr_assert_eq(camas__pipe_get_write_queued(c->pipe), 4);
     conn_close(s);
-    env_settle(env);
+    camas_test_world_settle(env->w, 0);
     cr_assert_eq(c->closed, 1);
     cr_assert_eq(camas__pipe_get_write_queued(c->pipe), 0);
     cr_assert_eq(s->rx->len, 0);
@@ -1019,7 +935,7 @@ Test(transport, socket_transports_need_a_loop_attached_to_a_context)
     g_autoptr(CamasLoop) loop = camas_loop_new();
     g_autoptr(CamasAddress) address = parse_ok("tcp://127.0.0.1:0");
     g_autoptr(GError) error = NULL;
-    Env *env = env_new(K_LOCAL); /* for the Conn bookkeeping only */
+    Env *env = env_new(CAMAS_TEST_LOCAL); /* for the Conn bookkeeping only */
     CamasListener *l = camas__transport_listen(loop, address, NULL, on_accept, env, &error);
     cr_assert_null(l);
     cr_assert(g_error_matches(error, CAMAS_ERROR, CAMAS_ERROR_INVALID));
@@ -1040,22 +956,18 @@ Test(transport, socket_transports_need_a_loop_attached_to_a_context)
 
 Test(transport, tls_needs_a_context_and_applies_only_to_tcp)
 {
-    Env *env = env_new(K_TCP);
+    Env *env = env_new(CAMAS_TEST_TCP);
     g_autoptr(GError) error = NULL;
     g_autoptr(CamasAddress) tls = parse_ok("tls://127.0.0.1:0");
     cr_assert_null(camas__transport_listen(env->loop, tls, NULL, on_accept, env, &error));
     cr_assert(g_error_matches(error, CAMAS_ERROR, CAMAS_ERROR_INVALID));
     cr_assert(strstr(error->message, "needs TLS settings"), "%s", error->message);
     Conn *c = env_dial_start(env, "c0", tls);
-    WAIT(env, c->dial_done);
+    CAMAS_TEST_WAIT(env->w, c->dial_done);
     cr_assert(g_error_matches(c->dial_error, CAMAS_ERROR, CAMAS_ERROR_INVALID));
     /* A TLS context with a Unix socket or LocalQueue address */
-    g_autoptr(CamasTestCerts) certs = camas_test_certs_new(&error);
-    cr_assert_not_null(certs);
-    CamasTlsCerts sc = camas_test_certs_server(certs);
-    g_autoptr(CamasTlsContext) ctx = tls_context(&sc, TRUE);
-    CamasTransportOptions opts = {.tls = ctx};
-    g_autofree char *path = g_strdup_printf("ipc://[%s/x.sock]", env->tmpdir);
+    CamasTransportOptions opts = {.tls = camas_test_world_get_tls(env->w, TRUE)};
+    g_autofree char *path = g_strdup_printf("ipc://[%s/x.sock]", env->w->tmpdir);
     g_autoptr(CamasAddress) ipc = parse_ok(path);
     g_autoptr(CamasAddress) local = parse_ok("local://q");
     g_clear_error(&error);
@@ -1069,12 +981,12 @@ Test(transport, tls_needs_a_context_and_applies_only_to_tcp)
 
 Test(transport, tcp_dial_needs_a_host_and_a_port)
 {
-    Env *env = env_new(K_TCP);
+    Env *env = env_new(CAMAS_TEST_TCP);
     g_autoptr(CamasAddress) nohost = parse_ok("tcp://:5555");
     g_autoptr(CamasAddress) noport = parse_ok("tcp://127.0.0.1:0");
     Conn *a = env_dial_start(env, "a", nohost);
     Conn *b = env_dial_start(env, "b", noport);
-    WAIT(env, a->dial_done && b->dial_done);
+    CAMAS_TEST_WAIT(env->w, a->dial_done && b->dial_done);
     cr_assert(g_error_matches(a->dial_error, CAMAS_ERROR, CAMAS_ERROR_INVALID));
     cr_assert(strstr(a->dial_error->message, "no host"), "%s", a->dial_error->message);
     cr_assert(g_error_matches(b->dial_error, CAMAS_ERROR, CAMAS_ERROR_INVALID));
@@ -1133,7 +1045,7 @@ Test(transport, ipv6_loopback_connects_with_a_four_tuple_peername)
         cr_log_warn("no IPv6 loopback here: only the address forms were checked");
         return;
     }
-    Env *env = env_new(K_TCP);
+    Env *env = env_new(CAMAS_TEST_TCP);
     env_listen_at(env, any6);
     cr_assert_neq(env->dial_address->port, 0);
     g_autofree char *bound = camas_address_to_string(env->dial_address);
@@ -1145,7 +1057,7 @@ Test(transport, ipv6_loopback_connects_with_a_four_tuple_peername)
     cr_assert_str_eq(camas__pipe_get_peername(c->pipe), expect);
     cr_assert(g_str_has_prefix(camas__pipe_get_peername(s->pipe), "('::1', "));
     send_str(c, "six");
-    WAIT(env, rx_equals(s, "six"));
+    CAMAS_TEST_WAIT(env->w, rx_equals(s, "six"));
     env_free(env);
 }
 
@@ -1153,14 +1065,14 @@ Test(transport, ipv6_loopback_connects_with_a_four_tuple_peername)
  * name lookup — and connects. */
 Test(transport, host_names_resolve_off_the_loop_and_connect)
 {
-    Env *env = env_new(K_TCP);
+    Env *env = env_new(CAMAS_TEST_TCP);
     env_listen(env); /* 127.0.0.1 only */
     g_autofree char *text = g_strdup_printf("tcp://localhost:%u", env->dial_address->port);
     g_autoptr(CamasAddress) byname = parse_ok(text);
     Conn *c = env_dial_start(env, "c0", byname);
     cr_assert_eq(g_atomic_int_get(&camas__live_counts[CAMAS__LIVE_NAME_LOOKUP]), 1,
                  "the dial should be waiting for a name lookup");
-    WAIT(env, c->dial_done);
+    CAMAS_TEST_WAIT(env->w, c->dial_done);
     cr_assert_null(c->dial_error, "%s", c->dial_error ? c->dial_error->message : "");
     g_autofree char *expect = g_strdup_printf("('127.0.0.1', %u)", env->dial_address->port);
     cr_assert_str_eq(camas__pipe_get_peername(c->pipe), expect);
@@ -1169,7 +1081,7 @@ Test(transport, host_names_resolve_off_the_loop_and_connect)
     /* and a numeric host needs no lookup */
     Conn *n = env_dial_start(env, "c1", NULL);
     cr_assert_eq(g_atomic_int_get(&camas__live_counts[CAMAS__LIVE_NAME_LOOKUP]), 0);
-    WAIT(env, n->dial_done);
+    CAMAS_TEST_WAIT(env->w, n->dial_done);
     cr_assert_null(n->dial_error, "%s", n->dial_error ? n->dial_error->message : "");
     env_free(env);
 }
@@ -1178,10 +1090,10 @@ Test(transport, host_names_resolve_off_the_loop_and_connect)
  * host (CAMAS_ERROR_LOOKUP; CAMAS_ERROR_FAILED where no resolver answers at all). */
 Test(transport, unresolvable_host_fails_the_dial_naming_the_host)
 {
-    Env *env = env_new(K_TCP);
+    Env *env = env_new(CAMAS_TEST_TCP);
     g_autoptr(CamasAddress) address = parse_ok("tcp://no-such-host.camas-test.invalid:5555");
     Conn *c = env_dial_start(env, "c0", address);
-    WAIT(env, c->dial_done);
+    CAMAS_TEST_WAIT(env->w, c->dial_done);
     cr_assert_null(c->pipe);
     cr_assert_not_null(c->dial_error);
     cr_assert(g_error_matches(c->dial_error, CAMAS_ERROR, CAMAS_ERROR_LOOKUP) ||
@@ -1278,7 +1190,7 @@ refusing_port(int *fd)
  * fall through to the next; when all fail, the first failure is reported. */
 Test(transport, every_resolved_address_is_tried_in_order)
 {
-    Env *env = env_new(K_TCP);
+    Env *env = env_new(CAMAS_TEST_TCP);
     env_listen(env);
     int closed_fd;
     guint16 closed = refusing_port(&closed_fd);
@@ -1288,14 +1200,14 @@ Test(transport, every_resolved_address_is_tried_in_order)
     fake_add(AF_INET, env->dial_address->port);
     g_autoptr(CamasAddress) byname = parse_ok("tcp://several.camas-test.invalid:1");
     Conn *c = env_dial_start(env, "c0", byname);
-    WAIT(env, c->dial_done);
+    CAMAS_TEST_WAIT(env->w, c->dial_done);
     cr_assert_null(c->dial_error, "%s", c->dial_error ? c->dial_error->message : "");
     g_autofree char *expect = g_strdup_printf("('127.0.0.1', %u)", env->dial_address->port);
     cr_assert_str_eq(camas__pipe_get_peername(c->pipe), expect);
     /* none answers: the first address' failure */
     g_array_set_size(fake_addrs, 2);
     Conn *f = env_dial_start(env, "c1", byname);
-    WAIT(env, f->dial_done);
+    CAMAS_TEST_WAIT(env->w, f->dial_done);
     cr_assert(g_error_matches(f->dial_error, CAMAS_ERROR, CAMAS_ERROR_CONNECTION_REFUSED), "%s",
               f->dial_error ? f->dial_error->message : "connected");
     g_autofree char *first = g_strdup_printf("('127.0.0.1', %u)", closed);
@@ -1310,7 +1222,7 @@ Test(transport, every_resolved_address_is_tried_in_order)
  * close (gate closed) or may already have handed its result back (gate open). */
 Test(transport, closing_a_dial_while_resolving_leaks_nothing)
 {
-    Env *env = env_new(K_TCP);
+    Env *env = env_new(CAMAS_TEST_TCP);
     env_listen(env);
     g_autoptr(CamasAddress) byname = parse_ok("tcp://slow.camas-test.invalid:1");
     for (int open = 0; open < 2; open++) {
@@ -1324,11 +1236,12 @@ Test(transport, closing_a_dial_while_resolving_leaks_nothing)
             g_mutex_unlock(&fake_lock);
         }
         camas__pipe_close(g_steal_pointer(&c->pending));
-        env_settle(env);
-        cr_assert_eq(g_atomic_int_get(&camas__live_counts[CAMAS__LIVE_PIPE]), 0);
+        camas_test_world_settle(env->w, 0);
+        cr_assert_not(camas_test_pipes_alive());
         fake_resolver_open_gate();
-        WAIT(env, g_atomic_int_get(&camas__live_counts[CAMAS__LIVE_NAME_LOOKUP]) == 0);
-        env_settle(env);
+        CAMAS_TEST_WAIT(env->w,
+                        g_atomic_int_get(&camas__live_counts[CAMAS__LIVE_NAME_LOOKUP]) == 0);
+        camas_test_world_settle(env->w, 0);
         cr_assert_not(c->dial_done, "a cancelled dial called back");
         cr_assert_eq(env->accepted->len, 0, "a cancelled dial connected");
         fake_resolver_remove();
@@ -1340,7 +1253,7 @@ Test(transport, closing_a_dial_while_resolving_leaks_nothing)
  * dual-stack only for "::". */
 Test(transport, listening_on_all_interfaces_takes_both_families)
 {
-    Env *env = env_new(K_TCP);
+    Env *env = env_new(CAMAS_TEST_TCP);
     g_autoptr(CamasAddress) all = parse_ok("tcp://:0");
     env_listen_at(env, all);
     guint16 port = env->dial_address->port;
@@ -1348,13 +1261,13 @@ Test(transport, listening_on_all_interfaces_takes_both_families)
     g_autofree char *t4 = g_strdup_printf("tcp://127.0.0.1:%u", port);
     g_autoptr(CamasAddress) a4 = parse_ok(t4);
     Conn *c4 = env_dial_start(env, "c4", a4);
-    WAIT(env, c4->dial_done);
+    CAMAS_TEST_WAIT(env->w, c4->dial_done);
     cr_assert_null(c4->dial_error, "%s", c4->dial_error ? c4->dial_error->message : "");
     if (ipv6_loopback_available()) {
         g_autofree char *t6 = g_strdup_printf("tcp://[::1]:%u", port);
         g_autoptr(CamasAddress) a6 = parse_ok(t6);
         Conn *c6 = env_dial_start(env, "c6", a6);
-        WAIT(env, c6->dial_done);
+        CAMAS_TEST_WAIT(env->w, c6->dial_done);
         cr_assert_null(c6->dial_error, "%s", c6->dial_error ? c6->dial_error->message : "");
         /* "::" alone is dual-stack: IPv4 clients reach it too. */
         g_clear_pointer(&env->listener, camas__listener_close);
@@ -1364,7 +1277,7 @@ Test(transport, listening_on_all_interfaces_takes_both_families)
         g_autofree char *t = g_strdup_printf("tcp://127.0.0.1:%u", env->dial_address->port);
         g_autoptr(CamasAddress) a = parse_ok(t);
         Conn *c = env_dial_start(env, "c", a);
-        WAIT(env, c->dial_done);
+        CAMAS_TEST_WAIT(env->w, c->dial_done);
         cr_assert_null(c->dial_error, "%s", c->dial_error ? c->dial_error->message : "");
     }
     env_free(env);
@@ -1374,21 +1287,16 @@ Test(transport, listening_on_all_interfaces_takes_both_families)
  * the backlog) stops at once; the waiting clients are reset, nothing leaks. */
 Test(transport, listener_closed_from_its_accept_callback_stops_cleanly)
 {
-    Env *env = env_new(K_TCP);
+    Env *env = env_new(CAMAS_TEST_TCP);
     env->close_listener_on_accept = TRUE;
     env_listen(env);
-    g_autoptr(GPtrArray) clients = g_ptr_array_new();
-    for (int i = 0; i < 5; i++) {
-        char label[8];
-        g_snprintf(label, sizeof label, "c%d", i);
-        g_ptr_array_add(clients, env_dial_start(env, label, NULL));
-    }
-    WAIT(env, env->listener == NULL);
+    g_autoptr(GPtrArray) clients = env_dial_start_many(env, 5);
+    CAMAS_TEST_WAIT(env->w, env->listener == NULL);
     for (guint i = 0; i < clients->len; i++) {
         Conn *c = clients->pdata[i];
-        WAIT(env, c->dial_done);
+        CAMAS_TEST_WAIT(env->w, c->dial_done);
     }
-    env_settle(env);
+    camas_test_world_settle(env->w, 0);
     cr_assert_eq(env->accepted->len, 1);
     /* The clients the listener never took see their connection end. */
     guint ended = 0;
@@ -1396,7 +1304,7 @@ Test(transport, listener_closed_from_its_accept_callback_stops_cleanly)
         Conn *c = clients->pdata[i];
         if (c->dial_error == NULL) {
             send_str(c, "anyone?");
-            WAIT(env, c->closed || rx_equals(env->accepted->pdata[0], "anyone?"));
+            CAMAS_TEST_WAIT(env->w, c->closed || rx_equals(env->accepted->pdata[0], "anyone?"));
         }
         ended += c->dial_error != NULL || c->closed;
     }
@@ -1408,34 +1316,24 @@ Test(transport, listener_closed_from_its_accept_callback_stops_cleanly)
 Test(transport, tcp_listener_accepts_a_thousand_concurrent_connections)
 {
     const guint n = 1000;
-    Env *env = env_new(K_TCP);
+    Env *env = env_new(CAMAS_TEST_TCP);
     struct rlimit rl;
     cr_assert_eq(getrlimit(RLIMIT_NOFILE, &rl), 0);
     cr_assert_geq(rl.rlim_cur, 2 * n + 64, "needs %u file descriptors, the limit is %lu",
                   2 * n + 64, (unsigned long)rl.rlim_cur);
     env->echo = TRUE;
     env_listen(env);
-    g_autoptr(GPtrArray) clients = g_ptr_array_new();
-    for (guint i = 0; i < n; i++) {
-        char label[16];
-        g_snprintf(label, sizeof label, "c%u", i);
-        g_ptr_array_add(clients, env_dial_start(env, label, NULL));
-    }
-    WAIT(env, env->accepted->len == n);
-    for (guint i = 0; i < n; i++) {
-        Conn *c = clients->pdata[i];
-        WAIT(env, c->dial_done);
-        cr_assert_null(c->dial_error, "%s: %s", c->label, c->dial_error->message);
-        send_str(c, c->label);
-    }
-    WAIT(env, ({
-             guint done = 0;
-             for (guint i = 0; i < n; i++) {
-                 Conn *c = clients->pdata[i];
-                 done += c->rx->len == strlen(c->label);
-             }
-             done == n;
-         }));
+    g_autoptr(GPtrArray) clients = env_dial_many(env, n);
+    for (guint i = 0; i < n; i++)
+        send_str(clients->pdata[i], ((Conn *)clients->pdata[i])->label);
+    CAMAS_TEST_WAIT(env->w, ({
+                        guint done = 0;
+                        for (guint i = 0; i < n; i++) {
+                            Conn *c = clients->pdata[i];
+                            done += c->rx->len == strlen(c->label);
+                        }
+                        done == n;
+                    }));
     for (guint i = 0; i < n; i++) {
         Conn *c = clients->pdata[i];
         cr_assert(rx_equals(c, c->label), "%s", c->label);
@@ -1448,13 +1346,13 @@ Test(transport, tcp_listener_accepts_a_thousand_concurrent_connections)
 static CamasAddress *
 ipc_address(Env *env, const char *name)
 {
-    g_autofree char *text = g_strdup_printf("ipc://[%s/%s]", env->tmpdir, name);
+    g_autofree char *text = g_strdup_printf("ipc://[%s/%s]", env->w->tmpdir, name);
     return parse_ok(text);
 }
 
 Test(transport, unix_socket_file_is_removed_when_the_listener_closes)
 {
-    Env *env = env_new(K_IPC);
+    Env *env = env_new(CAMAS_TEST_IPC);
     env_listen(env);
     const char *path = env->dial_address->path;
     struct stat st;
@@ -1467,7 +1365,7 @@ Test(transport, unix_socket_file_is_removed_when_the_listener_closes)
 
 Test(transport, stale_unix_socket_file_is_replaced)
 {
-    Env *env = env_new(K_IPC);
+    Env *env = env_new(CAMAS_TEST_IPC);
     g_autoptr(CamasAddress) a = ipc_address(env, "stale.sock");
     /* A socket file nobody listens on any more (its server died). */
     int fd = socket(AF_UNIX, SOCK_STREAM, 0);
@@ -1478,13 +1376,13 @@ Test(transport, stale_unix_socket_file_is_replaced)
     env_listen_at(env, a);
     Conn *c = env_dial(env, "c0");
     send_str(c, "fresh");
-    WAIT(env, env->accepted->len == 1 && rx_equals(env->accepted->pdata[0], "fresh"));
+    CAMAS_TEST_WAIT(env->w, env->accepted->len == 1 && rx_equals(env->accepted->pdata[0], "fresh"));
     env_free(env);
 }
 
 Test(transport, unix_path_that_is_not_a_socket_is_left_alone)
 {
-    Env *env = env_new(K_IPC);
+    Env *env = env_new(CAMAS_TEST_IPC);
     g_autoptr(CamasAddress) a = ipc_address(env, "plain-file");
     cr_assert(g_file_set_contents(a->path, "data", -1, NULL));
     g_autoptr(GError) error = NULL;
@@ -1500,14 +1398,14 @@ Test(transport, unix_path_that_is_not_a_socket_is_left_alone)
 
 Test(transport, unix_socket_path_too_long_is_invalid)
 {
-    Env *env = env_new(K_IPC);
+    Env *env = env_new(CAMAS_TEST_IPC);
     g_autofree char *longname = g_strnfill(200, 'x');
     g_autoptr(CamasAddress) a = ipc_address(env, longname);
     g_autoptr(GError) error = NULL;
     cr_assert_null(camas__transport_listen(env->loop, a, NULL, on_accept, env, &error));
     cr_assert(strstr(error->message, "too long"), "%s", error->message);
     Conn *c = env_dial_start(env, "c0", a);
-    WAIT(env, c->dial_done);
+    CAMAS_TEST_WAIT(env->w, c->dial_done);
     cr_assert(g_error_matches(c->dial_error, CAMAS_ERROR, CAMAS_ERROR_INVALID));
     cr_assert(strstr(c->dial_error->message, "too long"), "%s", c->dial_error->message);
     env_free(env);
@@ -1539,8 +1437,19 @@ raw_client_context(Env *env, gboolean with_cert, int max_version, const char *ci
 static const GError *
 client_failure(Conn *c)
 {
-    WAIT(c->env, (c->dial_done && c->dial_error) || c->closed);
+    CAMAS_TEST_WAIT(c->env->w, (c->dial_done && c->dial_error) || c->closed);
     return c->dial_error ? c->dial_error : c->closed_error;
+}
+
+/* A dial of @env's listener with the client TLS context @tls that must fail with
+ * CAMAS_ERROR_PROTOCOL, at once or once connected.  Returns: (transfer none) the error. */
+static const GError *
+dial_refused(Env *env, CamasTlsContext *tls, const char *label)
+{
+    env->client_opts.tls = tls;
+    const GError *e = client_failure(env_dial_start(env, label, NULL));
+    cr_assert(g_error_matches(e, CAMAS_ERROR, CAMAS_ERROR_PROTOCOL), "%s", e->message);
+    return e;
 }
 
 /* After a failure the listener still serves a good client. */
@@ -1550,13 +1459,52 @@ assert_listener_still_serves(Env *env, CamasTlsContext *good)
     env->client_opts.tls = good;
     Conn *c = env_dial(env, "good");
     send_str(c, "still here");
-    WAIT(env, env->accepted->len >= 1 &&
-                  rx_equals(env->accepted->pdata[env->accepted->len - 1], "still here"));
+    CAMAS_TEST_WAIT(env->w,
+                    env->accepted->len >= 1 &&
+                        rx_equals(env->accepted->pdata[env->accepted->len - 1], "still here"));
+}
+
+/* A client with the TLS context @bad, which @env's listener refuses: the dial fails with a TLS
+ * alert, the listener reports one error naming @reason and accepts nothing, and it goes on
+ * serving a good client. */
+static void
+assert_client_refused(Env *env, CamasTlsContext *bad, const char *reason)
+{
+    const GError *e = dial_refused(env, bad, "c0");
+    cr_assert(strstr(e->message, "alert"), "%s", e->message);
+    CAMAS_TEST_WAIT(env->w, env->listener_errors == 1);
+    cr_assert(strstr(env->listener_error_log->str, reason), "%s", env->listener_error_log->str);
+    cr_assert_eq(env->accepted->len, 0);
+    assert_listener_still_serves(env, env->client_tls);
+}
+
+/* A raw client connected to 127.0.0.1:@port.  Returns: its file descriptor. */
+static int
+raw_connect(guint16 port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {
+        .sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    cr_assert_eq(connect(fd, (struct sockaddr *)&a, sizeof a), 0, "%s", g_strerror(errno));
+    return fd;
+}
+
+/* Points a TLS dial at a plaintext TCP listener of @env (which does not speak TLS).
+ * Returns: the client, still dialling. */
+static Conn *
+env_dial_tls_to_plaintext(Env *env, const char *label)
+{
+    env->server_opts.tls = NULL;
+    g_autoptr(CamasAddress) plain = parse_ok("tcp://127.0.0.1:0");
+    env_listen_at(env, plain);
+    g_autoptr(CamasAddress) target = camas_address_copy(env->dial_address);
+    target->tls = TRUE;
+    return env_dial_start(env, label, target);
 }
 
 Test(transport, tls_plaintext_client_on_a_tls_port_fails_only_that_connection)
 {
-    Env *env = env_new(K_TLS);
+    Env *env = env_new(CAMAS_TEST_TLS);
     env_listen(env);
     /* First without an error func: the failure is only logged (g_debug), nothing aborts. */
     camas__listener_set_error_func(env->listener, NULL, NULL);
@@ -1564,16 +1512,16 @@ Test(transport, tls_plaintext_client_on_a_tls_port_fails_only_that_connection)
     plain->tls = FALSE;
     env->client_opts.tls = NULL;
     Conn *p0 = env_dial_start(env, "p0", plain);
-    WAIT(env, p0->dial_done);
+    CAMAS_TEST_WAIT(env->w, p0->dial_done);
     send_bytes(p0, "\x00\x00\x00\x05hello", 9);
-    WAIT(env, p0->closed);
+    CAMAS_TEST_WAIT(env->w, p0->closed);
     cr_assert_eq(env->listener_errors, 0);
     camas__listener_set_error_func(env->listener, on_listener_error, env);
     Conn *p = env_dial_start(env, "p1", plain);
-    WAIT(env, p->dial_done);
+    CAMAS_TEST_WAIT(env->w, p->dial_done);
     cr_assert_null(p->dial_error);
     send_bytes(p, "\x00\x00\x00\x05hello", 9);
-    WAIT(env, env->listener_errors == 1 && p->closed);
+    CAMAS_TEST_WAIT(env->w, env->listener_errors == 1 && p->closed);
     cr_assert(g_str_has_prefix(env->listener_error_log->str, "('127.0.0.1', "), "%s",
               env->listener_error_log->str);
     cr_assert(strstr(env->listener_error_log->str, "TLS handshake failed"), "%s",
@@ -1585,54 +1533,37 @@ Test(transport, tls_plaintext_client_on_a_tls_port_fails_only_that_connection)
 
 Test(transport, tls_client_certificate_from_another_ca_is_rejected)
 {
-    Env *env = env_new(K_TLS);
+    Env *env = env_new(CAMAS_TEST_TLS);
     env_listen(env);
     CamasTlsCerts stranger = camas_test_certs_stranger(env->certs);
     g_autoptr(CamasTlsContext) bad = tls_context(&stranger, FALSE);
-    env->client_opts.tls = bad;
-    Conn *c = env_dial_start(env, "c0", NULL);
-    const GError *e = client_failure(c);
-    cr_assert(g_error_matches(e, CAMAS_ERROR, CAMAS_ERROR_PROTOCOL), "%s", e->message);
-    cr_assert(strstr(e->message, "alert"), "%s", e->message);
-    WAIT(env, env->listener_errors == 1);
-    cr_assert(strstr(env->listener_error_log->str, "certificate verify failed"), "%s",
-              env->listener_error_log->str);
-    cr_assert_eq(env->accepted->len, 0);
-    assert_listener_still_serves(env, env->client_tls);
+    assert_client_refused(env, bad, "certificate verify failed");
     env_free(env);
 }
 
 Test(transport, tls_client_without_a_certificate_is_rejected)
 {
-    Env *env = env_new(K_TLS);
+    Env *env = env_new(CAMAS_TEST_TLS);
     env_listen(env);
     g_autoptr(CamasTlsContext) nocert = raw_client_context(env, FALSE, 0, NULL);
-    env->client_opts.tls = nocert;
-    Conn *c = env_dial_start(env, "c0", NULL);
-    const GError *e = client_failure(c);
-    cr_assert(g_error_matches(e, CAMAS_ERROR, CAMAS_ERROR_PROTOCOL), "%s", e->message);
-    cr_assert(strstr(e->message, "alert"), "%s", e->message);
-    WAIT(env, env->listener_errors == 1);
-    cr_assert(strstr(env->listener_error_log->str, "did not return a certificate"), "%s",
-              env->listener_error_log->str);
-    assert_listener_still_serves(env, env->client_tls);
+    assert_client_refused(env, nocert, "did not return a certificate");
     env_free(env);
 }
 
 Test(transport, tls_server_certificate_from_another_ca_fails_the_dial)
 {
-    Env *env = env_new(K_TLS);
+    Env *env = env_new(CAMAS_TEST_TLS);
     CamasTlsCerts stranger = {env->certs->ca, env->certs->other_cert, env->certs->other_key};
     g_autoptr(CamasTlsContext) bad = tls_context(&stranger, TRUE);
     env->server_opts.tls = bad;
     env_listen(env);
     Conn *c = env_dial_start(env, "c0", NULL);
-    WAIT(env, c->dial_done);
+    CAMAS_TEST_WAIT(env->w, c->dial_done);
     cr_assert(g_error_matches(c->dial_error, CAMAS_ERROR, CAMAS_ERROR_PROTOCOL));
     cr_assert(strstr(c->dial_error->message, "certificate verify failed"), "%s",
               c->dial_error->message);
     cr_assert(strstr(c->dial_error->message, "local issuer"), "%s", c->dial_error->message);
-    WAIT(env, env->listener_errors == 1);
+    CAMAS_TEST_WAIT(env->w, env->listener_errors == 1);
     cr_assert(strstr(env->listener_error_log->str, "unknown ca"), "%s",
               env->listener_error_log->str);
     env_free(env);
@@ -1640,11 +1571,11 @@ Test(transport, tls_server_certificate_from_another_ca_fails_the_dial)
 
 Test(transport, tls_client_checks_the_host_name)
 {
-    Env *env = env_new(K_TLS);
+    Env *env = env_new(CAMAS_TEST_TLS);
     env_listen(env);
     env->client_opts.tls_server_name = "wrong.example";
     Conn *c = env_dial_start(env, "c0", NULL);
-    WAIT(env, c->dial_done);
+    CAMAS_TEST_WAIT(env->w, c->dial_done);
     cr_assert(g_error_matches(c->dial_error, CAMAS_ERROR, CAMAS_ERROR_PROTOCOL));
     cr_assert(strstr(c->dial_error->message, "hostname mismatch"), "%s", c->dial_error->message);
     /* The certificate names DNS:localhost, and the IP 127.0.0.1 is checked as an IP. */
@@ -1653,7 +1584,7 @@ Test(transport, tls_client_checks_the_host_name)
     cr_assert_not_null(camas__pipe_get_tls_version(d->pipe));
     env->client_opts.tls_server_name = "127.0.0.2";
     Conn *e = env_dial_start(env, "c2", NULL);
-    WAIT(env, e->dial_done);
+    CAMAS_TEST_WAIT(env->w, e->dial_done);
     cr_assert(strstr(e->dial_error->message, "IP address mismatch"), "%s",
               e->dial_error->message);
     env_free(env);
@@ -1661,15 +1592,10 @@ Test(transport, tls_client_checks_the_host_name)
 
 Test(transport, tls_client_on_a_plaintext_port_fails_with_a_protocol_error)
 {
-    Env *env = env_new(K_TLS);
-    env->server_opts.tls = NULL;
+    Env *env = env_new(CAMAS_TEST_TLS);
     env->hang_up = TRUE;
-    g_autoptr(CamasAddress) plain = parse_ok("tcp://127.0.0.1:0");
-    env_listen_at(env, plain);
-    g_autoptr(CamasAddress) target = camas_address_copy(env->dial_address);
-    target->tls = TRUE;
-    Conn *c = env_dial_start(env, "c0", target);
-    WAIT(env, c->dial_done);
+    Conn *c = env_dial_tls_to_plaintext(env, "c0");
+    CAMAS_TEST_WAIT(env->w, c->dial_done);
     cr_assert(g_error_matches(c->dial_error, CAMAS_ERROR, CAMAS_ERROR_PROTOCOL));
     cr_assert(strstr(c->dial_error->message, "TLS handshake failed"), "%s",
               c->dial_error->message);
@@ -1678,16 +1604,11 @@ Test(transport, tls_client_on_a_plaintext_port_fails_with_a_protocol_error)
 
 Test(transport, tls_handshake_that_never_finishes_times_out_on_both_sides)
 {
-    Env *env = env_new(K_TLS);
+    Env *env = env_new(CAMAS_TEST_TLS);
     /* A plaintext server that never answers: the TLS client gives up. */
-    env->server_opts.tls = NULL;
-    g_autoptr(CamasAddress) plain = parse_ok("tcp://127.0.0.1:0");
-    env_listen_at(env, plain);
     env->client_opts.handshake_timeout_ms = 100;
-    g_autoptr(CamasAddress) target = camas_address_copy(env->dial_address);
-    target->tls = TRUE;
-    Conn *c = env_dial_start(env, "c0", target);
-    WAIT(env, c->dial_done);
+    Conn *c = env_dial_tls_to_plaintext(env, "c0");
+    CAMAS_TEST_WAIT(env->w, c->dial_done);
     cr_assert(g_error_matches(c->dial_error, CAMAS_ERROR, CAMAS_ERROR_TIMED_OUT), "%s",
               c->dial_error->message);
     cr_assert(strstr(c->dial_error->message, "100 ms"), "%s", c->dial_error->message);
@@ -1697,11 +1618,8 @@ Test(transport, tls_handshake_that_never_finishes_times_out_on_both_sides)
     env->server_opts.tls = env->server_tls;
     env->server_opts.handshake_timeout_ms = 100;
     env_listen(env);
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(env->dial_address->port),
-                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    cr_assert_eq(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
-    WAIT(env, env->listener_errors == 1);
+    int fd = raw_connect(env->dial_address->port);
+    CAMAS_TEST_WAIT(env->w, env->listener_errors == 1);
     cr_assert(strstr(env->listener_error_log->str, "did not finish within 100 ms"), "%s",
               env->listener_error_log->str);
     close(fd);
@@ -1711,16 +1629,14 @@ Test(transport, tls_handshake_that_never_finishes_times_out_on_both_sides)
 /* A connection stalled in its handshake does not hold up anyone else's. */
 Test(transport, tls_stalled_handshake_does_not_delay_others)
 {
-    Env *env = env_new(K_TLS);
+    Env *env = env_new(CAMAS_TEST_TLS);
     env_listen(env);
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(env->dial_address->port),
-                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    cr_assert_eq(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+    int fd = raw_connect(env->dial_address->port);
     cr_assert_eq(write(fd, "\x16\x03\x01", 3), 3); /* a third of a record header */
     Conn *c = env_dial(env, "c0");
     send_str(c, "through");
-    WAIT(env, env->accepted->len == 1 && rx_equals(env->accepted->pdata[0], "through"));
+    CAMAS_TEST_WAIT(env->w,
+                    env->accepted->len == 1 && rx_equals(env->accepted->pdata[0], "through"));
     close(fd);
     env_free(env);
 }
@@ -1729,7 +1645,7 @@ Test(transport, tls_stalled_handshake_does_not_delay_others)
  * other suites is refused. */
 Test(transport, tls12_peers_get_ecdhe_aes_gcm_and_nothing_else)
 {
-    Env *env = env_new(K_TLS);
+    Env *env = env_new(CAMAS_TEST_TLS);
     env_listen(env);
     g_autoptr(CamasTlsContext) tls12 = raw_client_context(env, TRUE, TLS1_2_VERSION, NULL);
     env->client_opts.tls = tls12;
@@ -1741,20 +1657,14 @@ Test(transport, tls12_peers_get_ecdhe_aes_gcm_and_nothing_else)
     cr_assert_str_eq(camas__pipe_get_tls_cipher(s->pipe), cipher);
     g_autoptr(CamasTlsContext) cbc =
         raw_client_context(env, TRUE, TLS1_2_VERSION, "ECDHE-ECDSA-AES128-SHA:AES128-SHA");
-    env->client_opts.tls = cbc;
-    Conn *d = env_dial_start(env, "c1", NULL);
-    const GError *e = client_failure(d);
-    cr_assert(g_error_matches(e, CAMAS_ERROR, CAMAS_ERROR_PROTOCOL), "%s", e->message);
-    WAIT(env, env->listener_errors == 1);
+    dial_refused(env, cbc, "c1");
+    CAMAS_TEST_WAIT(env->w, env->listener_errors == 1);
     cr_assert(strstr(env->listener_error_log->str, "no shared cipher"), "%s",
               env->listener_error_log->str);
     /* TLS 1.1 and older are refused whatever the suites. */
     g_autoptr(CamasTlsContext) old =
         raw_client_context(env, TRUE, TLS1_1_VERSION, "ALL:@SECLEVEL=0");
-    env->client_opts.tls = old;
-    Conn *f = env_dial_start(env, "c2", NULL);
-    const GError *e2 = client_failure(f);
-    cr_assert(g_error_matches(e2, CAMAS_ERROR, CAMAS_ERROR_PROTOCOL), "%s", e2->message);
+    dial_refused(env, old, "c2");
     env_free(env);
 }
 
@@ -1792,36 +1702,26 @@ Test(transport, tls_context_errors_name_the_file_and_the_reason)
 
 /* --- dying in every state ------------------------------------------------------------------ */
 
-static int
-raw_connect(guint16 port)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port),
-                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    cr_assert_eq(connect(fd, (struct sockaddr *)&a, sizeof a), 0, "%s", g_strerror(errno));
-    return fd;
-}
-
 /* A peer that resets (SO_LINGER 0) while we still have bytes queued for it: `closed` with
  * CAMAS_ERROR_CLOSED naming the reset, once; nothing leaks. */
 Test(transport, peer_reset_fails_the_pipe_with_closed)
 {
-    Env *env = env_new(K_TCP);
+    Env *env = env_new(CAMAS_TEST_TCP);
     env_listen(env);
     int fd = raw_connect(env->dial_address->port);
     Conn *s = env_accepted(env, 0);
     g_autofree guint8 *big = g_malloc0(8u << 20);
     send_bytes(s, big, 8u << 20); /* more than the kernel buffers take */
-    env_settle(env);
+    camas_test_world_settle(env->w, 0);
     struct linger lg = {.l_onoff = 1, .l_linger = 0};
     setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
     close(fd);
-    WAIT(env, s->closed);
+    CAMAS_TEST_WAIT(env->w, s->closed);
     cr_assert(g_error_matches(s->closed_error, CAMAS_ERROR, CAMAS_ERROR_CLOSED), "%s",
               s->closed_error ? s->closed_error->message : "clean end");
     const char *m = s->closed_error->message;
     cr_assert(strstr(m, "reset") || strstr(m, "pipe"), "%s", m);
-    env_settle(env);
+    camas_test_world_settle(env->w, 0);
     cr_assert_eq(s->closed, 1);
     env_free(env);
 }
@@ -1860,13 +1760,13 @@ read_to_end(int fd, int *end)
 static Env *
 env_lingering(int *fd)
 {
-    Env *env = env_new(K_TCP);
+    Env *env = env_new(CAMAS_TEST_TCP);
     env_listen(env);
     *fd = raw_connect(env->dial_address->port);
     Conn *s = env_accepted(env, 0);
     g_autofree guint8 *big = g_malloc0(LINGER_BLOB);
     send_bytes(s, big, LINGER_BLOB);
-    env_settle(env);
+    camas_test_world_settle(env->w, 0);
     conn_close(s);
     cr_assert_eq(live_pipes(), 1, "the closed socket should linger");
     return env;
@@ -1880,7 +1780,7 @@ Test(transport, lingering_close_gives_up_when_the_peer_stops_reading)
     gint64 t0 = g_get_monotonic_time();
     int fd;
     Env *env = env_lingering(&fd);
-    WAIT(env, live_pipes() == 0);
+    CAMAS_TEST_WAIT(env->w, live_pipes() == 0);
     cr_assert_geq(g_get_monotonic_time() - t0, 200 * 1000, "gave up before the idle limit");
     int end = -1;
     gsize got = read_to_end(fd, &end);
@@ -1934,8 +1834,8 @@ Test(transport, lingering_close_lasts_while_the_peer_keeps_reading)
     gint64 t0 = g_get_monotonic_time();
     GSource *reader = g_timeout_source_new(50);
     g_source_set_callback(reader, slow_read, &r, NULL);
-    g_source_attach(reader, env->ctx);
-    WAIT(env, r.ended && live_pipes() == 0);
+    g_source_attach(reader, env->w->ctx);
+    CAMAS_TEST_WAIT(env->w, r.ended && live_pipes() == 0);
     g_source_destroy(reader);
     g_source_unref(reader);
     cr_assert_eq(r.end, 0, "the peer saw %s after %zu bytes", g_strerror(r.end), r.got);
@@ -1966,7 +1866,7 @@ Test(transport, lingering_close_outlives_the_loop_but_not_the_context)
         dummy.conns = g_ptr_array_new_with_free_func(conn_free);
         dummy.log = g_string_new(NULL);
         int fd = raw_connect(camas__listener_get_address(l)->port);
-        gint64 deadline = g_get_monotonic_time() + wait_seconds * G_USEC_PER_SEC;
+        gint64 deadline = g_get_monotonic_time() + 20 * G_USEC_PER_SEC;
         while (dummy.accepted->len == 0) {
             cr_assert_lt(g_get_monotonic_time(), deadline, "no accept");
             g_main_context_iteration(ctx, TRUE);
@@ -2006,17 +1906,14 @@ Test(transport, lingering_close_outlives_the_loop_but_not_the_context)
  * end. */
 Test(transport, connections_dropped_mid_handshake_leak_nothing)
 {
-    Env *env = env_new(K_TLS);
-    env->server_opts.tls = NULL; /* a server that never answers the ClientHello */
-    g_autoptr(CamasAddress) plain = parse_ok("tcp://127.0.0.1:0");
-    env_listen_at(env, plain);
-    g_autoptr(CamasAddress) target = camas_address_copy(env->dial_address);
-    target->tls = TRUE;
-    Conn *c = env_dial_start(env, "c0", target);
+    Env *env = env_new(CAMAS_TEST_TLS);
+    /* a server that never answers the ClientHello */
+    Conn *c = env_dial_tls_to_plaintext(env, "c0");
     Conn *s = env_accepted(env, 0);
-    WAIT(env, s->rx->len > 0); /* the ClientHello arrived: the client is mid-handshake */
+    CAMAS_TEST_WAIT(env->w,
+                    s->rx->len > 0); /* the ClientHello arrived: the client is mid-handshake */
     camas__pipe_close(g_steal_pointer(&c->pending));
-    WAIT(env, s->closed);
+    CAMAS_TEST_WAIT(env->w, s->closed);
     cr_assert_not(c->dial_done);
     g_clear_pointer(&env->listener, camas__listener_close);
     g_clear_pointer(&env->dial_address, camas_address_free);
@@ -2025,14 +1922,14 @@ Test(transport, connections_dropped_mid_handshake_leak_nothing)
     env_listen(env);
     int fd = raw_connect(env->dial_address->port);
     cr_assert_eq(write(fd, "\x16\x03\x01", 3), 3);
-    env_settle(env);
+    camas_test_world_settle(env->w, 0);
     g_clear_pointer(&env->listener, camas__listener_close);
     /* The dropped connection ends: the raw peer reads end of file. */
     char buf[64];
-    WAIT(env, ({
-             ssize_t n = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
-             n == 0 || (n < 0 && errno != EAGAIN);
-         }));
+    CAMAS_TEST_WAIT(env->w, ({
+                        ssize_t n = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+                        n == 0 || (n < 0 && errno != EAGAIN);
+                    }));
     close(fd);
     cr_assert_eq(env->listener_errors, 0, "a listener closed by its owner reports nothing");
     env_free(env);
