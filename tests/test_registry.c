@@ -354,6 +354,9 @@ Test(registry, camas_types_prints_every_type_sorted_with_its_parameters)
         g_string_append(expect, d);
     }
     cr_assert_str_eq(r.out, expect->str);
+    g_auto(CamasTestRun) run = camas_test_run_camas("run", "--list-types", NULL);
+    cr_assert_eq(run.status, 0, "%s", run.err);
+    cr_assert_str_eq(run.out, expect->str, "camas run --list-types lists what camas types does");
     cr_assert(strstr(r.out, "\n    callee       agent    required       the Callee whose "
                             "spam(3) it calls (run)\n"),
               "%s", r.out);

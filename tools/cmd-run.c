@@ -40,7 +40,7 @@ usage(FILE *out)
             "  --states          print every agent's final state after the summary, one\n"
             "                    \"group[i]: state\" line each (to write expect sections)\n"
             "  --quiet           no progress bar\n"
-            "  --list-types      the agent types scenario files can name, with parameters\n"
+            "  --list-types      the agent types scenario files can name (as camas types)\n"
             "\n"
             "Exit status: 0 the run finished, 2 bad input (file, arguments) with a one-line\n"
             "error.  docs/scenarios.md describes the file format.\n");
@@ -174,15 +174,8 @@ list_types(void)
 {
     g_autofree const CamasAgentClass **all = camas_agent_registry_list();
     for (gsize i = 0; all[i]; i++) {
-        const CamasScenarioType *t = camas_scenario_type_lookup(all[i]->name, NULL);
-        printf("%s\n    %s\n", all[i]->name, all[i]->summary ? all[i]->summary : "");
-        for (const CamasParamSpec *p = t ? t->params : NULL; p && p->name; p++) {
-            g_autofree char *def = p->required      ? g_strdup("required")
-                                   : p->default_json ? g_strdup_printf("= %s", p->default_json)
-                                                     : g_strdup("optional");
-            printf("    %-12s %-8s %-14s %s\n", p->name, camas_param_kind_name(p->kind), def,
-                   p->doc ? p->doc : "");
-        }
+        g_autofree char *text = camas_agent_class_dup_description(all[i]);
+        fputs(text, stdout);
     }
     return CAMAS_EXIT_OK;
 }
