@@ -7,14 +7,17 @@
  * the peer back and wait for its answer).
  *
  * Each input builds a world of its own on the LocalQueue transport: a loop with an
- * as-fast-as-possible clock, a codec (the first input byte picks JSON or msgpack), an RPC
- * server at local://fuzz serving the router below, and a raw client pipe (no channel on the
- * client side, so any bytes go out).  The rest of the input is split at the byte 0xc1 — never
- * in valid msgpack nor in UTF-8 JSON text — into frame payloads; each goes out with its length
- * header and the loop runs until idle before the next, so a reply the input sends can answer a
- * request the server sent for an earlier frame.  Everything the server sends back must be
- * well-formed frames the codec decodes.  Then the client hangs up, everything is torn down,
- * and no counted camas object may be alive (tests/leakcheck.c's counters).
+ * as-fast-as-possible clock, a codec, an RPC server at local://fuzz serving the router below,
+ * and a raw client pipe (no channel on the client side, so any bytes go out).  The first input
+ * byte is options: bit 0 picks the codec (0 JSON, 1 msgpack); bit 1 closes the server before
+ * the client hangs up; bit 2 sends all frames at once; bit 3 keeps simulated time at 0 until
+ * the teardown (sleeps are still pending when the connection closes).  The rest of the input is split at the
+ * byte 0xc1 — never in valid msgpack nor in UTF-8 JSON text — into frame payloads; each goes
+ * out with its length header and (unless bit 2) the loop runs until idle before the next, so a
+ * reply the input sends can answer a request the server sent for an earlier frame.  Everything
+ * the server sends back must be well-formed frames the codec decodes.  Then both ends close,
+ * everything is torn down, and no counted camas object may be alive (tests/leakcheck.c's
+ * counters).
  * Seeds: tests/fuzz/corpus/rpc.
  */
 #include <stdio.h>
@@ -283,10 +286,15 @@ client_dialed(CamasPipe *pipe, const GError *error, gpointer user_data)
 
 /* --- one input ------------------------------------------------------------------------------ */
 
+/* Runs @loop until nothing is pending, or with @still until nothing is due at time 0 (so
+ * sleeps and timers are still pending when the connection closes). */
 static void
-run_until_idle(CamasLoop *loop, const char *when)
+run_until_idle(CamasLoop *loop, gboolean still, const char *when)
 {
-    for (guint steps = 0; camas_loop_step(loop); steps++) {
+    gint64 next;
+    for (guint steps = 0;
+         (!still || (camas_loop_next_time(loop, &next) && next <= 0)) && camas_loop_step(loop);
+         steps++) {
         if (steps == MAX_STEPS) {
             fprintf(stderr, "fuzz_rpc: the loop does not settle %s\n", when);
             abort();
@@ -341,6 +349,8 @@ LLVMFuzzerTestOneInput(const guint8 *data, size_t size)
     if (size < 1)
         return 0;
     const char *codec_name = data[0] & 1 ? "msgpack" : "json";
+    gboolean server_first = (data[0] & 2) != 0, at_once = (data[0] & 4) != 0;
+    gboolean still = (data[0] & 8) != 0;
     data++;
     size--;
 
@@ -362,7 +372,7 @@ LLVMFuzzerTestOneInput(const guint8 *data, size_t size)
     CamasAddress *address = camas_address_parse(ADDRESS, NULL);
     camas__transport_dial(loop, address, NULL, client_dialed, &client);
     camas_address_free(address);
-    run_until_idle(loop, "while dialing");
+    run_until_idle(loop, FALSE, "while dialing");
     if (!client.dialed)
         abort();
 
@@ -373,17 +383,25 @@ LLVMFuzzerTestOneInput(const guint8 *data, size_t size)
         if (i < size && data[i] != SEPARATOR)
             continue;
         send_frame(&client, data + start, i - start);
-        run_until_idle(loop, "after a frame");
+        if (!at_once)
+            run_until_idle(loop, still, "after a frame");
         start = i + 1;
     }
 
     if (client.verbose)
         fprintf(stderr, "client: hangs up%s\n", client.closed ? " (the server did first)" : "");
-    /* the client hangs up; then the server goes */
-    camas__pipe_close(client.pipe);
-    run_until_idle(loop, "after the client hung up");
-    camas_rpc_server_free(server);
-    run_until_idle(loop, "after the server closed");
+    run_until_idle(loop, still, "after the frames");
+    if (server_first) {
+        camas_rpc_server_free(server);
+        run_until_idle(loop, FALSE, "after the server closed");
+        camas__pipe_close(client.pipe);
+        run_until_idle(loop, FALSE, "after the client hung up");
+    } else {
+        camas__pipe_close(client.pipe);
+        run_until_idle(loop, FALSE, "after the client hung up");
+        camas_rpc_server_free(server);
+        run_until_idle(loop, FALSE, "after the server closed");
+    }
     camas_service_unref(root);
     camas_codec_unref(codec);
     camas_codec_unref(client.check);
