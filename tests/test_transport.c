@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <glib/gstdio.h>
 #include <net/if.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <openssl/ssl.h>
 #include <string.h>
@@ -1061,8 +1062,23 @@ Test(transport, ipv6_loopback_connects_with_a_four_tuple_peername)
     env_free(env);
 }
 
+/* Whether this machine's resolver maps "localhost" to 127.0.0.1.  A bare chroot or container
+ * without /etc/hosts does not; there the lookup must fail cleanly instead. */
+static gboolean
+resolver_knows_localhost(void)
+{
+    struct addrinfo hints = {.ai_family = AF_INET, .ai_socktype = SOCK_STREAM}, *res = NULL;
+    if (getaddrinfo("localhost", NULL, &hints, &res) != 0)
+        return FALSE;
+    gboolean loopback = FALSE;
+    for (struct addrinfo *a = res; a; a = a->ai_next)
+        loopback |= ((struct sockaddr_in *)a->ai_addr)->sin_addr.s_addr == htonl(INADDR_LOOPBACK);
+    freeaddrinfo(res);
+    return loopback;
+}
+
 /* "localhost" resolves (to ::1 and/or 127.0.0.1) off the loop's thread — the dial waits for a
- * name lookup — and connects. */
+ * name lookup — and connects; where the machine cannot resolve it, the dial fails naming it. */
 Test(transport, host_names_resolve_off_the_loop_and_connect)
 {
     Env *env = env_new(CAMAS_TEST_TCP);
@@ -1073,9 +1089,17 @@ Test(transport, host_names_resolve_off_the_loop_and_connect)
     cr_assert_eq(g_atomic_int_get(&camas__live_counts[CAMAS__LIVE_NAME_LOOKUP]), 1,
                  "the dial should be waiting for a name lookup");
     CAMAS_TEST_WAIT(env->w, c->dial_done);
-    cr_assert_null(c->dial_error, "%s", c->dial_error ? c->dial_error->message : "");
-    g_autofree char *expect = g_strdup_printf("('127.0.0.1', %u)", env->dial_address->port);
-    cr_assert_str_eq(camas__pipe_get_peername(c->pipe), expect);
+    if (resolver_knows_localhost()) {
+        cr_assert_null(c->dial_error, "%s", c->dial_error ? c->dial_error->message : "");
+        g_autofree char *expect = g_strdup_printf("('127.0.0.1', %u)", env->dial_address->port);
+        cr_assert_str_eq(camas__pipe_get_peername(c->pipe), expect);
+    } else {
+        cr_log_warn("this machine does not resolve localhost (no /etc/hosts?): checking the "
+                    "failed lookup instead of the connection");
+        cr_assert_null(c->pipe);
+        cr_assert(c->dial_error && strstr(c->dial_error->message, "'localhost'"), "%s",
+                  c->dial_error ? c->dial_error->message : "no error");
+    }
     cr_assert_eq(g_atomic_int_get(&camas__live_counts[CAMAS__LIVE_NAME_LOOKUP]), 0,
                  "the lookup outlived its dial");
     /* and a numeric host needs no lookup */
