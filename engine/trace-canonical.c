@@ -263,10 +263,14 @@ camas_canonical_trace_free(CamasCanonicalTrace *trace)
     g_free(trace);
 }
 
+static inline void trace_add(CamasCanonicalTrace *t, const CamasTraceRecord *r);
+
+/* The loop's tracer: the record straight into the chunk (no call to the public function and
+ * its argument checks, which cannot be inlined across the library's exported symbols). */
 static void
 trace_callback(const CamasTraceRecord *record, gpointer user_data)
 {
-    camas_canonical_trace_add(user_data, record);
+    trace_add(user_data, record);
 }
 
 void
@@ -338,18 +342,77 @@ put_bytes(guint8 *p, const void *src, gsize n)
     return p + n;
 }
 
+/* @n bytes of the caller's memory: the short strings and payloads of a record are copied by
+ * two overlapping loads and stores each, without a memcpy call (and never reading outside
+ * them: they are not ours). */
+static inline guint8 *
+put_var(guint8 *p, const void *src, gsize n)
+{
+    const guint8 *s = src;
+    if (n >= 8 && n <= 16) {
+        guint64 a, b;
+        memcpy(&a, s, 8);
+        memcpy(&b, s + n - 8, 8);
+        memcpy(p, &a, 8);
+        memcpy(p + n - 8, &b, 8);
+    } else if (n > 16 && n <= 32) {
+        guint64 a[2], b[2];
+        memcpy(a, s, 16);
+        memcpy(b, s + n - 16, 16);
+        memcpy(p, a, 16);
+        memcpy(p + n - 16, b, 16);
+    } else if (n >= 4 && n < 8) {
+        guint32 a, b;
+        memcpy(&a, s, 4);
+        memcpy(&b, s + n - 4, 4);
+        memcpy(p, &a, 4);
+        memcpy(p + n - 4, &b, 4);
+    } else if (n < 4) {
+        for (gsize i = 0; i < n; i++)
+            p[i] = s[i];
+    } else {
+        memcpy(p, s, n);
+    }
+    return p + n;
+}
+
 static inline guint8 *
 put_len_str(guint8 *p, const char *s, guint32 n)
 {
     p = put_bytes(p, &n, 4);
-    return put_bytes(p, s, (gsize)n + 1);
+    return put_var(p, s, (gsize)n + 1);
+}
+
+/* Makes t->cur a chunk with room for @need bytes, handing the full one to the helper thread. */
+static G_NO_INLINE void
+next_chunk(CamasCanonicalTrace *t, gsize need)
+{
+    submit(t);
+    Chunk *c = queue_try_pop(&t->spare);
+    if (!c && t->n_chunks < MAX_CHUNKS) {
+        c = chunk_new(CHUNK_RECORDS, CHUNK_SIZE);
+        t->n_chunks++;
+    }
+    if (!c)
+        c = queue_pop(&t->spare); /* the helper is behind: wait for it */
+    if (c->cap < need) {
+        c->cap = need;
+        c->data = g_realloc(c->data, need + STR_SLACK);
+        memset(c->data + need, 0, STR_SLACK);
+    }
+    t->cur = c;
 }
 
 void
 camas_canonical_trace_add(CamasCanonicalTrace *trace, const CamasTraceRecord *r)
 {
     g_return_if_fail(trace != NULL && r != NULL);
-    CamasCanonicalTrace *t = trace;
+    trace_add(trace, r);
+}
+
+static inline void
+trace_add(CamasCanonicalTrace *t, const CamasTraceRecord *r)
+{
     t->records++;
     t->counts[(guint)r->kind <= CAMAS_TRACE_SPAWN ? (guint)r->kind : CAMAS_TRACE_SPAWN + 1]++;
 
@@ -387,22 +450,8 @@ camas_canonical_trace_add(CamasCanonicalTrace *trace, const CamasTraceRecord *r)
         need += 4 + bytes_n;
     }
 
-    if (!t->cur || t->cur->len + need > t->cur->cap) {
-        submit(t);
-        Chunk *c = queue_try_pop(&t->spare);
-        if (!c && t->n_chunks < MAX_CHUNKS) {
-            c = chunk_new(CHUNK_RECORDS, CHUNK_SIZE);
-            t->n_chunks++;
-        }
-        if (!c)
-            c = queue_pop(&t->spare); /* the helper is behind: wait for it */
-        if (c->cap < need) {
-            c->cap = need;
-            c->data = g_realloc(c->data, need + STR_SLACK);
-            memset(c->data + need, 0, STR_SLACK);
-        }
-        t->cur = c;
-    }
+    if (G_UNLIKELY(!t->cur || t->cur->len + need > t->cur->cap))
+        next_chunk(t, need);
     guint8 *p = t->cur->data + t->cur->len;
     guint8 kind = (guint8)MIN((guint)r->kind, 255u);
     *p++ = kind;
@@ -419,7 +468,7 @@ camas_canonical_trace_add(CamasCanonicalTrace *trace, const CamasTraceRecord *r)
         p = put_len_str(p, r->text, text_n);
     if (bytes) {
         p = put_bytes(p, &bytes_n, 4);
-        p = put_bytes(p, bytes, bytes_n);
+        p = put_var(p, bytes, bytes_n);
     }
     t->cur->len = (gsize)(p - t->cur->data);
 }
