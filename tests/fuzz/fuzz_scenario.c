@@ -181,9 +181,20 @@ LLVMFuzzerTestOneInput(const guint8 *data, size_t size)
     if (error)
         abort();
 
+    /* what front ends read from a loaded file */
+    const char *fp = camas_scenario_get_expected_fingerprint(s);
+    if (!camas_scenario_get_name(s) || strcmp(camas_scenario_get_origin(s), ORIGIN) != 0 ||
+        camas_scenario_get_until(s) <= 0 || (fp && strlen(fp) != 64))
+        abort();
+    const char *ref = camas_scenario_get_reference_trace(s);
+    if (ref && !g_path_is_absolute(ref))
+        abort(); /* resolved against the file's directory */
     guint agents = 0;
-    for (guint g = 0; g < camas_scenario_get_n_groups(s); g++)
+    for (guint g = 0; g < camas_scenario_get_n_groups(s); g++) {
+        if (!camas_scenario_get_group_name(s, g) || camas_scenario_get_group_size(s, g) == 0)
+            abort();
         agents += camas_scenario_get_group_size(s, g);
+    }
     if (agents <= RUN_AGENTS && !sv.big_param) {
         CamasScenarioRunOptions o = {0};
         o.until = MIN(camas_scenario_get_until(s), RUN_SECONDS * CAMAS_TICKS_PER_SECOND);
