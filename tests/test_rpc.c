@@ -1078,14 +1078,11 @@ Test(rpc, hundred_thousand_calls_in_flight_on_one_connection)
 /* The transports the conformance table runs on. */
 static CamasTestKind every_kind[] = {CAMAS_TEST_LOCAL, CAMAS_TEST_TCP, CAMAS_TEST_IPC,
                                      CAMAS_TEST_TLS};
-
-ParameterizedTestParameters(rpc, conformance)
-{
-    return cr_make_param_array(CamasTestKind, every_kind, G_N_ELEMENTS(every_kind));
-}
+/* ... and those the late-server test runs on. */
+static CamasTestKind no_tls[] = {CAMAS_TEST_LOCAL, CAMAS_TEST_TCP, CAMAS_TEST_IPC};
 
 /* The basic table: values, kwargs, nested paths, failures with their origin. */
-ParameterizedTest(CamasTestKind *kind, rpc, conformance)
+CAMAS_TEST_EACH_KIND(rpc, every_kind, conformance)
 {
     Env *env = env_new(*kind, "msgpack", "conformance", ENV_CONNECT | ENV_CLIENT_SERVICE);
     CamasRpcConnection *conn = env->conn;
@@ -1149,13 +1146,8 @@ ParameterizedTest(CamasTestKind *kind, rpc, conformance)
     env_free(env);
 }
 
-ParameterizedTestParameters(rpc, conformance_callbacks)
-{
-    return cr_make_param_array(CamasTestKind, every_kind, G_N_ELEMENTS(every_kind));
-}
-
 /* Proxies both ways, server-initiated requests, and 100+ concurrent calls out of order. */
-ParameterizedTest(CamasTestKind *kind, rpc, conformance_callbacks)
+CAMAS_TEST_EACH_KIND(rpc, every_kind, conformance_callbacks)
 {
     Env *env = env_new(*kind, "msgpack", "conformance", ENV_CONNECT | ENV_CLIENT_SERVICE);
     CamasProxy *remote = env->remote;
@@ -1207,13 +1199,8 @@ ParameterizedTest(CamasTestKind *kind, rpc, conformance_callbacks)
     env_free(env);
 }
 
-ParameterizedTestParameters(rpc, conformance_big_messages)
-{
-    return cr_make_param_array(CamasTestKind, every_kind, G_N_ELEMENTS(every_kind));
-}
-
 /* A 10 MB message each way. */
-ParameterizedTest(CamasTestKind *kind, rpc, conformance_big_messages)
+CAMAS_TEST_EACH_KIND(rpc, every_kind, conformance_big_messages)
 {
     Env *env = env_new(*kind, "msgpack", "conformance", ENV_CONNECT);
     CamasProxy *remote = env->remote;
@@ -1233,13 +1220,8 @@ ParameterizedTest(CamasTestKind *kind, rpc, conformance_big_messages)
     env_free(env);
 }
 
-ParameterizedTestParameters(rpc, conformance_connection_loss)
-{
-    return cr_make_param_array(CamasTestKind, every_kind, G_N_ELEMENTS(every_kind));
-}
-
 /* Losing the connection fails pending calls with CLOSED and reports the reset. */
-ParameterizedTest(CamasTestKind *kind, rpc, conformance_connection_loss)
+CAMAS_TEST_EACH_KIND(rpc, every_kind, conformance_connection_loss)
 {
     Env *env = env_new(*kind, "msgpack", "conformance", ENV_CONNECT);
     CamasRpcConnection *conn = env->conn;
@@ -1262,11 +1244,6 @@ ParameterizedTest(CamasTestKind *kind, rpc, conformance_connection_loss)
     cr_assert_eq(resets.n, 1);
     g_clear_error(&resets.error);
     env_free(env);
-}
-
-ParameterizedTestParameters(rpc, conformance_bad_input)
-{
-    return cr_make_param_array(CamasTestKind, every_kind, G_N_ELEMENTS(every_kind));
 }
 
 typedef struct {
@@ -1305,7 +1282,7 @@ ignore_warnings(const char *domain, GLogLevelFlags level, const char *message, g
 }
 
 /* A peer sending garbage or half a frame is cut off (or ignored) without delaying anyone. */
-ParameterizedTest(CamasTestKind *kind, rpc, conformance_bad_input)
+CAMAS_TEST_EACH_KIND(rpc, every_kind, conformance_bad_input)
 {
     int warnings = 0;
     g_log_set_handler("camas", G_LOG_LEVEL_WARNING, ignore_warnings, &warnings);
@@ -1388,12 +1365,6 @@ Test(rpc, thousand_concurrent_tcp_connections_lose_nothing, .timeout = 120)
     env_free(env);
 }
 
-ParameterizedTestParameters(rpc, clients_may_start_before_their_server)
-{
-    static CamasTestKind kinds[] = {CAMAS_TEST_LOCAL, CAMAS_TEST_TCP, CAMAS_TEST_IPC};
-    return cr_make_param_array(CamasTestKind, kinds, G_N_ELEMENTS(kinds));
-}
-
 typedef struct {
     Env *env;
     char *address;
@@ -1411,7 +1382,7 @@ start_late(CamasLoop *loop, gpointer data)
 }
 
 /* The client retries refused connections until its deadline; the server appears meanwhile. */
-ParameterizedTest(CamasTestKind *kind, rpc, clients_may_start_before_their_server)
+CAMAS_TEST_EACH_KIND(rpc, no_tls, clients_may_start_before_their_server)
 {
     Env *env = env_new(*kind, "msgpack", "conformance", 0);
     /* take the fixture server's address, then free the address for the late server */

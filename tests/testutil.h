@@ -155,6 +155,28 @@ void camas_test_assert_remote(const GError *error, const char *last_line);
 
 /* --- transports, codecs, connections ---------------------------------------------------------- */
 
+/**
+ * CAMAS_TEST_EACH_KIND:
+ * @kinds: a static CamasTestKind array of the test file
+ *
+ * Defines the criterion test @suite::@name, run once for each kind in @kinds with
+ * `CamasTestKind *kind` pointing at it (the file includes <criterion/parameterized.h>):
+ *
+ *     static CamasTestKind sockets[] = {CAMAS_TEST_TCP, CAMAS_TEST_IPC};
+ *     CAMAS_TEST_EACH_KIND(rpc, sockets, calls_arrive)
+ *     {
+ *         g_autoptr(CamasTestWorld) w = camas_test_world_new(CAMAS_TEST_REALTIME);
+ *         g_autofree char *address = camas_test_world_address(w, *kind, "calls");
+ *         ...
+ *     }
+ */
+#define CAMAS_TEST_EACH_KIND(suite, kinds, name)                                                   \
+    ParameterizedTestParameters(suite, name)                                                       \
+    {                                                                                              \
+        return cr_make_param_array(CamasTestKind, (kinds), G_N_ELEMENTS(kinds));                   \
+    }                                                                                              \
+    ParameterizedTest(CamasTestKind *kind, suite, name)
+
 /* (transfer full): an address of @kind; @name names the queue or socket file (unused by TCP and
  * TLS).  IPC needs a socket world. */
 char *camas_test_world_address(CamasTestWorld *w, CamasTestKind kind, const char *name);
