@@ -27,6 +27,8 @@ TestSuite(backpressure, .fini = camas_test_check_leaks);
 
 /* The transports most tests run on. */
 static CamasTestKind every_kind[] = {CAMAS_TEST_LOCAL, CAMAS_TEST_TCP, CAMAS_TEST_IPC};
+/* ... and those the several-senders test runs on. */
+static CamasTestKind local_and_tcp[] = {CAMAS_TEST_LOCAL, CAMAS_TEST_TCP};
 
 /* --- the environment ------------------------------------------------------------------------ */
 
@@ -38,6 +40,7 @@ typedef struct {
     gboolean start_paused; /* accepted connections start with reading paused */
     guint n_received;      /* requests the server got */
     CamasChannelServer *server;
+    CamasChannel *client; /* env_open's channel */
     CamasService *service;
     CamasRpcServer *rpc_server;
 } Env;
@@ -59,6 +62,7 @@ env_new(CamasTestKind kind)
 static void
 env_free(Env *env)
 {
+    g_clear_pointer(&env->client, camas_channel_unref);
     g_clear_pointer(&env->server, camas_channel_server_free);
     g_clear_pointer(&env->rpc_server, camas_rpc_server_free);
     /* LocalQueue: what the close scheduled runs before the loop goes (sockets: the world waits
@@ -101,14 +105,15 @@ env_listen(Env *env, gboolean paused)
     cr_assert_not_null(env->server, "%s", error ? error->message : "");
 }
 
+/* Opens env->client (freed with the env) to the channel server.  Returns: (transfer none) it. */
 static CamasChannel *
 env_open(Env *env)
 {
-    CamasChannel *ch = camas_test_channel_open(
-        env->w, camas_channel_server_get_address(env->server), env->codec, &env->client_opts);
+    env->client = camas_test_channel_open(env->w, camas_channel_server_get_address(env->server),
+                                          env->codec, &env->client_opts);
     /* the server side exists once the client's open is done */
     CAMAS_TEST_WAIT(env->w, camas_channel_server_get_n_channels(env->server) > 0);
-    return ch;
+    return env->client;
 }
 
 /* --- the sender: a task that sends N_BLOBS requests ------------------------------------------ */
@@ -271,12 +276,7 @@ check_pause_and_resume(Env *env, Sender *s, CamasChannel *server_side)
                   s->max_queued);
 }
 
-ParameterizedTestParameters(backpressure, channel_sender_honouring_drain_stays_bounded)
-{
-    return cr_make_param_array(CamasTestKind, every_kind, G_N_ELEMENTS(every_kind));
-}
-
-ParameterizedTest(CamasTestKind *kind, backpressure, channel_sender_honouring_drain_stays_bounded)
+CAMAS_TEST_EACH_KIND(backpressure, every_kind, channel_sender_honouring_drain_stays_bounded)
 {
     Env *env = env_new(*kind);
     env_listen(env, TRUE);
@@ -292,18 +292,12 @@ ParameterizedTest(CamasTestKind *kind, backpressure, channel_sender_honouring_dr
     cr_assert(camas_channel_is_writable(ch));
     cr_assert_leq(camas_channel_get_write_queued(ch), LOW_WATER);
     sender_clear(&s);
-    camas_channel_unref(ch);
     env_free(env);
 }
 
 /* --- the hard limit ------------------------------------------------------------------------ */
 
-ParameterizedTestParameters(backpressure, a_sender_ignoring_drain_meets_the_write_limit)
-{
-    return cr_make_param_array(CamasTestKind, every_kind, G_N_ELEMENTS(every_kind));
-}
-
-ParameterizedTest(CamasTestKind *kind, backpressure, a_sender_ignoring_drain_meets_the_write_limit)
+CAMAS_TEST_EACH_KIND(backpressure, every_kind, a_sender_ignoring_drain_meets_the_write_limit)
 {
     Env *env = env_new(*kind);
     const gsize limit = 1024 * 1024;
@@ -348,7 +342,6 @@ ParameterizedTest(CamasTestKind *kind, backpressure, a_sender_ignoring_drain_mee
     cr_assert_eq(camas_value_get_int(camas_future_get_result(again)), 7);
     g_ptr_array_unref(futures);
     sender_clear(&s);
-    camas_channel_unref(ch);
     env_free(env);
 }
 
@@ -381,7 +374,6 @@ Test(backpressure, drain_completes_at_once_when_writable_and_fails_when_closed)
     g_autoptr(CamasFuture) closed = camas_channel_drain(ch);
     cr_assert(camas_future_is_done(closed));
     cr_assert(g_error_matches(camas_future_get_error(closed), CAMAS_ERROR, CAMAS_ERROR_CLOSED));
-    camas_channel_unref(ch);
     env_free(env);
 }
 
@@ -420,7 +412,6 @@ Test(backpressure, waiting_drains_fail_in_order_when_the_channel_closes_and_canc
     cr_assert_eq(s.failed, s.sent, "every request failed with the close");
     cr_assert_eq(s.replied, 0);
     sender_clear(&s);
-    camas_channel_unref(ch);
     env_free(env);
 }
 
@@ -446,7 +437,6 @@ Test(backpressure, a_drain_asked_for_while_the_peer_catches_up_still_completes)
     cr_assert(camas_channel_is_writable(ch));
     cr_assert_eq(camas_value_get_int(camas_future_get_result(reply)), 5);
     sender_clear(&s);
-    camas_channel_unref(ch);
     env_free(env);
 }
 
@@ -467,7 +457,6 @@ Test(backpressure, a_paused_client_gets_its_replies_after_resuming)
     camas_loop_run(env->w->loop);
     cr_assert(camas_future_is_done(f));
     cr_assert_eq(camas_value_get_int(camas_future_get_result(f)), 3);
-    camas_channel_unref(ch);
     env_free(env);
 }
 
@@ -490,12 +479,7 @@ rpc_connected(CamasRpcServer *server, CamasRpcConnection *conn, gpointer data)
     camas_channel_set_reading(camas_rpc_connection_get_channel(conn), FALSE);
 }
 
-ParameterizedTestParameters(backpressure, rpc_caller_honouring_proxy_drain_stays_bounded)
-{
-    return cr_make_param_array(CamasTestKind, every_kind, G_N_ELEMENTS(every_kind));
-}
-
-ParameterizedTest(CamasTestKind *kind, backpressure, rpc_caller_honouring_proxy_drain_stays_bounded)
+CAMAS_TEST_EACH_KIND(backpressure, every_kind, rpc_caller_honouring_proxy_drain_stays_bounded)
 {
     Env *env = env_new(*kind);
     env->service = camas_service_new(&rpc_class, env, NULL);
@@ -522,36 +506,20 @@ ParameterizedTest(CamasTestKind *kind, backpressure, rpc_caller_honouring_proxy_
     env_free(env);
 }
 
+/* TRUE when @pred holds for each of the three senders @s. */
+static gboolean
+all_three(Sender *s, gboolean (*pred)(gpointer))
+{
+    for (int i = 0; i < 3; i++)
+        if (!pred(&s[i]))
+            return FALSE;
+    return TRUE;
+}
+
 /* Three tasks send on one channel; each checks before every send, so together they stay within
  * the mark plus one message, and all go on when the peer reads. */
-ParameterizedTestParameters(backpressure, several_senders_on_one_channel_stay_bounded_together)
-{
-    static CamasTestKind kinds[] = {CAMAS_TEST_LOCAL, CAMAS_TEST_TCP};
-    return cr_make_param_array(CamasTestKind, kinds, G_N_ELEMENTS(kinds));
-}
-
-static gboolean
-all_blocked(gpointer data)
-{
-    Sender *s = data;
-    for (int i = 0; i < 3; i++)
-        if (!sender_blocked(&s[i]))
-            return FALSE;
-    return TRUE;
-}
-
-static gboolean
-all_three_replied(gpointer data)
-{
-    Sender *s = data;
-    for (int i = 0; i < 3; i++)
-        if (!all_replied(&s[i]))
-            return FALSE;
-    return TRUE;
-}
-
-ParameterizedTest(CamasTestKind *kind, backpressure,
-                  several_senders_on_one_channel_stay_bounded_together)
+CAMAS_TEST_EACH_KIND(backpressure, local_and_tcp,
+                     several_senders_on_one_channel_stay_bounded_together)
 {
     Env *env = env_new(*kind);
     env_listen(env, TRUE);
@@ -563,7 +531,7 @@ ParameterizedTest(CamasTestKind *kind, backpressure,
         s[i].channel = ch;
         sender_spawn(&s[i]);
     }
-    CAMAS_TEST_WAIT(env->w, all_blocked(s));
+    CAMAS_TEST_WAIT(env->w, all_three(s, sender_blocked));
     for (int i = 0; i < 3; i++) {
         cr_assert_not(s[i].finished);
         /* each saw the whole channel's queue */
@@ -572,7 +540,7 @@ ParameterizedTest(CamasTestKind *kind, backpressure,
     }
     cr_assert_eq(env->n_received, 0);
     camas_channel_set_reading(server_side, TRUE);
-    CAMAS_TEST_WAIT(env->w, all_three_replied(s));
+    CAMAS_TEST_WAIT(env->w, all_three(s, all_replied));
     for (int i = 0; i < 3; i++) {
         cr_assert_eq(s[i].replied, N_BLOBS);
         cr_assert_geq(s[i].drains, 1);
@@ -581,6 +549,5 @@ ParameterizedTest(CamasTestKind *kind, backpressure,
         sender_clear(&s[i]);
     }
     cr_assert_eq(env->n_received, 3 * N_BLOBS);
-    camas_channel_unref(ch);
     env_free(env);
 }
