@@ -498,22 +498,15 @@ env_connected(CamasTestKind kind, Conn **c, Conn **s)
 
 /* --- the conformance table ----------------------------------------------------------------- */
 
-static Kind conformance_kinds[] = {
-    {CAMAS_TEST_LOCAL, "local"},
-    {CAMAS_TEST_TCP, "tcp"},
-    {CAMAS_TEST_IPC, "ipc"},
-    {CAMAS_TEST_TLS, "tls"},
-};
+static CamasTestKind conformance_kinds[] = {CAMAS_TEST_LOCAL, CAMAS_TEST_TCP, CAMAS_TEST_IPC,
+                                            CAMAS_TEST_TLS};
 
+/* A test of the table: run once on each transport, its body a function of the kind. */
 #define CONFORMANCE(name)                                                                          \
     static void name##_body(CamasTestKind kind);                                                   \
-    ParameterizedTestParameters(transport, name)                                                   \
+    CAMAS_TEST_EACH_KIND(transport, conformance_kinds, name)                                       \
     {                                                                                              \
-        return cr_make_param_array(Kind, conformance_kinds, G_N_ELEMENTS(conformance_kinds));      \
-    }                                                                                              \
-    ParameterizedTest(Kind *k, transport, name)                                                    \
-    {                                                                                              \
-        name##_body(k->id);                                                                        \
+        name##_body(*kind);                                                                        \
     }                                                                                              \
     static void name##_body(CamasTestKind kind)
 
