@@ -38,6 +38,8 @@ struct _CamasService {
                               * or NULL; such a sub is never in `subs` too */
     gsize n_numbered;        /* the array's length */
     gsize n_numbered_live;   /* its non-NULL entries */
+    CamasService **slots;    /* other services: slots[i] is the sub in klass->sub_services[i]
+                              * (owned), or NULL; NULL until a sub is set */
 };
 
 /* A container names its agents 0, 1, 2, ... in its "agents" dict, and every call resolves
@@ -47,6 +49,8 @@ struct _CamasService {
  * the key string, each a cache miss with 100 000 agents; and adding or removing 100 000 agents
  * neither hashes nor copies their names, nor grows and shrinks a table step by step. */
 #define NUMBERED_SLACK 64
+
+static gsize n_slots(const CamasServiceClass *klass);
 
 /* The number a canonical decimal name (no sign, no leading zero) stands for, or -1. */
 static inline gssize
@@ -145,6 +149,12 @@ camas_service_unref(CamasService *service)
         if (service->numbered[k])
             detach_sub(service->numbered[k]);
     g_free(service->numbered);
+    if (service->slots) {
+        for (gsize i = 0, n = n_slots(service->klass); i < n; i++)
+            if (service->slots[i])
+                detach_sub(service->slots[i]);
+        g_free(service->slots);
+    }
     if (service->subs)
         g_hash_table_unref(service->subs);
     if (service->destroy)
@@ -154,13 +164,26 @@ camas_service_unref(CamasService *service)
     camas__live_dec(CAMAS__LIVE_SERVICE);
 }
 
-static gboolean
-is_slot(const CamasServiceClass *klass, const char *name)
+/* The index of the sub-service slot named @name (@len bytes) in @klass, or -1.  A slot's sub
+ * is found by this scan of the (few) declared names, not by hashing: every call to an agent
+ * passes the container root's "agents" slot. */
+static gssize
+slot_index(const CamasServiceClass *klass, const char *name, gsize len)
 {
-    for (const char *const *s = klass->sub_services; s && *s; s++)
-        if (strcmp(*s, name) == 0)
-            return TRUE;
-    return FALSE;
+    gssize i = 0;
+    for (const char *const *s = klass->sub_services; s && *s; s++, i++)
+        if (strncmp(*s, name, len) == 0 && (*s)[len] == '\0')
+            return i;
+    return -1;
+}
+
+static gsize
+n_slots(const CamasServiceClass *klass)
+{
+    gsize n = 0;
+    while (klass->sub_services && klass->sub_services[n])
+        n++;
+    return n;
 }
 
 gboolean
@@ -168,7 +191,8 @@ camas_service_set_sub(CamasService *service, const char *name, CamasService *sub
 {
     g_return_val_if_fail(service != NULL && name != NULL, FALSE);
     g_return_val_if_fail(error == NULL || *error == NULL, FALSE);
-    if (service->is_dict ? strchr(name, '/') != NULL : !is_slot(service->klass, name)) {
+    gssize slot = service->is_dict ? -1 : slot_index(service->klass, name, strlen(name));
+    if (service->is_dict ? strchr(name, '/') != NULL : slot < 0) {
         g_set_error(error, CAMAS_ERROR, CAMAS_ERROR_INVALID,
                     service->is_dict ? "Service name \"%s\" contains '/'"
                                      : "\"%s\" is not a sub-service slot of %s",
@@ -190,7 +214,24 @@ camas_service_set_sub(CamasService *service, const char *name, CamasService *sub
             }
         }
     }
-    gssize k = service->is_dict ? name_number(name, strlen(name)) : -1;
+    if (!service->is_dict) {
+        if (!service->slots && !sub)
+            return TRUE;
+        if (!service->slots)
+            service->slots = g_new0(CamasService *, n_slots(service->klass));
+        CamasService *old = service->slots[slot];
+        if (sub) {
+            sub->parent = service;
+            sub->name = g_strdup(name);
+            service->slots[slot] = camas_service_ref(sub);
+        } else {
+            service->slots[slot] = NULL;
+        }
+        if (old)
+            detach_sub(old);
+        return TRUE;
+    }
+    gssize k = name_number(name, strlen(name));
     if (sub) {
         sub->parent = service;
         sub->name = g_strdup(name);
@@ -227,6 +268,10 @@ camas_service_set_sub(CamasService *service, const char *name, CamasService *sub
 static CamasService *
 find_sub(const CamasService *s, const char *name, gsize len)
 {
+    if (!s->is_dict) {
+        gssize i = s->slots ? slot_index(s->klass, name, len) : -1;
+        return i >= 0 ? s->slots[i] : NULL;
+    }
     if (s->numbered) {
         gssize k = name_number(name, len);
         if (k >= 0 && (gsize)k < s->n_numbered && s->numbered[k])
@@ -248,6 +293,8 @@ CamasService *
 camas_service_get_sub(const CamasService *service, const char *name)
 {
     g_return_val_if_fail(service != NULL && name != NULL, NULL);
+    if (!service->is_dict)
+        return find_sub(service, name, strlen(name));
     if (service->numbered) {
         gssize k = name_number(name, strlen(name));
         if (k >= 0 && (gsize)k < service->n_numbered && service->numbered[k])
