@@ -139,6 +139,39 @@ echo_server_free(EchoServer *es)
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(EchoServer, echo_server_free)
 
+/* An echo server at @address that @w owns, and a channel to it; both ends use @options.  @es
+ * (nullable) receives the server.  Returns: (transfer full) the channel. */
+static CamasChannel *
+echo_pair(CamasTestWorld *w, const char *address, CamasCodec *codec,
+          const CamasChannelOptions *options, EchoServer **es)
+{
+    EchoServer *server = echo_server_new(w->loop, address, codec, options);
+    camas_test_world_own(w, server, (GDestroyNotify)echo_server_free);
+    if (es)
+        *es = server;
+    return camas_test_channel_open(w, address, codec, options);
+}
+
+/* Sends ["__hold__", @i], which the echo server keeps unanswered.  Returns: (transfer full) the
+ * request's future. */
+static CamasFuture *
+send_held(CamasChannel *ch, int i)
+{
+    g_autoptr(CamasValue) hold = camas_value_build("[s i]", "__hold__", i);
+    return camas_channel_send(ch, hold);
+}
+
+/* Sends a string of @len - 1 copies of @fill on @ch and runs until the request fails.
+ * Returns: (transfer full) the error. */
+static GError *
+send_big_error(CamasTestWorld *w, CamasChannel *ch, gsize len, char fill)
+{
+    g_autofree char *big = g_strnfill(len - 1, fill);
+    g_autoptr(CamasValue) v = camas_value_new_str(big);
+    g_autoptr(CamasFuture) f = camas_channel_send(ch, v);
+    return camas_test_await_error(w, f);
+}
+
 /* Sends "ohai" on @ch and asserts the echo server's reply. */
 static void
 assert_echoes(CamasTestWorld *w, CamasChannel *ch)
@@ -295,15 +328,14 @@ frame_text(const char *payload)
 Test(channel, client_frames_match_captured_json_bytes)
 {
     g_autoptr(CamasTestWorld) w = camas_test_world_new(CAMAS_TEST_NO_CLOCK);
-    CamasLoop *loop = w->loop;
     g_autoptr(CamasCodec) c = camas_test_codec("json");
-    g_autoptr(RawServer) rs = raw_listen(loop, "local://c1");
+    g_autoptr(RawServer) rs = raw_listen(w->loop, "local://c1");
     g_autoptr(CamasChannel) ch = camas_test_channel_open(w, "local://c1", c, NULL);
     g_autoptr(CamasValue) ohai = camas_value_new_str("ohai");
     g_autoptr(CamasValue) fail = camas_value_build("[s s]", "__fail__", "boom");
     g_autoptr(CamasFuture) f1 = camas_channel_send(ch, ohai);
     g_autoptr(CamasFuture) f2 = camas_channel_send(ch, fail);
-    camas_loop_run(loop);
+    camas_loop_run(w->loop);
     g_autoptr(GByteArray) expect = frame_text("[0, 0, \"ohai\"]");
     g_autoptr(GByteArray) e2 = frame_text("[0, 1, [\"__fail__\", \"boom\"]]");
     g_byte_array_append(expect, e2->data, e2->len);
@@ -330,15 +362,14 @@ Test(channel, client_frames_match_captured_json_bytes)
 Test(channel, server_replies_match_captured_json_bytes)
 {
     g_autoptr(CamasTestWorld) w = camas_test_world_new(CAMAS_TEST_NO_CLOCK);
-    CamasLoop *loop = w->loop;
     g_autoptr(CamasCodec) c = camas_test_codec("json");
-    g_autoptr(EchoServer) es = echo_server_new(loop, "local://c1s", c, NULL);
+    g_autoptr(EchoServer) es = echo_server_new(w->loop, "local://c1s", c, NULL);
     g_autoptr(RawPeer) p = raw_connect(w, "local://c1s");
     g_autoptr(GByteArray) q1 = frame_text("[0, 0, \"ohai\"]");
     g_autoptr(GByteArray) q2 = frame_text("[0, 1, [\"__fail__\", \"boom\"]]");
     raw_send(p, q1->data, q1->len);
     raw_send(p, q2->data, q2->len);
-    camas_loop_run(loop);
+    camas_loop_run(w->loop);
     assert_rx_text(p->rx,
               "\x00\x00\x00\x19[1, 0, [\"reply\", \"ohai\"]]"
               "\x00\x00\x00\x1c[2, 1, \"ValueError: boom\\n\"]");
@@ -348,9 +379,8 @@ Test(channel, server_replies_match_captured_json_bytes)
 Test(channel, msgpack_frames_match_captured_bytes)
 {
     g_autoptr(CamasTestWorld) w = camas_test_world_new(CAMAS_TEST_NO_CLOCK);
-    CamasLoop *loop = w->loop;
     g_autoptr(CamasCodec) c = camas_test_codec("msgpack");
-    g_autoptr(RawServer) rs = raw_listen(loop, "local://c4");
+    g_autoptr(RawServer) rs = raw_listen(w->loop, "local://c4");
     g_autoptr(CamasChannel) ch = camas_test_channel_open(w, "local://c4", c, NULL);
     g_autoptr(CamasValue) ohai = camas_value_new_str("ohai");
     g_autoptr(CamasValue) fail = camas_value_build("[s s]", "__fail__", "boom");
@@ -358,7 +388,7 @@ Test(channel, msgpack_frames_match_captured_bytes)
     g_autoptr(CamasFuture) f0 = camas_channel_send(ch, ohai);
     g_autoptr(CamasFuture) f1 = camas_channel_send(ch, fail);
     g_autoptr(CamasFuture) f2 = camas_channel_send(ch, bin);
-    camas_loop_run(loop);
+    camas_loop_run(w->loop);
     GByteArray *rx = rs->peer.rx;
     cr_assert_arr_eq(rx->data, "\x00\x00\x00\x08\x93\x00\x00\xa4ohai", 12);
     /* [0, 2, [b"\x00\x01", [1, 2.5]]] */
@@ -387,15 +417,14 @@ Test(channel, msgpack_frames_match_captured_bytes)
 Test(channel, msgpack_server_replies_match_captured_bytes)
 {
     g_autoptr(CamasTestWorld) w = camas_test_world_new(CAMAS_TEST_NO_CLOCK);
-    CamasLoop *loop = w->loop;
     g_autoptr(CamasCodec) c = camas_test_codec("msgpack");
-    g_autoptr(EchoServer) es = echo_server_new(loop, "local://c4s", c, NULL);
+    g_autoptr(EchoServer) es = echo_server_new(w->loop, "local://c4s", c, NULL);
     g_autoptr(RawPeer) p = raw_connect(w, "local://c4s");
     raw_send(p, "\x00\x00\x00\x08\x93\x00\x00\xa4ohai", 12);
     static const guint8 q[] = {0, 0, 0, 0x12, 0x93, 0x00, 0x01, 0x92, 0xa8, '_', '_', 'f',
                                'a', 'i', 'l', '_', '_', 0xa4, 'b', 'o', 'o', 'm'};
     raw_send(p, q, sizeof q);
-    camas_loop_run(loop);
+    camas_loop_run(w->loop);
     assert_rx(p->rx,
               "0000000f 93010092a57265706c79a46f686169"
               "00000015 930201b156616c75654572726f723a20626f6f6d0a",
@@ -420,11 +449,9 @@ note_done(CamasFuture *f, gpointer data)
 Test(channel, request_and_reply_complete_inside_one_external_clock_step)
 {
     g_autoptr(CamasTestWorld) w = camas_test_world_new(CAMAS_TEST_EXTERNAL);
-    CamasLoop *loop = w->loop;
     g_autoptr(CamasCodec) c = camas_test_codec("msgpack");
-    g_autoptr(EchoServer) es = echo_server_new(loop, "local://ext", c, NULL);
-    g_autoptr(CamasChannel) ch = camas_test_channel_open(w, "local://ext", c, NULL);
-    cr_assert_eq(camas_loop_now(loop), 0);
+    g_autoptr(CamasChannel) ch = echo_pair(w, "local://ext", c, NULL, NULL);
+    cr_assert_eq(camas_loop_now(w->loop), 0);
     g_autoptr(CamasValue) ohai = camas_value_new_str("ohai");
     g_autoptr(CamasFuture) f = camas_channel_send(ch, ohai);
     Seen seen = {0};
@@ -435,7 +462,7 @@ Test(channel, request_and_reply_complete_inside_one_external_clock_step)
     cr_assert_eq(seen.done, 1, "and so did the future's callback");
     /* the request was due at once, so (as in asyncio) it ran before time moved */
     cr_assert_eq(seen.time, 0);
-    cr_assert_eq(camas_loop_get_pending(loop), 0);
+    cr_assert_eq(camas_loop_get_pending(w->loop), 0);
     g_autoptr(CamasValue) v = camas_test_await_ok(w, f);
     camas_test_assert_value(v, "[s s]", "reply", "ohai");
 }
@@ -443,10 +470,8 @@ Test(channel, request_and_reply_complete_inside_one_external_clock_step)
 Test(channel, replies_arrive_out_of_order_and_match_their_requests)
 {
     g_autoptr(CamasTestWorld) w = camas_test_world_new(CAMAS_TEST_NO_CLOCK);
-    CamasLoop *loop = w->loop;
     g_autoptr(CamasCodec) c = camas_test_codec("json");
-    g_autoptr(EchoServer) es = echo_server_new(loop, "local://ooo", c, NULL);
-    g_autoptr(CamasChannel) ch = camas_test_channel_open(w, "local://ooo", c, NULL);
+    g_autoptr(CamasChannel) ch = echo_pair(w, "local://ooo", c, NULL, NULL);
     CamasFuture *f[3];
     Seen seen[3] = {{0}};
     double sleeps[3] = {0.3, 0.1, 0.2};
@@ -455,7 +480,7 @@ Test(channel, replies_arrive_out_of_order_and_match_their_requests)
         f[i] = camas_channel_send(ch, req);
         camas_future_add_callback(f[i], note_done, &seen[i], NULL);
     }
-    camas_loop_run(loop);
+    camas_loop_run(w->loop);
     for (int i = 0; i < 3; i++) {
         g_autoptr(CamasValue) v = camas_test_await_ok(w, f[i]);
         camas_test_assert_value(v, "[s i]", "reply", i);
@@ -483,12 +508,11 @@ tracer_func(const CamasTraceRecord *r, gpointer data)
 Test(channel, both_ends_send_requests_with_independent_ids)
 {
     g_autoptr(CamasTestWorld) w = camas_test_world_new(CAMAS_TEST_NO_CLOCK);
-    CamasLoop *loop = w->loop;
     g_autoptr(CamasCodec) c = camas_test_codec("json");
-    g_autoptr(EchoServer) es = echo_server_new(loop, "local://both", c, NULL);
-    g_autoptr(CamasChannel) ch = camas_test_channel_open(w, "local://both", c, NULL);
+    EchoServer *es;
+    g_autoptr(CamasChannel) ch = echo_pair(w, "local://both", c, NULL, &es);
     Tracer t = {.texts = g_ptr_array_new_with_free_func(g_free)};
-    camas_loop_set_tracer(loop, tracer_func, &t, NULL);
+    camas_loop_set_tracer(w->loop, tracer_func, &t, NULL);
 
     /* the client answers the server's callback request */
     camas_channel_set_request_func(ch, echo_request, es, NULL);
@@ -510,7 +534,7 @@ Test(channel, both_ends_send_requests_with_independent_ids)
     cr_assert_eq(t.texts->len, G_N_ELEMENTS(expect), "got %u records", t.texts->len);
     for (guint i = 0; i < G_N_ELEMENTS(expect); i++)
         cr_assert_str_eq(g_ptr_array_index(t.texts, i), expect[i]);
-    camas_loop_set_tracer(loop, NULL, NULL, NULL);
+    camas_loop_set_tracer(w->loop, NULL, NULL, NULL);
     g_ptr_array_unref(t.texts);
 }
 
@@ -531,20 +555,18 @@ on_reset(CamasChannel *channel, const GError *error, gpointer data)
 Test(channel, closing_the_server_fails_pending_requests_with_connection_closed)
 {
     g_autoptr(CamasTestWorld) w = camas_test_world_new(CAMAS_TEST_NO_CLOCK);
-    CamasLoop *loop = w->loop;
     g_autoptr(CamasCodec) c = camas_test_codec("json");
-    g_autoptr(EchoServer) es = echo_server_new(loop, "local://loss", c, NULL);
-    g_autoptr(CamasChannel) ch = camas_test_channel_open(w, "local://loss", c, NULL);
-    g_autoptr(CamasValue) hold = camas_value_build("[s i]", "__hold__", 1);
-    g_autoptr(CamasFuture) f1 = camas_channel_send(ch, hold);
-    g_autoptr(CamasFuture) f2 = camas_channel_send(ch, hold);
-    camas_loop_run(loop);
+    EchoServer *es;
+    g_autoptr(CamasChannel) ch = echo_pair(w, "local://loss", c, NULL, &es);
+    g_autoptr(CamasFuture) f1 = send_held(ch, 1);
+    g_autoptr(CamasFuture) f2 = send_held(ch, 1);
+    camas_loop_run(w->loop);
     cr_assert_eq(es->held->len, 2);
     cr_assert_eq(camas_channel_get_n_pending(ch), 2);
     Resets r = {0};
     camas_channel_set_closed_func(ch, on_reset, &r, NULL);
     camas_channel_server_close(es->server);
-    camas_loop_run(loop);
+    camas_loop_run(w->loop);
     g_autoptr(GError) e1 = camas_test_await_error(w, f1);
     g_autoptr(GError) e2 = camas_test_await_error(w, f2);
     cr_assert(g_error_matches(e1, CAMAS_ERROR, CAMAS_ERROR_CLOSED));
@@ -555,7 +577,7 @@ Test(channel, closing_the_server_fails_pending_requests_with_connection_closed)
     g_clear_error(&r.error);
     cr_assert(camas_channel_is_closed(ch));
     /* a send on a closed channel fails at once */
-    g_autoptr(CamasFuture) f3 = camas_channel_send(ch, hold);
+    g_autoptr(CamasFuture) f3 = send_held(ch, 1);
     cr_assert(camas_future_is_done(f3));
     /* answering the held requests now does nothing */
 }
@@ -563,36 +585,32 @@ Test(channel, closing_the_server_fails_pending_requests_with_connection_closed)
 Test(channel, closing_the_client_fails_its_pending_requests_before_returning)
 {
     g_autoptr(CamasTestWorld) w = camas_test_world_new(CAMAS_TEST_NO_CLOCK);
-    CamasLoop *loop = w->loop;
     g_autoptr(CamasCodec) c = camas_test_codec("msgpack");
-    g_autoptr(EchoServer) es = echo_server_new(loop, "local://cl", c, NULL);
-    g_autoptr(CamasChannel) ch = camas_test_channel_open(w, "local://cl", c, NULL);
-    g_autoptr(CamasValue) hold = camas_value_build("[s i]", "__hold__", 1);
-    g_autoptr(CamasFuture) f = camas_channel_send(ch, hold);
-    camas_loop_run(loop);
+    EchoServer *es;
+    g_autoptr(CamasChannel) ch = echo_pair(w, "local://cl", c, NULL, &es);
+    g_autoptr(CamasFuture) f = send_held(ch, 1);
+    camas_loop_run(w->loop);
     Resets r = {0};
     camas_channel_set_closed_func(ch, on_reset, &r, NULL);
     camas_channel_close(ch);
     cr_assert(camas_future_is_done(f));
-    camas_loop_run(loop);
+    camas_loop_run(w->loop);
     cr_assert_eq(r.n, 0, "closing yourself is not a reset");
     /* the server saw the end and forgot the connection */
     cr_assert_eq(camas_channel_server_get_n_channels(es->server), 0);
     /* a late reply to the held request goes nowhere */
     camas_request_reply(g_ptr_array_steal_index(es->held, 0), NULL);
-    camas_loop_run(loop);
+    camas_loop_run(w->loop);
 }
 
 Test(channel, dropped_request_is_answered_with_a_failure)
 {
     g_autoptr(CamasTestWorld) w = camas_test_world_new(CAMAS_TEST_NO_CLOCK);
-    CamasLoop *loop = w->loop;
     g_autoptr(CamasCodec) c = camas_test_codec("json");
-    g_autoptr(EchoServer) es = echo_server_new(loop, "local://drop", c, NULL);
-    g_autoptr(CamasChannel) ch = camas_test_channel_open(w, "local://drop", c, NULL);
-    g_autoptr(CamasValue) hold = camas_value_build("[s i]", "__hold__", 1);
-    g_autoptr(CamasFuture) f = camas_channel_send(ch, hold);
-    camas_loop_run(loop);
+    EchoServer *es;
+    g_autoptr(CamasChannel) ch = echo_pair(w, "local://drop", c, NULL, &es);
+    g_autoptr(CamasFuture) f = send_held(ch, 1);
+    camas_loop_run(w->loop);
     camas_request_free(g_ptr_array_steal_index(es->held, 0));
     g_autoptr(GError) e = camas_test_await_error(w, f);
     cr_assert_str_eq(camas_error_get_remote_text(e),
@@ -602,13 +620,11 @@ Test(channel, dropped_request_is_answered_with_a_failure)
 Test(channel, unencodable_reply_becomes_a_serialization_failure)
 {
     g_autoptr(CamasTestWorld) w = camas_test_world_new(CAMAS_TEST_NO_CLOCK);
-    CamasLoop *loop = w->loop;
     g_autoptr(CamasCodec) c = camas_test_codec("json");
-    g_autoptr(EchoServer) es = echo_server_new(loop, "local://ser", c, NULL);
-    g_autoptr(CamasChannel) ch = camas_test_channel_open(w, "local://ser", c, NULL);
-    g_autoptr(CamasValue) hold = camas_value_build("[s i]", "__hold__", 1);
-    g_autoptr(CamasFuture) f = camas_channel_send(ch, hold);
-    camas_loop_run(loop);
+    EchoServer *es;
+    g_autoptr(CamasChannel) ch = echo_pair(w, "local://ser", c, NULL, &es);
+    g_autoptr(CamasFuture) f = send_held(ch, 1);
+    camas_loop_run(w->loop);
     g_autoptr(CamasValue) bytes = camas_value_new_bytes("ab", 2);
     camas_request_reply(g_ptr_array_steal_index(es->held, 0), bytes);
     g_autoptr(GError) e = camas_test_await_error(w, f);
@@ -622,9 +638,8 @@ Test(channel, unencodable_reply_becomes_a_serialization_failure)
 Test(channel, unencodable_request_fails_its_future_and_uses_up_its_id)
 {
     g_autoptr(CamasTestWorld) w = camas_test_world_new(CAMAS_TEST_NO_CLOCK);
-    CamasLoop *loop = w->loop;
     g_autoptr(CamasCodec) c = camas_test_codec("json");
-    g_autoptr(RawServer) rs = raw_listen(loop, "local://enc");
+    g_autoptr(RawServer) rs = raw_listen(w->loop, "local://enc");
     g_autoptr(CamasChannel) ch = camas_test_channel_open(w, "local://enc", c, NULL);
     g_autoptr(CamasValue) bytes = camas_value_new_bytes("ab", 2);
     g_autoptr(CamasFuture) f = camas_channel_send(ch, bytes);
@@ -633,7 +648,7 @@ Test(channel, unencodable_request_fails_its_future_and_uses_up_its_id)
     cr_assert(g_error_matches(e, CAMAS_ERROR, CAMAS_ERROR_CODEC), "%s", e->message);
     g_autoptr(CamasValue) ohai = camas_value_new_str("ohai");
     g_autoptr(CamasFuture) f2 = camas_channel_send(ch, ohai);
-    camas_loop_run(loop);
+    camas_loop_run(w->loop);
     assert_rx_text(rs->peer.rx, "\x00\x00\x00\x0e[0, 1, \"ohai\"]");
     cr_assert_not(camas_future_is_done(f2), "request 1 waits for its reply");
 }
@@ -641,17 +656,10 @@ Test(channel, unencodable_request_fails_its_future_and_uses_up_its_id)
 Test(channel, too_large_messages_fail_the_send_and_the_connection_goes_on)
 {
     g_autoptr(CamasTestWorld) w = camas_test_world_new(CAMAS_TEST_NO_CLOCK);
-    CamasLoop *loop = w->loop;
     g_autoptr(CamasCodec) c = camas_test_codec("msgpack");
     CamasChannelOptions opts = {.max_frame_size = 100};
-    g_autoptr(EchoServer) es = echo_server_new(loop, "local://big", c, &opts);
-    g_autoptr(CamasChannel) ch = camas_test_channel_open(w, "local://big", c, &opts);
-    char big[200];
-    memset(big, 'x', sizeof big - 1);
-    big[sizeof big - 1] = 0;
-    g_autoptr(CamasValue) v = camas_value_new_str(big);
-    g_autoptr(CamasFuture) f = camas_channel_send(ch, v);
-    g_autoptr(GError) e = camas_test_await_error(w, f);
+    g_autoptr(CamasChannel) ch = echo_pair(w, "local://big", c, &opts, NULL);
+    g_autoptr(GError) e = send_big_error(w, ch, 200, 'x');
     cr_assert(g_error_matches(e, CAMAS_ERROR, CAMAS_ERROR_TOO_LARGE), "%s", e->message);
     cr_assert(strstr(e->message, "maximum frame size of 100 bytes"), "%s", e->message);
     assert_echoes(w, ch);
@@ -660,21 +668,20 @@ Test(channel, too_large_messages_fail_the_send_and_the_connection_goes_on)
 Test(channel, requests_wait_in_a_queue_until_a_request_function_is_set)
 {
     g_autoptr(CamasTestWorld) w = camas_test_world_new(CAMAS_TEST_NO_CLOCK);
-    CamasLoop *loop = w->loop;
     g_autoptr(CamasCodec) c = camas_test_codec("json");
-    g_autoptr(RawServer) rs = raw_listen(loop, "local://q");
+    g_autoptr(RawServer) rs = raw_listen(w->loop, "local://q");
     g_autoptr(CamasChannel) ch = camas_test_channel_open(w, "local://q", c, NULL);
-    camas_loop_run(loop);
+    camas_loop_run(w->loop);
     g_autoptr(GByteArray) a = frame_text("[0, 0, \"a\"]");
     g_autoptr(GByteArray) b = frame_text("[0, 1, \"b\"]");
     raw_send(&rs->peer, a->data, a->len);
     raw_send(&rs->peer, b->data, b->len);
-    camas_loop_run(loop);
+    camas_loop_run(w->loop);
     cr_assert_eq(rs->peer.rx->len, 0);
-    EchoServer es = {.loop = loop};
+    EchoServer es = {.loop = w->loop};
     camas_channel_set_request_func(ch, echo_request, &es, NULL);
     cr_assert_eq(es.n_requests, 0, "queued requests are handed over from an event");
-    camas_loop_run(loop);
+    camas_loop_run(w->loop);
     cr_assert_eq(es.n_requests, 2);
     assert_rx_text(rs->peer.rx,
                    "\x00\x00\x00\x16[1, 0, [\"reply\", \"a\"]]"
@@ -684,9 +691,8 @@ Test(channel, requests_wait_in_a_queue_until_a_request_function_is_set)
 Test(channel, frames_split_into_single_bytes_and_coalesced_frames_both_work)
 {
     g_autoptr(CamasTestWorld) w = camas_test_world_new(CAMAS_TEST_NO_CLOCK);
-    CamasLoop *loop = w->loop;
     g_autoptr(CamasCodec) c = camas_test_codec("json");
-    g_autoptr(EchoServer) es = echo_server_new(loop, "local://split", c, NULL);
+    g_autoptr(EchoServer) es = echo_server_new(w->loop, "local://split", c, NULL);
     g_autoptr(RawPeer) p = raw_connect(w, "local://split");
     g_autoptr(GByteArray) all = frame_text("[0, 0, \"one\"]");
     g_autoptr(GByteArray) two = frame_text("[0, 1, \"two\"]");
@@ -699,7 +705,7 @@ Test(channel, frames_split_into_single_bytes_and_coalesced_frames_both_work)
     g_byte_array_append(chunk, three->data, 7);
     raw_send(p, chunk->data, chunk->len);
     raw_send(p, three->data + 7, three->len - 7);
-    camas_loop_run(loop);
+    camas_loop_run(w->loop);
     assert_rx_text(p->rx,
                    "\x00\x00\x00\x18[1, 0, [\"reply\", \"one\"]]"
                    "\x00\x00\x00\x18[1, 1, [\"reply\", \"two\"]]"
@@ -721,14 +727,12 @@ check_bad_input(const BadInput *bad)
 {
     capture_warnings();
     g_autoptr(CamasTestWorld) w = camas_test_world_new(CAMAS_TEST_NO_CLOCK);
-    CamasLoop *loop = w->loop;
     g_autoptr(CamasCodec) c = camas_test_codec(bad->codec ? bad->codec : "json");
-    g_autoptr(EchoServer) es = echo_server_new(loop, "local://bad", c, NULL);
+    g_autoptr(EchoServer) es = echo_server_new(w->loop, "local://bad", c, NULL);
     g_autoptr(CamasChannel) good = camas_test_channel_open(w, "local://bad", c, NULL);
-    g_autoptr(CamasValue) hold = camas_value_build("[s i]", "__hold__", 1);
-    g_autoptr(CamasFuture) held = camas_channel_send(good, hold);
+    g_autoptr(CamasFuture) held = send_held(good, 1);
     g_autoptr(RawPeer) p = raw_connect(w, "local://bad");
-    camas_loop_run(loop);
+    camas_loop_run(w->loop);
     cr_assert_eq(camas_channel_server_get_n_channels(es->server), 2);
     guint before = warnings->len;
     if (bad->codec) {
@@ -736,7 +740,7 @@ check_bad_input(const BadInput *bad)
         raw_send(p, &n, 4);
     }
     raw_send(p, bad->bytes, bad->len);
-    camas_loop_run(loop);
+    camas_loop_run(w->loop);
     cr_assert(p->closed, "%s: the server closed the bad connection", bad->name);
     cr_assert_eq(warnings->len, before + 1, "%s: one warning", bad->name);
     const char *warning = g_ptr_array_index(warnings, before);
@@ -778,9 +782,8 @@ Test(channel, bad_input_closes_only_that_connection)
 Test(channel, a_stalled_half_frame_delays_nobody)
 {
     g_autoptr(CamasTestWorld) w = camas_test_world_new(CAMAS_TEST_NO_CLOCK);
-    CamasLoop *loop = w->loop;
     g_autoptr(CamasCodec) c = camas_test_codec("json");
-    g_autoptr(EchoServer) es = echo_server_new(loop, "local://stall", c, NULL);
+    g_autoptr(EchoServer) es = echo_server_new(w->loop, "local://stall", c, NULL);
     g_autoptr(RawPeer) p = raw_connect(w, "local://stall");
     raw_send(p, "\x00\x00\x00\x20[0, 0, \"sta", 15);
     g_autoptr(CamasChannel) ch = camas_test_channel_open(w, "local://stall", c, NULL);
@@ -793,17 +796,11 @@ Test(channel, a_server_with_a_frame_limit_closes_connections_that_announce_more)
 {
     capture_warnings();
     g_autoptr(CamasTestWorld) w = camas_test_world_new(CAMAS_TEST_NO_CLOCK);
-    CamasLoop *loop = w->loop;
     g_autoptr(CamasCodec) c = camas_test_codec("json");
     CamasChannelOptions opts = {.max_frame_size = 64};
-    g_autoptr(EchoServer) es = echo_server_new(loop, "local://lim", c, &opts);
+    g_autoptr(EchoServer) es = echo_server_new(w->loop, "local://lim", c, &opts);
     g_autoptr(CamasChannel) ch = camas_test_channel_open(w, "local://lim", c, NULL);
-    char big[100];
-    memset(big, 'y', sizeof big - 1);
-    big[sizeof big - 1] = 0;
-    g_autoptr(CamasValue) v = camas_value_new_str(big);
-    g_autoptr(CamasFuture) f = camas_channel_send(ch, v);
-    g_autoptr(GError) e = camas_test_await_error(w, f);
+    g_autoptr(GError) e = send_big_error(w, ch, 100, 'y');
     cr_assert(g_error_matches(e, CAMAS_ERROR, CAMAS_ERROR_CLOSED), "%s", e->message);
     cr_assert(camas_channel_is_closed(ch));
     cr_assert(strstr(g_ptr_array_index(warnings, warnings->len - 1), "more than the maximum of 64"));
@@ -827,13 +824,12 @@ start_late_server(CamasLoop *loop, gpointer data)
 Test(channel, open_retries_until_the_server_appears)
 {
     g_autoptr(CamasTestWorld) w = camas_test_world_new(CAMAS_TEST_NO_CLOCK);
-    CamasLoop *loop = w->loop;
     g_autoptr(CamasCodec) c = camas_test_codec("json");
-    LateServer ls = {loop, c, NULL};
-    camas_loop_call_at(loop, 120 * MS, start_late_server, &ls);
+    LateServer ls = {w->loop, c, NULL};
+    camas_loop_call_at(w->loop, 120 * MS, start_late_server, &ls);
     CamasChannelOptions opts = {.connect_deadline = 1000 * MS};
     g_autoptr(CamasChannel) ch = camas_test_channel_open(w, "local://late", c, &opts);
-    cr_assert_eq(camas_loop_now(loop), 150 * MS, "attempts every 50 ms: connected at 150 ms");
+    cr_assert_eq(camas_loop_now(w->loop), 150 * MS, "attempts every 50 ms: connected at 150 ms");
     assert_echoes(w, ch);
     g_clear_pointer(&ch, camas_channel_unref);
     echo_server_free(ls.es);
@@ -842,51 +838,50 @@ Test(channel, open_retries_until_the_server_appears)
 Test(channel, open_gives_up_at_the_deadline)
 {
     g_autoptr(CamasTestWorld) w = camas_test_world_new(CAMAS_TEST_NO_CLOCK);
-    CamasLoop *loop = w->loop;
     g_autoptr(CamasCodec) c = camas_test_codec("json");
     CamasChannelOptions opts = {.connect_deadline = 120 * MS};
-    g_autoptr(CamasFuture) f = camas_channel_open(loop, "local://nobody", c, &opts, NULL);
+    g_autoptr(CamasFuture) f = camas_channel_open(w->loop, "local://nobody", c, &opts, NULL);
     g_autoptr(GError) e = camas_test_await_error(w, f);
     cr_assert(g_error_matches(e, CAMAS_ERROR, CAMAS_ERROR_CONNECTION_REFUSED), "%s", e->message);
-    cr_assert_eq(camas_loop_now(loop), 120 * MS, "the last attempt is at the deadline");
+    cr_assert_eq(camas_loop_now(w->loop), 120 * MS, "the last attempt is at the deadline");
     cr_assert(strstr(e->message, "(4 attempts)"), "%s", e->message);
 
-    g_autoptr(CamasFuture) once = camas_channel_open(loop, "local://nobody", c, NULL, NULL);
+    g_autoptr(CamasFuture) once = camas_channel_open(w->loop, "local://nobody", c, NULL, NULL);
     g_autoptr(GError) e2 = camas_test_await_error(w, once);
     cr_assert(g_error_matches(e2, CAMAS_ERROR, CAMAS_ERROR_CONNECTION_REFUSED));
-    cr_assert_eq(camas_loop_now(loop), 120 * MS, "a single attempt takes no time");
+    cr_assert_eq(camas_loop_now(w->loop), 120 * MS, "a single attempt takes no time");
 }
 
 Test(channel, cancelling_an_open_stops_retrying)
 {
     g_autoptr(CamasTestWorld) w = camas_test_world_new(CAMAS_TEST_NO_CLOCK);
-    CamasLoop *loop = w->loop;
     g_autoptr(CamasCodec) c = camas_test_codec("json");
     CamasChannelOptions opts = {.connect_deadline = 10000 * MS};
-    g_autoptr(CamasFuture) f = camas_channel_open(loop, "local://never", c, &opts, NULL);
-    camas_loop_run_until(loop, 75 * MS);
+    g_autoptr(CamasFuture) f = camas_channel_open(w->loop, "local://never", c, &opts, NULL);
+    camas_loop_run_until(w->loop, 75 * MS);
     cr_assert(camas_future_cancel(f));
-    camas_loop_run(loop);
-    cr_assert_eq(camas_loop_now(loop), 75 * MS, "no retry timer is left");
-    g_autoptr(CamasFuture) g = camas_channel_open(loop, "local://never", c, &opts, NULL);
+    camas_loop_run(w->loop);
+    cr_assert_eq(camas_loop_now(w->loop), 75 * MS, "no retry timer is left");
+    g_autoptr(CamasFuture) g = camas_channel_open(w->loop, "local://never", c, &opts, NULL);
     cr_assert(camas_future_cancel(g), "cancel while the first dial is pending");
-    camas_loop_run(loop);
+    camas_loop_run(w->loop);
 }
 
 Test(channel, a_bad_address_fails_at_once)
 {
     g_autoptr(CamasTestWorld) w = camas_test_world_new(CAMAS_TEST_NO_CLOCK);
-    CamasLoop *loop = w->loop;
     g_autoptr(CamasCodec) c = camas_test_codec("json");
     g_autoptr(GError) error = NULL;
-    cr_assert_null(camas_channel_open(loop, "bogus://x", c, NULL, &error));
+    cr_assert_null(camas_channel_open(w->loop, "bogus://x", c, NULL, &error));
     cr_assert(g_error_matches(error, CAMAS_ERROR, CAMAS_ERROR_INVALID));
     g_clear_error(&error);
-    cr_assert_null(camas_channel_server_new(loop, "local://a/b", c, NULL, NULL, NULL, NULL, &error));
+    cr_assert_null(
+        camas_channel_server_new(w->loop, "local://a/b", c, NULL, NULL, NULL, NULL, &error));
     cr_assert(g_error_matches(error, CAMAS_ERROR, CAMAS_ERROR_INVALID));
-    g_autoptr(EchoServer) es = echo_server_new(loop, "local://dup", c, NULL);
+    g_autoptr(EchoServer) es = echo_server_new(w->loop, "local://dup", c, NULL);
     g_clear_error(&error);
-    cr_assert_null(camas_channel_server_new(loop, "local://dup", c, NULL, NULL, NULL, NULL, &error));
+    cr_assert_null(
+        camas_channel_server_new(w->loop, "local://dup", c, NULL, NULL, NULL, NULL, &error));
     cr_assert_not_null(error);
     cr_assert_str_eq(camas_channel_server_get_address(es->server), "local://dup");
 }
@@ -912,10 +907,8 @@ tally(CamasFuture *f, gpointer data)
 Test(channel, hundred_thousand_outstanding_requests_on_one_connection)
 {
     g_autoptr(CamasTestWorld) w = camas_test_world_new(CAMAS_TEST_NO_CLOCK);
-    CamasLoop *loop = w->loop;
     g_autoptr(CamasCodec) c = camas_test_codec("msgpack");
-    g_autoptr(EchoServer) es = echo_server_new(loop, "local://many", c, NULL);
-    g_autoptr(CamasChannel) ch = camas_test_channel_open(w, "local://many", c, NULL);
+    g_autoptr(CamasChannel) ch = echo_pair(w, "local://many", c, NULL, NULL);
     enum { N = 100000 };
     CamasFuture **f = g_new(CamasFuture *, N);
     Tally t = {0};
@@ -925,7 +918,7 @@ Test(channel, hundred_thousand_outstanding_requests_on_one_connection)
         camas_future_add_callback(f[i], tally, &t, NULL);
     }
     cr_assert_eq(camas_channel_get_n_pending(ch), N);
-    camas_loop_run(loop);
+    camas_loop_run(w->loop);
     cr_assert_eq(t.ok, N);
     cr_assert_eq(t.bad, 0);
     for (int i = 0; i < N; i++) {
@@ -941,22 +934,19 @@ Test(channel, a_cancelled_request_drops_its_late_reply_quietly)
 {
     capture_warnings();
     g_autoptr(CamasTestWorld) w = camas_test_world_new(CAMAS_TEST_NO_CLOCK);
-    CamasLoop *loop = w->loop;
     g_autoptr(CamasCodec) c = camas_test_codec("json");
-    g_autoptr(EchoServer) es = echo_server_new(loop, "local://cancel", c, NULL);
-    g_autoptr(CamasChannel) ch = camas_test_channel_open(w, "local://cancel", c, NULL);
+    EchoServer *es;
+    g_autoptr(CamasChannel) ch = echo_pair(w, "local://cancel", c, NULL, &es);
     CamasFuture *f[3];
-    for (int i = 0; i < 3; i++) {
-        g_autoptr(CamasValue) hold = camas_value_build("[s i]", "__hold__", i);
-        f[i] = camas_channel_send(ch, hold);
-    }
-    camas_loop_run(loop);
+    for (int i = 0; i < 3; i++)
+        f[i] = send_held(ch, i);
+    camas_loop_run(w->loop);
     cr_assert(camas_future_cancel(f[1]));
     guint before = warnings->len;
     for (int i = 2; i >= 0; i--)
         camas_request_reply_take(g_ptr_array_steal_index(es->held, (guint)i),
                                  camas_value_new_int(i));
-    camas_loop_run(loop);
+    camas_loop_run(w->loop);
     cr_assert_eq(warnings->len, before, "no protocol error");
     cr_assert_not(camas_channel_is_closed(ch));
     cr_assert(camas_future_is_cancelled(f[1]));
@@ -970,18 +960,15 @@ Test(channel, a_cancelled_request_drops_its_late_reply_quietly)
 Test(channel, replies_in_shuffled_order_all_find_their_requests)
 {
     g_autoptr(CamasTestWorld) w = camas_test_world_new(CAMAS_TEST_NO_CLOCK);
-    CamasLoop *loop = w->loop;
     g_autoptr(CamasCodec) c = camas_test_codec("msgpack");
-    g_autoptr(EchoServer) es = echo_server_new(loop, "local://shuffle", c, NULL);
-    g_autoptr(CamasChannel) ch = camas_test_channel_open(w, "local://shuffle", c, NULL);
+    EchoServer *es;
+    g_autoptr(CamasChannel) ch = echo_pair(w, "local://shuffle", c, NULL, &es);
     enum { N = 5000 };
     CamasFuture **f = g_new(CamasFuture *, N);
     for (int round = 0; round < 3; round++) {
-        for (int i = 0; i < N; i++) {
-            g_autoptr(CamasValue) hold = camas_value_build("[s i]", "__hold__", i);
-            f[i] = camas_channel_send(ch, hold);
-        }
-        camas_loop_run(loop);
+        for (int i = 0; i < N; i++)
+            f[i] = send_held(ch, i);
+        camas_loop_run(w->loop);
         cr_assert_eq(es->held->len, N);
         /* answer in a fixed pseudo-random order (a full-period LCG permutation) */
         guint32 x = 12345 + (guint32)round;
@@ -998,7 +985,7 @@ Test(channel, replies_in_shuffled_order_all_find_their_requests)
             camas_request_reply_take(req, camas_value_new_int((gint64)x));
         }
         g_ptr_array_set_size(es->held, 0);
-        camas_loop_run(loop);
+        camas_loop_run(w->loop);
         for (int i = 0; i < N; i++) {
             CamasValue *r = camas_future_get_result(f[i]);
             cr_assert_not_null(r, "request %d of round %d", i, round);
@@ -1013,9 +1000,8 @@ Test(channel, replies_in_shuffled_order_all_find_their_requests)
 Test(channel, replies_echo_any_request_id_value_as_python_does)
 {
     g_autoptr(CamasTestWorld) w = camas_test_world_new(CAMAS_TEST_NO_CLOCK);
-    CamasLoop *loop = w->loop;
     g_autoptr(CamasCodec) c = camas_test_codec("json");
-    g_autoptr(EchoServer) es = echo_server_new(loop, "local://ids", c, NULL);
+    g_autoptr(EchoServer) es = echo_server_new(w->loop, "local://ids", c, NULL);
     g_autoptr(RawPeer) p = raw_connect(w, "local://ids");
     g_autoptr(GByteArray) a = frame_text("[0, 1.5, \"x\"]");
     g_autoptr(GByteArray) b = frame_text("[0, \"abc\", \"y\"]");
@@ -1023,7 +1009,7 @@ Test(channel, replies_echo_any_request_id_value_as_python_does)
     raw_send(p, a->data, a->len);
     raw_send(p, b->data, b->len);
     raw_send(p, big->data, big->len);
-    camas_loop_run(loop);
+    camas_loop_run(w->loop);
     g_autoptr(GByteArray) expect = frame_text("[1, 1.5, [\"reply\", \"x\"]]");
     g_autoptr(GByteArray) e2 = frame_text("[1, \"abc\", [\"reply\", \"y\"]]");
     g_autoptr(GByteArray) e3 = frame_text("[1, 18446744073709551615, [\"reply\", \"z\"]]");
@@ -1042,15 +1028,12 @@ record_order(CamasFuture *future, gpointer data)
 Test(channel, a_request_held_while_thousands_of_others_complete_still_gets_its_reply)
 {
     g_autoptr(CamasTestWorld) w = camas_test_world_new(CAMAS_TEST_NO_CLOCK);
-    CamasLoop *loop = w->loop;
     g_autoptr(CamasCodec) c = camas_test_codec("msgpack");
-    g_autoptr(EchoServer) es = echo_server_new(loop, "local://straggler", c, NULL);
-    g_autoptr(CamasChannel) ch = camas_test_channel_open(w, "local://straggler", c, NULL);
+    EchoServer *es;
+    g_autoptr(CamasChannel) ch = echo_pair(w, "local://straggler", c, NULL, &es);
     CamasFuture *held[3];
-    for (int i = 0; i < 3; i++) {
-        g_autoptr(CamasValue) hold = camas_value_build("[s i]", "__hold__", i);
-        held[i] = camas_channel_send(ch, hold);
-    }
+    for (int i = 0; i < 3; i++)
+        held[i] = send_held(ch, i);
     /* many quick calls, a few in flight at a time: the window of ids moves far past the held
      * ones */
     for (int i = 0; i < 3000; i += 4) {
@@ -1087,10 +1070,8 @@ Test(channel, a_request_held_while_thousands_of_others_complete_still_gets_its_r
 Test(channel, closing_fails_old_and_recent_requests_in_id_order)
 {
     g_autoptr(CamasTestWorld) w = camas_test_world_new(CAMAS_TEST_NO_CLOCK);
-    CamasLoop *loop = w->loop;
     g_autoptr(CamasCodec) c = camas_test_codec("json");
-    g_autoptr(EchoServer) es = echo_server_new(loop, "local://order", c, NULL);
-    g_autoptr(CamasChannel) ch = camas_test_channel_open(w, "local://order", c, NULL);
+    g_autoptr(CamasChannel) ch = echo_pair(w, "local://order", c, NULL, NULL);
     CamasFuture *held[4];
     g_autoptr(GArray) order = g_array_new(FALSE, FALSE, sizeof(CamasFuture *));
     for (int i = 0; i < 4; i++) {
@@ -1102,15 +1083,14 @@ Test(channel, closing_fails_old_and_recent_requests_in_id_order)
                 cr_assert_eq(camas_value_get_int(camas_value_get_item(r, 1)), k);
             }
         }
-        g_autoptr(CamasValue) hold = camas_value_build("[s i]", "__hold__", i);
-        held[i] = camas_channel_send(ch, hold);
+        held[i] = send_held(ch, i);
         camas_future_add_callback(held[i], record_order, order, NULL);
     }
-    camas_loop_run(loop);
+    camas_loop_run(w->loop);
     cr_assert_eq(camas_channel_get_n_pending(ch), 4);
     camas_channel_close(ch);
     cr_assert_eq(camas_channel_get_n_pending(ch), 0);
-    camas_loop_run(loop);
+    camas_loop_run(w->loop);
     cr_assert_eq(order->len, 4);
     for (int i = 0; i < 4; i++) {
         cr_assert_eq(g_array_index(order, CamasFuture *, i), held[i], "failure %d", i);
