@@ -322,6 +322,43 @@ frame_text(const char *payload)
     return b;
 }
 
+/* The frames of the NULL-terminated text payloads, one after another. */
+static GByteArray *
+frames_text(const char *first, ...)
+{
+    GByteArray *all = g_byte_array_new();
+    va_list ap;
+    va_start(ap, first);
+    for (const char *payload = first; payload; payload = va_arg(ap, const char *)) {
+        g_autoptr(GByteArray) one = frame_text(payload);
+        g_byte_array_append(all, one->data, one->len);
+    }
+    va_end(ap);
+    return all;
+}
+
+/* Sends each of the NULL-terminated text payloads as a frame of its own, one write each. */
+static void
+raw_send_frames(RawPeer *p, const char *first, ...)
+{
+    va_list ap;
+    va_start(ap, first);
+    for (const char *payload = first; payload; payload = va_arg(ap, const char *)) {
+        g_autoptr(GByteArray) one = frame_text(payload);
+        raw_send(p, one->data, one->len);
+    }
+    va_end(ap);
+}
+
+/* A raw server at @address that @w owns, and a channel to it.  @rs receives the server.
+ * Returns: (transfer full) the channel. */
+static CamasChannel *
+raw_pair(CamasTestWorld *w, const char *address, CamasCodec *codec, RawServer **rs)
+{
+    *rs = camas_test_world_own(w, raw_listen(w->loop, address), (GDestroyNotify)raw_server_free);
+    return camas_test_channel_open(w, address, codec, NULL);
+}
+
 /* --- tests: the captures ---------------------------------------------------------------------- */
 
 /* C.1: what a client sends, byte for byte, seen by a raw server. */
@@ -329,26 +366,23 @@ Test(channel, client_frames_match_captured_json_bytes)
 {
     g_autoptr(CamasTestWorld) w = camas_test_world_new(CAMAS_TEST_NO_CLOCK);
     g_autoptr(CamasCodec) c = camas_test_codec("json");
-    g_autoptr(RawServer) rs = raw_listen(w->loop, "local://c1");
-    g_autoptr(CamasChannel) ch = camas_test_channel_open(w, "local://c1", c, NULL);
+    RawServer *rs;
+    g_autoptr(CamasChannel) ch = raw_pair(w, "local://c1", c, &rs);
     g_autoptr(CamasValue) ohai = camas_value_new_str("ohai");
     g_autoptr(CamasValue) fail = camas_value_build("[s s]", "__fail__", "boom");
     g_autoptr(CamasFuture) f1 = camas_channel_send(ch, ohai);
     g_autoptr(CamasFuture) f2 = camas_channel_send(ch, fail);
     camas_loop_run(w->loop);
-    g_autoptr(GByteArray) expect = frame_text("[0, 0, \"ohai\"]");
-    g_autoptr(GByteArray) e2 = frame_text("[0, 1, [\"__fail__\", \"boom\"]]");
-    g_byte_array_append(expect, e2->data, e2->len);
+    g_autoptr(GByteArray) expect =
+        frames_text("[0, 0, \"ohai\"]", "[0, 1, [\"__fail__\", \"boom\"]]", NULL);
     cr_assert_eq(rs->peer.rx->len, expect->len);
     cr_assert_arr_eq(rs->peer.rx->data, expect->data, expect->len);
     cr_assert_arr_eq(rs->peer.rx->data, "\x00\x00\x00\x0e[0, 0, \"ohai\"]", 18);
     cr_assert_arr_eq(rs->peer.rx->data + 18, "\x00\x00\x00\x1c", 4);
 
     /* the raw server answers out of order, the client matches by id */
-    g_autoptr(GByteArray) r2 = frame_text("[2, 1, \"ValueError: boom\\n\"]");
-    g_autoptr(GByteArray) r1 = frame_text("[1, 0, [\"reply\", \"ohai\"]]");
-    raw_send(&rs->peer, r2->data, r2->len);
-    raw_send(&rs->peer, r1->data, r1->len);
+    raw_send_frames(&rs->peer, "[2, 1, \"ValueError: boom\\n\"]", "[1, 0, [\"reply\", \"ohai\"]]",
+                    NULL);
     g_autoptr(CamasValue) v = camas_test_await_ok(w, f1);
     camas_test_assert_value(v, "[s s]", "reply", "ohai");
     g_autoptr(GError) e = camas_test_await_error(w, f2);
@@ -365,10 +399,7 @@ Test(channel, server_replies_match_captured_json_bytes)
     g_autoptr(CamasCodec) c = camas_test_codec("json");
     g_autoptr(EchoServer) es = echo_server_new(w->loop, "local://c1s", c, NULL);
     g_autoptr(RawPeer) p = raw_connect(w, "local://c1s");
-    g_autoptr(GByteArray) q1 = frame_text("[0, 0, \"ohai\"]");
-    g_autoptr(GByteArray) q2 = frame_text("[0, 1, [\"__fail__\", \"boom\"]]");
-    raw_send(p, q1->data, q1->len);
-    raw_send(p, q2->data, q2->len);
+    raw_send_frames(p, "[0, 0, \"ohai\"]", "[0, 1, [\"__fail__\", \"boom\"]]", NULL);
     camas_loop_run(w->loop);
     assert_rx_text(p->rx,
               "\x00\x00\x00\x19[1, 0, [\"reply\", \"ohai\"]]"
@@ -380,8 +411,8 @@ Test(channel, msgpack_frames_match_captured_bytes)
 {
     g_autoptr(CamasTestWorld) w = camas_test_world_new(CAMAS_TEST_NO_CLOCK);
     g_autoptr(CamasCodec) c = camas_test_codec("msgpack");
-    g_autoptr(RawServer) rs = raw_listen(w->loop, "local://c4");
-    g_autoptr(CamasChannel) ch = camas_test_channel_open(w, "local://c4", c, NULL);
+    RawServer *rs;
+    g_autoptr(CamasChannel) ch = raw_pair(w, "local://c4", c, &rs);
     g_autoptr(CamasValue) ohai = camas_value_new_str("ohai");
     g_autoptr(CamasValue) fail = camas_value_build("[s s]", "__fail__", "boom");
     g_autoptr(CamasValue) bin = camas_value_build("[y [i f]]", "\x00\x01", (gsize)2, 1, 2.5);
@@ -639,8 +670,8 @@ Test(channel, unencodable_request_fails_its_future_and_uses_up_its_id)
 {
     g_autoptr(CamasTestWorld) w = camas_test_world_new(CAMAS_TEST_NO_CLOCK);
     g_autoptr(CamasCodec) c = camas_test_codec("json");
-    g_autoptr(RawServer) rs = raw_listen(w->loop, "local://enc");
-    g_autoptr(CamasChannel) ch = camas_test_channel_open(w, "local://enc", c, NULL);
+    RawServer *rs;
+    g_autoptr(CamasChannel) ch = raw_pair(w, "local://enc", c, &rs);
     g_autoptr(CamasValue) bytes = camas_value_new_bytes("ab", 2);
     g_autoptr(CamasFuture) f = camas_channel_send(ch, bytes);
     cr_assert(camas_future_is_done(f));
@@ -669,13 +700,10 @@ Test(channel, requests_wait_in_a_queue_until_a_request_function_is_set)
 {
     g_autoptr(CamasTestWorld) w = camas_test_world_new(CAMAS_TEST_NO_CLOCK);
     g_autoptr(CamasCodec) c = camas_test_codec("json");
-    g_autoptr(RawServer) rs = raw_listen(w->loop, "local://q");
-    g_autoptr(CamasChannel) ch = camas_test_channel_open(w, "local://q", c, NULL);
+    RawServer *rs;
+    g_autoptr(CamasChannel) ch = raw_pair(w, "local://q", c, &rs);
     camas_loop_run(w->loop);
-    g_autoptr(GByteArray) a = frame_text("[0, 0, \"a\"]");
-    g_autoptr(GByteArray) b = frame_text("[0, 1, \"b\"]");
-    raw_send(&rs->peer, a->data, a->len);
-    raw_send(&rs->peer, b->data, b->len);
+    raw_send_frames(&rs->peer, "[0, 0, \"a\"]", "[0, 1, \"b\"]", NULL);
     camas_loop_run(w->loop);
     cr_assert_eq(rs->peer.rx->len, 0);
     EchoServer es = {.loop = w->loop};
@@ -1003,18 +1031,12 @@ Test(channel, replies_echo_any_request_id_value_as_python_does)
     g_autoptr(CamasCodec) c = camas_test_codec("json");
     g_autoptr(EchoServer) es = echo_server_new(w->loop, "local://ids", c, NULL);
     g_autoptr(RawPeer) p = raw_connect(w, "local://ids");
-    g_autoptr(GByteArray) a = frame_text("[0, 1.5, \"x\"]");
-    g_autoptr(GByteArray) b = frame_text("[0, \"abc\", \"y\"]");
-    g_autoptr(GByteArray) big = frame_text("[0, 18446744073709551615, \"z\"]");
-    raw_send(p, a->data, a->len);
-    raw_send(p, b->data, b->len);
-    raw_send(p, big->data, big->len);
+    raw_send_frames(p, "[0, 1.5, \"x\"]", "[0, \"abc\", \"y\"]", "[0, 18446744073709551615, \"z\"]",
+                    NULL);
     camas_loop_run(w->loop);
-    g_autoptr(GByteArray) expect = frame_text("[1, 1.5, [\"reply\", \"x\"]]");
-    g_autoptr(GByteArray) e2 = frame_text("[1, \"abc\", [\"reply\", \"y\"]]");
-    g_autoptr(GByteArray) e3 = frame_text("[1, 18446744073709551615, [\"reply\", \"z\"]]");
-    g_byte_array_append(expect, e2->data, e2->len);
-    g_byte_array_append(expect, e3->data, e3->len);
+    g_autoptr(GByteArray) expect =
+        frames_text("[1, 1.5, [\"reply\", \"x\"]]", "[1, \"abc\", [\"reply\", \"y\"]]",
+                    "[1, 18446744073709551615, [\"reply\", \"z\"]]", NULL);
     assert_rx_len(p->rx, (const char *)expect->data, expect->len);
 }
 
