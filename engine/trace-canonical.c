@@ -680,6 +680,34 @@ static const struct {
 } field_keys[4] = {KEY(",\"src\":"), KEY(",\"dst\":"), KEY(",\"method\":"), KEY(",\"text\":")};
 #undef KEY
 
+/* The SHA-256 of @n bytes into @md; only its first 16 bytes are right.  A payload of up to 55 bytes (a typical message) is one SHA-256 block: padded here
+ * and compressed with SHA256_Transform, without Update's buffering and Final's padding and
+ * wiping of the context, which cost as much as the compression itself.  Longer ones go
+ * through SHA256_Init/Update/Final (not SHA256(): in OpenSSL 3 the one-shot fetches the
+ * algorithm by name, with locks and allocation, on every call). */
+static void
+payload_digest(const guint8 *bytes, gsize n, guint8 md[SHA256_DIGEST_LENGTH])
+{
+    SHA256_CTX c;
+    SHA256_Init(&c);
+    if (n <= 55) {
+        guint8 block[64];
+        memcpy(block, bytes, n);
+        block[n] = 0x80;
+        memset(block + n + 1, 0, 55 - n);
+        guint64 bits = GUINT64_TO_BE((guint64)n * 8);
+        memcpy(block + 56, &bits, 8);
+        SHA256_Transform(&c, block);
+        for (int k = 0; k < 4; k++) {
+            guint32 be = GUINT32_TO_BE((guint32)c.h[k]);
+            memcpy(md + 4 * k, &be, 4);
+        }
+    } else {
+        SHA256_Update(&c, bytes, n);
+        SHA256_Final(md, &c);
+    }
+}
+
 /* The line number for the next line: seq_text counts up like an odometer. */
 static inline void
 seq_text_next(Render *t)
@@ -737,14 +765,9 @@ render_at(Render *t, guint8 *p, const Rec *r)
         if (r->is_digest) {
             p = put_hex(p, r->bytes, r->n_bytes);
         } else {
-            /* SHA256_Init/Update/Final, not SHA256(): in OpenSSL 3 the one-shot fetches the
-             * algorithm by name (locks, allocation) on every call */
-            guint8 md[SHA256_DIGEST_LENGTH];
-            SHA256_CTX c;
-            SHA256_Init(&c);
-            SHA256_Update(&c, r->bytes, r->n_bytes);
-            SHA256_Final(md, &c);
             G_STATIC_ASSERT(PAYLOAD_DIGEST_BYTES == 16);
+            guint8 md[SHA256_DIGEST_LENGTH];
+            payload_digest(r->bytes, r->n_bytes, md);
             p = put_hex16(p, md);
         }
         *p++ = '"';
