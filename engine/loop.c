@@ -570,8 +570,10 @@ camas_loop_run_due(CamasLoop *loop)
     return run_due_budget(loop, G_MAXSIZE);
 }
 
-gboolean
-camas__loop_run_until(CamasLoop *loop, gint64 time, gsize *count)
+/* Runs events due at or before @time until camas_loop_stop() (returns TRUE) or @budget events
+ * ran; unless stopped or out of budget, now moves on to @time. */
+static inline gboolean
+run_until_budget(CamasLoop *loop, gint64 time, gsize budget, gsize *count)
 {
     CamasHeapEntry e;
     gsize n = 0;
@@ -582,17 +584,32 @@ camas__loop_run_until(CamasLoop *loop, gint64 time, gsize *count)
             stopped = TRUE;
             break;
         }
-        if (!pop_due(loop, time, &e))
+        if (n == budget || !pop_due(loop, time, &e))
             break;
         dispatch(loop, &e);
         n++;
     }
     loop->depth--;
-    if (!stopped && time != G_MAXINT64 && time > loop->head.now)
+    if (!stopped && n < budget && time != G_MAXINT64 && time > loop->head.now)
         loop->head.now = time;
     if (count)
         *count = n;
     return stopped;
+}
+
+gboolean
+camas__loop_run_until(CamasLoop *loop, gint64 time, gsize *count)
+{
+    return run_until_budget(loop, time, G_MAXSIZE, count);
+}
+
+gsize
+camas_loop_run_events(CamasLoop *loop, gint64 time, gsize max_events)
+{
+    g_return_val_if_fail(loop != NULL && !loop->realtime, 0);
+    gsize n;
+    run_until_budget(loop, time, max_events, &n);
+    return n;
 }
 
 gsize

@@ -22,8 +22,8 @@
 #include "scenario-private.h"
 #include "value-private.h"
 
-/* Progress is reported every this many events (a power of two minus one as a mask). */
-#define PROGRESS_MASK 0xffffu
+/* Progress is reported every this many events. */
+#define PROGRESS_EVERY 65536u
 
 typedef struct {
     char *name;
@@ -351,14 +351,12 @@ camas_scenario_run(CamasScenario *scenario, const CamasScenarioRunOptions *optio
     guint64 events = 0;
     if (ok) {
         if (o->progress) {
-            gint64 next;
-            while (camas_loop_next_time(loop, &next) && next <= until) {
-                camas_loop_step(loop);
-                if ((++events & PROGRESS_MASK) == 0)
-                    o->progress(camas_loop_now(loop), until, events, o->progress_data);
+            gsize n;
+            while ((n = camas_loop_run_events(loop, until, PROGRESS_EVERY)) == PROGRESS_EVERY) {
+                events += n;
+                o->progress(camas_loop_now(loop), until, events, o->progress_data);
             }
-            if (until != G_MAXINT64 && until > camas_loop_now(loop))
-                camas_loop_run_until(loop, until); /* nothing is due: moves now to until */
+            events += n;
         } else {
             events = camas_loop_run_until(loop, until);
         }

@@ -296,6 +296,45 @@ Test(loop, stop_ends_a_run_after_the_current_event)
     cr_assert_eq(camas_loop_run(loop), 1);
 }
 
+/* The same random schedule run whole and in slices of three: the same log, the same final
+ * time; between slices now is the last event's time, not the bound. */
+Test(loop, run_events_runs_slices_of_exactly_what_run_until_runs)
+{
+    GString *logs[2];
+    gint64 ends[2];
+    for (int sliced = 0; sliced < 2; sliced++) {
+        g_autoptr(CamasLoop) loop = camas_loop_new();
+        Log log = {g_string_new(NULL), loop};
+        static const char *const names[10] = {"a", "b", "c", "d", "e", "f", "g", "h", "i", "j"};
+        Tag tags[10];
+        CamasRng rng;
+        camas_rng_init(&rng, 42);
+        for (int i = 0; i < 10; i++) {
+            tags[i] = (Tag){&log, names[i]};
+            camas_loop_call_at(loop, (gint64)camas_rng_below(&rng, 50), log_event, &tags[i]);
+        }
+        camas_loop_call_at(loop, 500, log_event, &tags[0]); /* after the bound: stays pending */
+        if (!sliced) {
+            cr_assert_eq(camas_loop_run_until(loop, 100), 10);
+        } else {
+            gsize n, total = 0;
+            while ((n = camas_loop_run_events(loop, 100, 3)) == 3) {
+                total += n;
+                cr_assert_lt(camas_loop_now(loop), 50, "a full slice stops at its last event");
+            }
+            cr_assert_eq(total + n, 10);
+        }
+        logs[sliced] = log.text;
+        ends[sliced] = camas_loop_now(loop);
+        cr_assert_eq(camas_loop_get_pending(loop), 1);
+    }
+    cr_assert_str_eq(logs[1]->str, logs[0]->str);
+    cr_assert_eq(ends[0], 100);
+    cr_assert_eq(ends[1], 100);
+    for (int i = 0; i < 2; i++)
+        g_string_free(logs[i], TRUE);
+}
+
 Test(loop, run_due_runs_only_what_is_due_now)
 {
     g_autoptr(CamasLoop) loop = camas_loop_new();

@@ -182,6 +182,16 @@ CAMAS_API gsize camas_loop_run_due(CamasLoop *loop);
 CAMAS_API gsize camas_loop_run_until(CamasLoop *loop, gint64 time);
 
 /**
+ * camas_loop_run_events:
+ * camas_loop_run_until() in slices: runs at most @max_events events, so a front end can report
+ * progress between slices of a long run.  Running slices until one returns less than
+ * @max_events runs exactly the events camas_loop_run_until() runs, in the same order, and
+ * leaves now at the same time; after a full slice now stays at the last event's time.
+ * Returns the number of events run.
+ */
+CAMAS_API gsize camas_loop_run_events(CamasLoop *loop, gint64 time, gsize max_events);
+
+/**
  * camas_loop_run:
  * As fast as possible until nothing is pending or camas_loop_stop() was called; now stays at
  * the last event's time.  Returns the number of events run.
