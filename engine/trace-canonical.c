@@ -491,26 +491,28 @@ static const char digits2[] = "0001020304050607080910111213141516171819202122232
                               "34353637383940414243444546474849505152535455565758596061626364656667"
                               "6869707172737475767778798081828384858687888990919293949596979899";
 
-/* Unsigned decimal (at most 20 bytes). */
+/* Unsigned decimal (at most 20 bytes), written in place from the last digit back (its length
+ * counted first: no copy of a variable length). */
 static inline guint8 *
 put_u64(guint8 *p, guint64 v)
 {
-    char tmp[20];
-    int i = 20;
+    int n = 1;
+    for (guint64 x = v; x >= 10 && n < 20; n++)
+        x /= 10;
+    guint8 *end = p + n, *q = end;
     while (v >= 100) {
         guint r = (guint)(v % 100);
         v /= 100;
-        i -= 2;
-        memcpy(tmp + i, digits2 + 2 * r, 2);
+        q -= 2;
+        memcpy(q, digits2 + 2 * r, 2);
     }
     if (v >= 10) {
-        i -= 2;
-        memcpy(tmp + i, digits2 + 2 * v, 2);
+        q -= 2;
+        memcpy(q, digits2 + 2 * v, 2);
     } else {
-        tmp[--i] = (char)('0' + v);
+        *--q = (guint8)('0' + v);
     }
-    memcpy(p, tmp + i, (gsize)(20 - i));
-    return p + (20 - i);
+    return end;
 }
 
 /* Ticks as seconds with exactly nine decimals (at most 31 bytes). */
@@ -673,9 +675,12 @@ put_str(guint8 *p, const char *str, gsize n)
 
 #define PUT_LIT(p, lit) (memcpy((p), (lit), sizeof(lit) - 1), (p) + sizeof(lit) - 1)
 
+/* Each key in 16 bytes (zero-padded), copied whole: a fixed-size copy is two moves, a variable
+ * one a memcpy call; what lands past the key is overwritten (rec_bound() leaves the room).
+ * Likewise the whole arrays of seq_text, time_text and kind_text below. */
 #define KEY(lit) {lit, sizeof(lit) - 1}
 static const struct {
-    const char *text;
+    char text[16];
     guint8 len;
 } field_keys[4] = {KEY(",\"src\":"), KEY(",\"dst\":"), KEY(",\"method\":"), KEY(",\"text\":")};
 #undef KEY
@@ -728,7 +733,7 @@ static guint8 *
 render_at(Render *t, guint8 *p, const Rec *r)
 {
     p = PUT_LIT(p, "{\"seq\":");
-    memcpy(p, t->seq_text, t->seq_len);
+    memcpy(p, t->seq_text, sizeof t->seq_text);
     p += t->seq_len;
     p = PUT_LIT(p, ",\"time\":");
     /* many lines share a time: render it once */
@@ -736,10 +741,10 @@ render_at(Render *t, guint8 *p, const Rec *r)
         t->time_last = r->time;
         t->time_len = (guint)(put_time(t->time_text, r->time) - t->time_text);
     }
-    memcpy(p, t->time_text, t->time_len);
+    memcpy(p, t->time_text, sizeof t->time_text);
     p += t->time_len;
     if (G_LIKELY(r->kind <= CAMAS_TRACE_SPAWN)) {
-        memcpy(p, t->kind_text[r->kind], t->kind_len[r->kind]);
+        memcpy(p, t->kind_text[r->kind], sizeof t->kind_text[r->kind]);
         p += t->kind_len[r->kind];
     } else {
         p = PUT_LIT(p, ",\"kind\":\"");
@@ -753,7 +758,7 @@ render_at(Render *t, guint8 *p, const Rec *r)
     for (int k = 0; k < 3; k++) {
         if (!r->str[k])
             continue;
-        memcpy(p, field_keys[k].text, field_keys[k].len);
+        memcpy(p, field_keys[k].text, sizeof field_keys[k].text);
         p = put_str(p + field_keys[k].len, r->str[k], r->len[k]);
     }
     if (r->msg_id >= 0) {
