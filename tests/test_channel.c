@@ -10,7 +10,6 @@
 #include <camas/camas.h>
 
 #include "testutil.h"
-#include "transport-private.h"
 
 TestSuite(channel, .fini = camas_test_check_leaks);
 
@@ -182,106 +181,7 @@ assert_echoes(CamasTestWorld *w, CamasChannel *ch)
     camas_test_assert_value(v, "[s s]", "reply", "ohai");
 }
 
-/* --- a raw peer: bytes in, bytes out --------------------------------------------------------- */
-
-typedef struct {
-    CamasPipe *pipe;
-    GByteArray *rx;
-    gboolean closed;
-    gboolean dialed;
-} RawPeer;
-
-static void
-raw_received(CamasPipe *pipe, const guint8 *data, gsize len, gpointer user_data)
-{
-    RawPeer *p = user_data;
-    g_byte_array_append(p->rx, data, len);
-}
-
-static void
-raw_closed(CamasPipe *pipe, const GError *error, gpointer user_data)
-{
-    RawPeer *p = user_data;
-    p->closed = TRUE;
-}
-
-static const CamasPipeCallbacks raw_callbacks = {.received = raw_received, .closed = raw_closed};
-
-static void
-raw_dialed(CamasPipe *pipe, const GError *error, gpointer data)
-{
-    RawPeer *p = data;
-    p->dialed = TRUE;
-    cr_assert_not_null(pipe, "dial failed: %s", error ? error->message : "");
-    p->pipe = pipe;
-    camas__pipe_start(pipe, &raw_callbacks, p);
-}
-
-static RawPeer *
-raw_connect(CamasTestWorld *w, const char *address)
-{
-    RawPeer *p = g_new0(RawPeer, 1);
-    p->rx = g_byte_array_new();
-    g_autoptr(CamasAddress) a = camas_address_parse(address, NULL);
-    camas__transport_dial(w->loop, a, NULL, raw_dialed, p);
-    CAMAS_TEST_WAIT(w, p->dialed);
-    return p;
-}
-
-static void
-raw_send(RawPeer *p, const void *data, gsize len)
-{
-    g_autoptr(GBytes) b = g_bytes_new(data, len);
-    cr_assert(camas__pipe_send(p->pipe, b, NULL));
-}
-
-static void
-raw_free(RawPeer *p)
-{
-    if (p->pipe)
-        camas__pipe_close(p->pipe);
-    g_byte_array_unref(p->rx);
-    g_free(p);
-}
-
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(RawPeer, raw_free)
-
-/* A raw server peer: accepts one connection. */
-typedef struct {
-    CamasListener *listener;
-    RawPeer peer;
-} RawServer;
-
-static void
-raw_accepted(CamasListener *listener, CamasPipe *pipe, gpointer data)
-{
-    RawServer *s = data;
-    s->peer.pipe = pipe;
-    camas__pipe_start(pipe, &raw_callbacks, &s->peer);
-}
-
-static RawServer *
-raw_listen(CamasLoop *loop, const char *address)
-{
-    RawServer *s = g_new0(RawServer, 1);
-    s->peer.rx = g_byte_array_new();
-    g_autoptr(CamasAddress) a = camas_address_parse(address, NULL);
-    s->listener = camas__transport_listen(loop, a, NULL, raw_accepted, s, NULL);
-    cr_assert_not_null(s->listener);
-    return s;
-}
-
-static void
-raw_server_free(RawServer *s)
-{
-    if (s->peer.pipe)
-        camas__pipe_close(s->peer.pipe);
-    camas__listener_close(s->listener);
-    g_byte_array_unref(s->peer.rx);
-    g_free(s);
-}
-
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(RawServer, raw_server_free)
+/* --- raw peers ------------------------------------------------------------------------------ */
 
 #define assert_rx_text(rx, literal) assert_rx_len((rx), (literal), sizeof(literal) - 1)
 
@@ -339,13 +239,13 @@ frames_text(const char *first, ...)
 
 /* Sends each of the NULL-terminated text payloads as a frame of its own, one write each. */
 static void
-raw_send_frames(RawPeer *p, const char *first, ...)
+raw_send_frames(CamasTestRawPeer *p, const char *first, ...)
 {
     va_list ap;
     va_start(ap, first);
     for (const char *payload = first; payload; payload = va_arg(ap, const char *)) {
         g_autoptr(GByteArray) one = frame_text(payload);
-        raw_send(p, one->data, one->len);
+        camas_test_raw_send(p, one->data, one->len);
     }
     va_end(ap);
 }
@@ -353,9 +253,10 @@ raw_send_frames(RawPeer *p, const char *first, ...)
 /* A raw server at @address that @w owns, and a channel to it.  @rs receives the server.
  * Returns: (transfer full) the channel. */
 static CamasChannel *
-raw_pair(CamasTestWorld *w, const char *address, CamasCodec *codec, RawServer **rs)
+raw_pair(CamasTestWorld *w, const char *address, CamasCodec *codec, CamasTestRawPeer **rs)
 {
-    *rs = camas_test_world_own(w, raw_listen(w->loop, address), (GDestroyNotify)raw_server_free);
+    *rs = camas_test_world_own(w, camas_test_raw_listen(w, address),
+                               (GDestroyNotify)camas_test_raw_peer_free);
     return camas_test_channel_open(w, address, codec, NULL);
 }
 
@@ -366,7 +267,7 @@ Test(channel, client_frames_match_captured_json_bytes)
 {
     g_autoptr(CamasTestWorld) w = camas_test_world_new(CAMAS_TEST_NO_CLOCK);
     g_autoptr(CamasCodec) c = camas_test_codec("json");
-    RawServer *rs;
+    CamasTestRawPeer *rs;
     g_autoptr(CamasChannel) ch = raw_pair(w, "local://c1", c, &rs);
     g_autoptr(CamasValue) ohai = camas_value_new_str("ohai");
     g_autoptr(CamasValue) fail = camas_value_build("[s s]", "__fail__", "boom");
@@ -375,14 +276,13 @@ Test(channel, client_frames_match_captured_json_bytes)
     camas_loop_run(w->loop);
     g_autoptr(GByteArray) expect =
         frames_text("[0, 0, \"ohai\"]", "[0, 1, [\"__fail__\", \"boom\"]]", NULL);
-    cr_assert_eq(rs->peer.rx->len, expect->len);
-    cr_assert_arr_eq(rs->peer.rx->data, expect->data, expect->len);
-    cr_assert_arr_eq(rs->peer.rx->data, "\x00\x00\x00\x0e[0, 0, \"ohai\"]", 18);
-    cr_assert_arr_eq(rs->peer.rx->data + 18, "\x00\x00\x00\x1c", 4);
+    cr_assert_eq(rs->rx->len, expect->len);
+    cr_assert_arr_eq(rs->rx->data, expect->data, expect->len);
+    cr_assert_arr_eq(rs->rx->data, "\x00\x00\x00\x0e[0, 0, \"ohai\"]", 18);
+    cr_assert_arr_eq(rs->rx->data + 18, "\x00\x00\x00\x1c", 4);
 
     /* the raw server answers out of order, the client matches by id */
-    raw_send_frames(&rs->peer, "[2, 1, \"ValueError: boom\\n\"]", "[1, 0, [\"reply\", \"ohai\"]]",
-                    NULL);
+    raw_send_frames(rs, "[2, 1, \"ValueError: boom\\n\"]", "[1, 0, [\"reply\", \"ohai\"]]", NULL);
     g_autoptr(CamasValue) v = camas_test_await_ok(w, f1);
     camas_test_assert_value(v, "[s s]", "reply", "ohai");
     g_autoptr(GError) e = camas_test_await_error(w, f2);
@@ -398,7 +298,7 @@ Test(channel, server_replies_match_captured_json_bytes)
     g_autoptr(CamasTestWorld) w = camas_test_world_new(CAMAS_TEST_NO_CLOCK);
     g_autoptr(CamasCodec) c = camas_test_codec("json");
     g_autoptr(EchoServer) es = echo_server_new(w->loop, "local://c1s", c, NULL);
-    g_autoptr(RawPeer) p = raw_connect(w, "local://c1s");
+    g_autoptr(CamasTestRawPeer) p = camas_test_raw_connect(w, "local://c1s", NULL);
     raw_send_frames(p, "[0, 0, \"ohai\"]", "[0, 1, [\"__fail__\", \"boom\"]]", NULL);
     camas_loop_run(w->loop);
     assert_rx_text(p->rx,
@@ -411,7 +311,7 @@ Test(channel, msgpack_frames_match_captured_bytes)
 {
     g_autoptr(CamasTestWorld) w = camas_test_world_new(CAMAS_TEST_NO_CLOCK);
     g_autoptr(CamasCodec) c = camas_test_codec("msgpack");
-    RawServer *rs;
+    CamasTestRawPeer *rs;
     g_autoptr(CamasChannel) ch = raw_pair(w, "local://c4", c, &rs);
     g_autoptr(CamasValue) ohai = camas_value_new_str("ohai");
     g_autoptr(CamasValue) fail = camas_value_build("[s s]", "__fail__", "boom");
@@ -420,7 +320,7 @@ Test(channel, msgpack_frames_match_captured_bytes)
     g_autoptr(CamasFuture) f1 = camas_channel_send(ch, fail);
     g_autoptr(CamasFuture) f2 = camas_channel_send(ch, bin);
     camas_loop_run(w->loop);
-    GByteArray *rx = rs->peer.rx;
+    GByteArray *rx = rs->rx;
     cr_assert_arr_eq(rx->data, "\x00\x00\x00\x08\x93\x00\x00\xa4ohai", 12);
     /* [0, 2, [b"\x00\x01", [1, 2.5]]] */
     static const guint8 third[] = {0x93, 0x00, 0x02, 0x92, 0xc4, 0x02, 0x00, 0x01, 0x92,
@@ -432,10 +332,10 @@ Test(channel, msgpack_frames_match_captured_bytes)
     static const guint8 r0[] = {0, 0, 0, 0x0f, 0x93, 0x01, 0x00, 0x92, 0xa5, 'r', 'e',
                                 'p', 'l', 'y', 0xa4, 'o', 'h', 'a', 'i'};
     static const char r1[] = "\x93\x02\x01\xb1ValueError: boom\n";
-    raw_send(&rs->peer, r0, sizeof r0);
+    camas_test_raw_send(rs, r0, sizeof r0);
     guint32 n = GUINT32_TO_BE((guint32)(sizeof r1 - 1));
-    raw_send(&rs->peer, &n, 4);
-    raw_send(&rs->peer, r1, sizeof r1 - 1);
+    camas_test_raw_send(rs, &n, 4);
+    camas_test_raw_send(rs, r1, sizeof r1 - 1);
     g_autoptr(CamasValue) v = camas_test_await_ok(w, f0);
     camas_test_assert_value(v, "[s s]", "reply", "ohai");
     g_autoptr(GError) e = camas_test_await_error(w, f1);
@@ -450,11 +350,11 @@ Test(channel, msgpack_server_replies_match_captured_bytes)
     g_autoptr(CamasTestWorld) w = camas_test_world_new(CAMAS_TEST_NO_CLOCK);
     g_autoptr(CamasCodec) c = camas_test_codec("msgpack");
     g_autoptr(EchoServer) es = echo_server_new(w->loop, "local://c4s", c, NULL);
-    g_autoptr(RawPeer) p = raw_connect(w, "local://c4s");
-    raw_send(p, "\x00\x00\x00\x08\x93\x00\x00\xa4ohai", 12);
+    g_autoptr(CamasTestRawPeer) p = camas_test_raw_connect(w, "local://c4s", NULL);
+    camas_test_raw_send(p, "\x00\x00\x00\x08\x93\x00\x00\xa4ohai", 12);
     static const guint8 q[] = {0, 0, 0, 0x12, 0x93, 0x00, 0x01, 0x92, 0xa8, '_', '_', 'f',
                                'a', 'i', 'l', '_', '_', 0xa4, 'b', 'o', 'o', 'm'};
-    raw_send(p, q, sizeof q);
+    camas_test_raw_send(p, q, sizeof q);
     camas_loop_run(w->loop);
     assert_rx(p->rx,
               "0000000f 93010092a57265706c79a46f686169"
@@ -670,7 +570,7 @@ Test(channel, unencodable_request_fails_its_future_and_uses_up_its_id)
 {
     g_autoptr(CamasTestWorld) w = camas_test_world_new(CAMAS_TEST_NO_CLOCK);
     g_autoptr(CamasCodec) c = camas_test_codec("json");
-    RawServer *rs;
+    CamasTestRawPeer *rs;
     g_autoptr(CamasChannel) ch = raw_pair(w, "local://enc", c, &rs);
     g_autoptr(CamasValue) bytes = camas_value_new_bytes("ab", 2);
     g_autoptr(CamasFuture) f = camas_channel_send(ch, bytes);
@@ -680,7 +580,7 @@ Test(channel, unencodable_request_fails_its_future_and_uses_up_its_id)
     g_autoptr(CamasValue) ohai = camas_value_new_str("ohai");
     g_autoptr(CamasFuture) f2 = camas_channel_send(ch, ohai);
     camas_loop_run(w->loop);
-    assert_rx_text(rs->peer.rx, "\x00\x00\x00\x0e[0, 1, \"ohai\"]");
+    assert_rx_text(rs->rx, "\x00\x00\x00\x0e[0, 1, \"ohai\"]");
     cr_assert_not(camas_future_is_done(f2), "request 1 waits for its reply");
 }
 
@@ -700,20 +600,19 @@ Test(channel, requests_wait_in_a_queue_until_a_request_function_is_set)
 {
     g_autoptr(CamasTestWorld) w = camas_test_world_new(CAMAS_TEST_NO_CLOCK);
     g_autoptr(CamasCodec) c = camas_test_codec("json");
-    RawServer *rs;
+    CamasTestRawPeer *rs;
     g_autoptr(CamasChannel) ch = raw_pair(w, "local://q", c, &rs);
     camas_loop_run(w->loop);
-    raw_send_frames(&rs->peer, "[0, 0, \"a\"]", "[0, 1, \"b\"]", NULL);
+    raw_send_frames(rs, "[0, 0, \"a\"]", "[0, 1, \"b\"]", NULL);
     camas_loop_run(w->loop);
-    cr_assert_eq(rs->peer.rx->len, 0);
+    cr_assert_eq(rs->rx->len, 0);
     EchoServer es = {.loop = w->loop};
     camas_channel_set_request_func(ch, echo_request, &es, NULL);
     cr_assert_eq(es.n_requests, 0, "queued requests are handed over from an event");
     camas_loop_run(w->loop);
     cr_assert_eq(es.n_requests, 2);
-    assert_rx_text(rs->peer.rx,
-                   "\x00\x00\x00\x16[1, 0, [\"reply\", \"a\"]]"
-                   "\x00\x00\x00\x16[1, 1, [\"reply\", \"b\"]]");
+    assert_rx_text(rs->rx, "\x00\x00\x00\x16[1, 0, [\"reply\", \"a\"]]"
+                           "\x00\x00\x00\x16[1, 1, [\"reply\", \"b\"]]");
 }
 
 Test(channel, frames_split_into_single_bytes_and_coalesced_frames_both_work)
@@ -721,18 +620,18 @@ Test(channel, frames_split_into_single_bytes_and_coalesced_frames_both_work)
     g_autoptr(CamasTestWorld) w = camas_test_world_new(CAMAS_TEST_NO_CLOCK);
     g_autoptr(CamasCodec) c = camas_test_codec("json");
     g_autoptr(EchoServer) es = echo_server_new(w->loop, "local://split", c, NULL);
-    g_autoptr(RawPeer) p = raw_connect(w, "local://split");
+    g_autoptr(CamasTestRawPeer) p = camas_test_raw_connect(w, "local://split", NULL);
     g_autoptr(GByteArray) all = frame_text("[0, 0, \"one\"]");
     g_autoptr(GByteArray) two = frame_text("[0, 1, \"two\"]");
     g_autoptr(GByteArray) three = frame_text("[0, 2, \"three\"]");
     for (guint i = 0; i < all->len; i++)
-        raw_send(p, all->data + i, 1);
+        camas_test_raw_send(p, all->data + i, 1);
     /* two and the first half of three in one write, the rest in another */
     g_autoptr(GByteArray) chunk = g_byte_array_new();
     g_byte_array_append(chunk, two->data, two->len);
     g_byte_array_append(chunk, three->data, 7);
-    raw_send(p, chunk->data, chunk->len);
-    raw_send(p, three->data + 7, three->len - 7);
+    camas_test_raw_send(p, chunk->data, chunk->len);
+    camas_test_raw_send(p, three->data + 7, three->len - 7);
     camas_loop_run(w->loop);
     assert_rx_text(p->rx,
                    "\x00\x00\x00\x18[1, 0, [\"reply\", \"one\"]]"
@@ -759,15 +658,15 @@ check_bad_input(const BadInput *bad)
     g_autoptr(EchoServer) es = echo_server_new(w->loop, "local://bad", c, NULL);
     g_autoptr(CamasChannel) good = camas_test_channel_open(w, "local://bad", c, NULL);
     g_autoptr(CamasFuture) held = send_held(good, 1);
-    g_autoptr(RawPeer) p = raw_connect(w, "local://bad");
+    g_autoptr(CamasTestRawPeer) p = camas_test_raw_connect(w, "local://bad", NULL);
     camas_loop_run(w->loop);
     cr_assert_eq(camas_channel_server_get_n_channels(es->server), 2);
     guint before = warnings->len;
     if (bad->codec) {
         guint32 n = GUINT32_TO_BE((guint32)bad->len);
-        raw_send(p, &n, 4);
+        camas_test_raw_send(p, &n, 4);
     }
-    raw_send(p, bad->bytes, bad->len);
+    camas_test_raw_send(p, bad->bytes, bad->len);
     camas_loop_run(w->loop);
     cr_assert(p->closed, "%s: the server closed the bad connection", bad->name);
     cr_assert_eq(warnings->len, before + 1, "%s: one warning", bad->name);
@@ -812,8 +711,8 @@ Test(channel, a_stalled_half_frame_delays_nobody)
     g_autoptr(CamasTestWorld) w = camas_test_world_new(CAMAS_TEST_NO_CLOCK);
     g_autoptr(CamasCodec) c = camas_test_codec("json");
     g_autoptr(EchoServer) es = echo_server_new(w->loop, "local://stall", c, NULL);
-    g_autoptr(RawPeer) p = raw_connect(w, "local://stall");
-    raw_send(p, "\x00\x00\x00\x20[0, 0, \"sta", 15);
+    g_autoptr(CamasTestRawPeer) p = camas_test_raw_connect(w, "local://stall", NULL);
+    camas_test_raw_send(p, "\x00\x00\x00\x20[0, 0, \"sta", 15);
     g_autoptr(CamasChannel) ch = camas_test_channel_open(w, "local://stall", c, NULL);
     assert_echoes(w, ch);
     cr_assert_eq(p->rx->len, 0);
@@ -1030,7 +929,7 @@ Test(channel, replies_echo_any_request_id_value_as_python_does)
     g_autoptr(CamasTestWorld) w = camas_test_world_new(CAMAS_TEST_NO_CLOCK);
     g_autoptr(CamasCodec) c = camas_test_codec("json");
     g_autoptr(EchoServer) es = echo_server_new(w->loop, "local://ids", c, NULL);
-    g_autoptr(RawPeer) p = raw_connect(w, "local://ids");
+    g_autoptr(CamasTestRawPeer) p = camas_test_raw_connect(w, "local://ids", NULL);
     raw_send_frames(p, "[0, 1.5, \"x\"]", "[0, \"abc\", \"y\"]", "[0, 18446744073709551615, \"z\"]",
                     NULL);
     camas_loop_run(w->loop);

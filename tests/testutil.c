@@ -12,6 +12,7 @@
 
 #include "live-private.h"
 #include "testutil.h"
+#include "transport-private.h"
 
 /* --- worlds ----------------------------------------------------------------------------------- */
 
@@ -552,6 +553,98 @@ camas_test_assert_frames(const GPtrArray *got, const char *const *expect, const 
     for (guint i = 0; i < got->len && i < n; i++)
         cr_assert_str_eq(g_ptr_array_index(got, i), expect[i], "%s frame %u", who, i);
     cr_assert_eq(got->len, n, "%s sent %u frames, expected %u", who, got->len, n);
+}
+
+/* --- raw peers ------------------------------------------------------------------------------- */
+
+static void
+raw_received(CamasPipe *pipe, const guint8 *data, gsize len, gpointer user_data)
+{
+    CamasTestRawPeer *p = user_data;
+    g_byte_array_append(p->rx, data, (guint)len);
+}
+
+static void
+raw_closed(CamasPipe *pipe, const GError *error, gpointer user_data)
+{
+    CamasTestRawPeer *p = user_data;
+    p->closed = TRUE;
+}
+
+static const CamasPipeCallbacks raw_callbacks = {.received = raw_received, .closed = raw_closed};
+
+static void
+raw_start(CamasTestRawPeer *p, CamasPipe *pipe)
+{
+    p->pipe = pipe;
+    camas__pipe_start(pipe, &raw_callbacks, p);
+}
+
+static void
+raw_dialed(CamasPipe *pipe, const GError *error, gpointer data)
+{
+    CamasTestRawPeer *p = data;
+    p->dialed = TRUE;
+    cr_assert_not_null(pipe, "dial failed: %s", error ? error->message : "");
+    raw_start(p, pipe);
+}
+
+static void
+raw_accepted(CamasListener *listener, CamasPipe *pipe, gpointer data)
+{
+    raw_start(data, pipe);
+}
+
+/* A peer without a connection yet, for @address (parsed, which the test fails on). */
+static CamasTestRawPeer *
+raw_peer_new(const char *address, CamasAddress **parsed)
+{
+    g_autoptr(GError) error = NULL;
+    *parsed = made(camas_address_parse(address, &error), error, address);
+    CamasTestRawPeer *p = g_new0(CamasTestRawPeer, 1);
+    p->rx = g_byte_array_new();
+    return p;
+}
+
+CamasTestRawPeer *
+camas_test_raw_connect(CamasTestWorld *w, const char *address, const CamasTransportOptions *options)
+{
+    g_autoptr(CamasAddress) a = NULL;
+    CamasTestRawPeer *p = raw_peer_new(address, &a);
+    camas__transport_dial(w->loop, a, options, raw_dialed, p);
+    CAMAS_TEST_WAIT(w, p->dialed);
+    return p;
+}
+
+CamasTestRawPeer *
+camas_test_raw_listen(CamasTestWorld *w, const char *address)
+{
+    g_autoptr(CamasAddress) a = NULL;
+    CamasTestRawPeer *p = raw_peer_new(address, &a);
+    g_autoptr(GError) error = NULL;
+    p->listener = camas__transport_listen(w->loop, a, NULL, raw_accepted, p, &error);
+    made(p->listener, error, address);
+    return p;
+}
+
+void
+camas_test_raw_send(CamasTestRawPeer *peer, const void *data, gsize len)
+{
+    cr_assert_not_null(peer->pipe, "the raw peer has no connection");
+    g_autoptr(GBytes) b = g_bytes_new(data, len);
+    g_autoptr(GError) error = NULL;
+    cr_assert(camas__pipe_send(peer->pipe, b, &error), "%s", error ? error->message : "");
+}
+
+void
+camas_test_raw_peer_free(CamasTestRawPeer *peer)
+{
+    if (peer->pipe)
+        camas__pipe_close(peer->pipe);
+    if (peer->listener)
+        camas__listener_close(peer->listener);
+    g_byte_array_unref(peer->rx);
+    g_free(peer);
 }
 
 /* --- the camas program ------------------------------------------------------------------------ */

@@ -271,6 +271,32 @@ void camas_test_capture_stop(CamasTestCapture *capture);
 /* Asserts @got holds exactly the NULL-terminated @expect, in order; @who names it. */
 void camas_test_assert_frames(const GPtrArray *got, const char *const *expect, const char *who);
 
+/* --- raw peers ------------------------------------------------------------------------------- */
+
+/* One end of a transport connection that the test drives itself, below the channel layer (to
+ * send bytes no channel would, or to see exactly what one sent). */
+typedef struct {
+    GByteArray *rx;  /* every byte received, in order */
+    gboolean closed; /* the connection reported its end */
+
+    /* private */
+    struct _CamasPipe *pipe;
+    struct _CamasListener *listener;
+    gboolean dialed;
+} CamasTestRawPeer;
+
+/* Dials @address (with @options, nullable) on @w's loop and runs until connected; the test fails
+ * if the dial fails.  Returns: (transfer full) the client end. */
+CamasTestRawPeer *camas_test_raw_connect(CamasTestWorld *w, const char *address,
+                                         const CamasTransportOptions *options);
+/* Listens at @address; the first connection accepted becomes the peer (until then it has none
+ * and cannot send).  Returns: (transfer full) the server end. */
+CamasTestRawPeer *camas_test_raw_listen(CamasTestWorld *w, const char *address);
+/* Sends @len bytes of @data; the test fails if the pipe refuses them. */
+void camas_test_raw_send(CamasTestRawPeer *peer, const void *data, gsize len);
+/* Closes the connection (and the listener) and frees @peer. */
+void camas_test_raw_peer_free(CamasTestRawPeer *peer);
+
 /* --- the camas program ------------------------------------------------------------------------ */
 
 typedef struct {
@@ -289,6 +315,7 @@ CamasTestRun camas_test_run_camas_argv(const char *cwd, char **envp, const char 
 void camas_test_run_clear(CamasTestRun *run);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(CamasTestWorld, camas_test_world_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(CamasTestRawPeer, camas_test_raw_peer_free)
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(CamasTestRun, camas_test_run_clear)
 
 G_END_DECLS
