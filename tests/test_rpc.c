@@ -13,7 +13,6 @@
 #include <camas/camas.h>
 
 #include "testutil.h"
-#include "transport-private.h"
 
 TestSuite(rpc, .fini = camas_test_check_leaks);
 
@@ -1246,35 +1245,6 @@ CAMAS_TEST_EACH_KIND(rpc, every_kind, conformance_connection_loss)
     env_free(env);
 }
 
-typedef struct {
-    CamasPipe *pipe;
-    gboolean dialed;
-    gboolean closed;
-} Raw;
-
-static void
-raw_received(CamasPipe *pipe, const guint8 *data, gsize len, gpointer user_data)
-{
-}
-
-static void
-raw_closed(CamasPipe *pipe, const GError *error, gpointer user_data)
-{
-    ((Raw *)user_data)->closed = TRUE;
-}
-
-static const CamasPipeCallbacks raw_callbacks = {.received = raw_received, .closed = raw_closed};
-
-static void
-raw_dialed(CamasPipe *pipe, const GError *error, gpointer data)
-{
-    Raw *r = data;
-    r->dialed = TRUE;
-    cr_assert_not_null(pipe, "%s", error ? error->message : "");
-    r->pipe = pipe;
-    camas__pipe_start(pipe, &raw_callbacks, r);
-}
-
 static void
 ignore_warnings(const char *domain, GLogLevelFlags level, const char *message, gpointer data)
 {
@@ -1288,26 +1258,20 @@ CAMAS_TEST_EACH_KIND(rpc, every_kind, conformance_bad_input)
     g_log_set_handler("camas", G_LOG_LEVEL_WARNING, ignore_warnings, &warnings);
     Env *env = env_new(*kind, "msgpack", "conformance", ENV_CONNECT);
     CamasProxy *remote = env->remote;
-    g_autoptr(CamasAddress) addr = camas_address_parse(camas_rpc_server_get_address(env->server),
-                                                       NULL);
-    Raw stall = {0}, bad = {0};
-    camas__transport_dial(env->loop, addr, &env->client_opts.transport, raw_dialed, &stall);
-    camas__transport_dial(env->loop, addr, &env->client_opts.transport, raw_dialed, &bad);
-    CAMAS_TEST_WAIT(env->w, stall.dialed);
-    CAMAS_TEST_WAIT(env->w, bad.dialed);
-    g_autoptr(GBytes) half = g_bytes_new_static("\x00\x00\x00\x20\x93\x00", 6);
-    cr_assert(camas__pipe_send(stall.pipe, half, NULL));
-    g_autoptr(GBytes) garbage = g_bytes_new_static("\x00\x00\x00\x02\xc1\xc1", 6);
-    cr_assert(camas__pipe_send(bad.pipe, garbage, NULL));
-    CAMAS_TEST_WAIT(env->w, bad.closed);
+    const char *address = camas_rpc_server_get_address(env->server);
+    CamasTestRawPeer *stall = camas_test_raw_connect(env->w, address, &env->client_opts.transport);
+    CamasTestRawPeer *bad = camas_test_raw_connect(env->w, address, &env->client_opts.transport);
+    camas_test_raw_send(stall, "\x00\x00\x00\x20\x93\x00", 6);
+    camas_test_raw_send(bad, "\x00\x00\x00\x02\xc1\xc1", 6);
+    CAMAS_TEST_WAIT(env->w, bad->closed);
     cr_assert_eq(warnings, 1);
     g_autoptr(CamasValue) a = camas_value_build("[i i]", 1, 2);
     g_autoptr(CamasValue) r =
         camas_test_await_ok_take(env->w, camas_proxy_call(remote, "add", a, NULL));
     camas_test_assert_value(r, "i", 3);
-    cr_assert_not(stall.closed);
-    camas__pipe_close(stall.pipe);
-    camas__pipe_close(bad.pipe);
+    cr_assert_not(stall->closed);
+    camas_test_raw_peer_free(stall);
+    camas_test_raw_peer_free(bad);
     env_free(env);
 }
 
