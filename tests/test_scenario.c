@@ -568,7 +568,7 @@ Test(scenario, traces_do_not_depend_on_environment_directory_or_address_layout)
     g_autofree char *trace_b = g_build_filename(dir, "b.jsonl", NULL);
 
     const char *argv_a[] = {"run", "--quiet", "--trace", trace_a, file, NULL};
-    CamasTestRun a = camas_test_run_camas_argv(NULL, NULL, NULL, argv_a);
+    g_auto(CamasTestRun) a = camas_test_run_camas_argv(NULL, NULL, NULL, argv_a);
     cr_assert_eq(a.status, 0, "%s", a.err);
 
     /* another locale, time zone and working directory (the file named relatively), a long
@@ -582,7 +582,7 @@ Test(scenario, traces_do_not_depend_on_environment_directory_or_address_layout)
     env = g_environ_setenv(env, "CAMAS_TEST_PADDING", padding, TRUE);
     const char *setarch[] = {"setarch", "x86_64", "-R", NULL};
     const char *argv_b[] = {"run", "--quiet", "--trace", "b.jsonl", "gossip.json", NULL};
-    CamasTestRun b = camas_test_run_camas_argv(dir, env, setarch, argv_b);
+    g_auto(CamasTestRun) b = camas_test_run_camas_argv(dir, env, setarch, argv_b);
     cr_assert_eq(b.status, 0, "%s", b.err);
 
     g_autofree char *ta = read_all(trace_a);
@@ -593,8 +593,6 @@ Test(scenario, traces_do_not_depend_on_environment_directory_or_address_layout)
     g_autofree char *sha = g_compute_checksum_for_string(G_CHECKSUM_SHA256, ta, -1);
     cr_assert(strstr(a.out, sha), "%s", a.out);
     cr_assert(strstr(b.out, sha), "%s", b.out);
-    camas_test_run_clear(&a);
-    camas_test_run_clear(&b);
     (void)copied;
     (void)copy;
     remove_tree(dir);
@@ -779,7 +777,7 @@ assert_one_line_error(const CamasTestRun *r, const char *prefix)
 Test(scenario, camas_run_prints_one_summary_and_exits_0)
 {
     g_autofree char *file = scenario_path("default.json");
-    CamasTestRun r = camas_test_run_camas("run", file, NULL);
+    g_auto(CamasTestRun) r = camas_test_run_camas("run", file, NULL);
     cr_assert_eq(r.status, 0, "%s", r.err);
     g_autoptr(CamasScenario) s = load_file("default.json");
     g_autofree char *want = g_strdup_printf(
@@ -789,9 +787,8 @@ Test(scenario, camas_run_prints_one_summary_and_exits_0)
                                             camas_scenario_get_expected_fingerprint(s));
     cr_assert(g_str_has_suffix(r.out, tail), "%s", r.out);
     cr_assert_str_eq(r.err, "");
-    camas_test_run_clear(&r);
 
-    CamasTestRun j =
+    g_auto(CamasTestRun) j =
         camas_test_run_camas("run", "--json", "--seed", "5", "--until", "2.5", file, NULL);
     cr_assert_eq(j.status, 0, "%s", j.err);
     json_error_t jerr;
@@ -804,7 +801,6 @@ Test(scenario, camas_run_prints_one_summary_and_exits_0)
     cr_assert(json_is_real(json_object_get(o, "wall_seconds")));
     cr_assert_eq(json_string_length(json_object_get(o, "fingerprint")), 64);
     json_decref(o);
-    camas_test_run_clear(&j);
 }
 
 Test(scenario, bad_input_exits_2_with_one_line_and_leaves_no_trace_file)
@@ -823,13 +819,12 @@ Test(scenario, bad_input_exits_2_with_one_line_and_leaves_no_trace_file)
     };
     for (gsize i = 0; i < G_N_ELEMENTS(cases); i++) {
         g_autofree char *file = write_temp(dir, "bad.json", cases[i].json);
-        CamasTestRun r = camas_test_run_camas("run", "--trace", trace, file, NULL);
+        g_auto(CamasTestRun) r = camas_test_run_camas("run", "--trace", trace, file, NULL);
         cr_assert_eq(r.status, 2, "case %zu: %s", i, r.err);
         assert_one_line_error(&r, "camas run: ");
         cr_assert(strstr(r.err, cases[i].message), "case %zu: %s", i, r.err);
         cr_assert_str_eq(r.out, "");
         cr_assert_not(g_file_test(trace, G_FILE_TEST_EXISTS), "case %zu left a trace", i);
-        camas_test_run_clear(&r);
     }
     /* and no temporary file either */
     g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
@@ -850,11 +845,10 @@ Test(scenario, bad_input_exits_2_with_one_line_and_leaves_no_trace_file)
         for (int k = 0; k < 4 && bad_args[i][k]; k++)
             g_ptr_array_add(argv, (gpointer)bad_args[i][k]);
         g_ptr_array_add(argv, NULL);
-        CamasTestRun r =
+        g_auto(CamasTestRun) r =
             camas_test_run_camas_argv(NULL, NULL, NULL, (const char *const *)argv->pdata);
         cr_assert_eq(r.status, 2, "args %zu: %s", i, r.err);
         assert_one_line_error(&r, "camas run: ");
-        camas_test_run_clear(&r);
     }
     remove_tree(dir);
 }
@@ -864,7 +858,7 @@ Test(scenario, a_trace_file_is_the_canonical_trace)
     g_autofree char *dir = g_dir_make_tmp("camas-scenario-XXXXXX", NULL);
     g_autofree char *trace = g_build_filename(dir, "t.jsonl", NULL);
     g_autofree char *file = scenario_path("ring-election.json");
-    CamasTestRun r = camas_test_run_camas("run", "--trace", trace, file, NULL);
+    g_auto(CamasTestRun) r = camas_test_run_camas("run", "--trace", trace, file, NULL);
     cr_assert_eq(r.status, 0, "%s", r.err);
     g_autofree char *text = read_all(trace);
     g_autoptr(CamasScenario) s = load_file("ring-election.json");
@@ -872,7 +866,6 @@ Test(scenario, a_trace_file_is_the_canonical_trace)
     g_autoptr(CamasScenarioResult) res = run_collect(s, mine, NULL);
     cr_assert_str_eq(text, mine->str);
     cr_assert(strstr(r.out, camas_scenario_result_get_stats(res)->fingerprint), "%s", r.out);
-    camas_test_run_clear(&r);
     remove_tree(dir);
 }
 
@@ -881,13 +874,12 @@ Test(scenario, camas_check_exits_0_1_or_2)
     g_autofree char *dir = g_dir_make_tmp("camas-scenario-XXXXXX", NULL);
     g_autofree char *good = scenario_path("default.json");
     g_autofree char *ring = scenario_path("ring-election.json");
-    CamasTestRun ok = camas_test_run_camas("check", good, ring, NULL);
+    g_auto(CamasTestRun) ok = camas_test_run_camas("check", good, ring, NULL);
     cr_assert_eq(ok.status, 0, "%s%s", ok.out, ok.err);
     g_auto(GStrv) lines = lines_of(ok.out);
     cr_assert_eq(g_strv_length(lines), 2);
     cr_assert(g_str_has_prefix(lines[0], "ok     "), "%s", lines[0]);
     cr_assert(strstr(lines[1], "ring-election.json (ring-election: "), "%s", lines[1]);
-    camas_test_run_clear(&ok);
 
     /* a wrong expectation: FAILED with the reason, status 1 */
     g_autofree char *text = read_all(ring);
@@ -896,18 +888,17 @@ Test(scenario, camas_check_exits_0_1_or_2)
     cr_assert(leader);
     leader[0] = '2';
     g_autofree char *wrong = write_temp(dir, "wrong.json", wrong_text);
-    CamasTestRun failed = camas_test_run_camas("check", good, wrong, NULL);
+    g_auto(CamasTestRun) failed = camas_test_run_camas("check", good, wrong, NULL);
     cr_assert_eq(failed.status, 1, "%s%s", failed.out, failed.err);
     g_autofree char *line = g_strdup_printf(
         "FAILED %s: ring[0].leader is 1850331145, expected 2850331145 (and 15 more agents of "
         "ring)\n",
         wrong);
     cr_assert(g_str_has_suffix(failed.out, line), "%s", failed.out);
-    camas_test_run_clear(&failed);
 
     /* bad input wins: ERROR, status 2, the other files still run */
     g_autofree char *bad = write_temp(dir, "bad.json", "{\"agents\": 3}");
-    CamasTestRun err = camas_test_run_camas("check", bad, wrong, good, NULL);
+    g_auto(CamasTestRun) err = camas_test_run_camas("check", bad, wrong, good, NULL);
     cr_assert_eq(err.status, 2, "%s%s", err.out, err.err);
     g_auto(GStrv) elines = lines_of(err.out);
     cr_assert_eq(g_strv_length(elines), 3);
@@ -916,24 +907,21 @@ Test(scenario, camas_check_exits_0_1_or_2)
     cr_assert_str_eq(elines[0], eline);
     cr_assert(g_str_has_prefix(elines[1], "FAILED "));
     cr_assert(g_str_has_prefix(elines[2], "ok     "));
-    camas_test_run_clear(&err);
 
     /* --reference: the first differing record */
     g_autofree char *trace = g_build_filename(dir, "ring.jsonl", NULL);
-    CamasTestRun t = camas_test_run_camas("run", "--trace", trace, ring, NULL);
+    g_auto(CamasTestRun) t = camas_test_run_camas("run", "--trace", trace, ring, NULL);
     cr_assert_eq(t.status, 0);
-    camas_test_run_clear(&t);
     g_autofree char *ref = read_all(trace);
     char *id = strstr(ref, "\"seq\":40,");
     cr_assert(id);
     id[7] = '9'; /* "seq":40 -> "seq":49 */
     g_autofree char *ref_path = write_temp(dir, "ref.jsonl", ref);
-    CamasTestRun d = camas_test_run_camas("check", "--reference", ref_path, ring, NULL);
+    g_auto(CamasTestRun) d = camas_test_run_camas("check", "--reference", ref_path, ring, NULL);
     cr_assert_eq(d.status, 1, "%s%s", d.out, d.err);
     cr_assert(strstr(d.out, "trace differs from the reference at record 40: expected "
                             "{\"seq\":49,"),
               "%s", d.out);
-    camas_test_run_clear(&d);
     remove_tree(dir);
 }
 
@@ -957,37 +945,33 @@ Test(scenario, plugins_add_agent_types_with_declared_parameters)
         "\"expect\": {\"states\": [{\"agent\": \"sum\", \"key\": \"total\", \"equals\": 40}, "
         "{\"agent\": \"add\", \"key\": \"sent\", \"equals\": 4}, "
         "{\"agent\": \"add\", \"key\": \"label\", \"equals\": \"adder\"}]}}");
-    CamasTestRun r = camas_test_run_camas("run", "--states", file, NULL);
+    g_auto(CamasTestRun) r = camas_test_run_camas("run", "--states", file, NULL);
     cr_assert_eq(r.status, 0, "%s", r.err);
     cr_assert(strstr(r.out, "\nsum[0]: {'label': 'total', 'total': 40, 'sent': 0}\n"), "%s",
               r.out);
-    camas_test_run_clear(&r);
-    CamasTestRun c = camas_test_run_camas("check", file, NULL);
+    g_auto(CamasTestRun) c = camas_test_run_camas("check", file, NULL);
     cr_assert_eq(c.status, 0, "%s%s", c.out, c.err);
-    camas_test_run_clear(&c);
 
     /* the plug-in's declarations are checked like the built-ins' */
     g_autofree char *bad = write_temp(
         dir, "bad.json",
         "{\"plugins\": [\"lib/libmyagents.so\"], \"agents\": [{\"type\": \"Adder\", \"params\": "
         "{\"step\": 1, \"tims\": 2}}]}");
-    CamasTestRun b = camas_test_run_camas("run", bad, NULL);
+    g_auto(CamasTestRun) b = camas_test_run_camas("run", bad, NULL);
     cr_assert_eq(b.status, 2);
     g_autofree char *want = g_strdup_printf(
         "camas run: %s: $.agents[0].params.tims: unknown parameter \"tims\" (did you mean "
         "\"times\"?); Adder takes: label, step, times, peer\n",
         bad);
     cr_assert_str_eq(b.err, want);
-    camas_test_run_clear(&b);
     g_autofree char *missing = write_temp(
         dir, "missing.json",
         "{\"plugins\": [\"lib/libmyagents.so\"], \"agents\": [{\"type\": \"Adder\"}]}");
-    CamasTestRun m = camas_test_run_camas("run", missing, NULL);
+    g_auto(CamasTestRun) m = camas_test_run_camas("run", missing, NULL);
     cr_assert_eq(m.status, 2);
     cr_assert(strstr(m.err, "$.agents[0]: Adder needs the parameter \"step\" (int: what each "
                             "call adds)"),
               "%s", m.err);
-    camas_test_run_clear(&m);
     remove_tree(dir);
 }
 
@@ -1013,14 +997,13 @@ Test(scenario, plugin_load_failures_carry_the_loaders_message)
         g_autofree char *json = g_strdup_printf(
             "{\"plugins\": [\"%s\"], \"agents\": [{\"type\": \"EchoAgent\"}]}", cases[i].plugin);
         g_autofree char *file = write_temp(dir, "p.json", json);
-        CamasTestRun r = camas_test_run_camas("run", file, NULL);
+        g_auto(CamasTestRun) r = camas_test_run_camas("run", file, NULL);
         cr_assert_eq(r.status, 2, "case %zu: %s", i, r.err);
         assert_one_line_error(&r, "camas run: ");
         g_autofree char *prefix = g_strdup_printf("camas run: %s: $.plugins[0]: plugin %s: ", file,
                                                   cases[i].plugin);
         cr_assert(g_str_has_prefix(r.err, prefix), "case %zu: %s", i, r.err);
         cr_assert(strstr(r.err, cases[i].message), "case %zu: %s", i, r.err);
-        camas_test_run_clear(&r);
     }
     remove_tree(dir);
 }
