@@ -141,9 +141,11 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(EchoServer, echo_server_free)
 /* An echo server at @address that @w owns, and a channel to it; both ends use @options.  @es
  * (nullable) receives the server.  Returns: (transfer full) the channel. */
 static CamasChannel *
-echo_pair(CamasTestWorld *w, const char *address, CamasCodec *codec,
+echo_pair(CamasTestWorld *w, const char *address, const char *codec_name,
           const CamasChannelOptions *options, EchoServer **es)
 {
+    CamasCodec *codec =
+        camas_test_world_own(w, camas_test_codec(codec_name), (GDestroyNotify)camas_codec_unref);
     EchoServer *server = echo_server_new(w->loop, address, codec, options);
     camas_test_world_own(w, server, (GDestroyNotify)echo_server_free);
     if (es)
@@ -237,17 +239,14 @@ frames_text(const char *first, ...)
     return all;
 }
 
-/* Sends each of the NULL-terminated text payloads as a frame of its own, one write each. */
+/* Sends each of the NULL-terminated text @payloads as a frame of its own, one write each. */
 static void
-raw_send_frames(CamasTestRawPeer *p, const char *first, ...)
+raw_send_frames(CamasTestRawPeer *p, const char *const *payloads)
 {
-    va_list ap;
-    va_start(ap, first);
-    for (const char *payload = first; payload; payload = va_arg(ap, const char *)) {
-        g_autoptr(GByteArray) one = frame_text(payload);
+    for (; *payloads; payloads++) {
+        g_autoptr(GByteArray) one = frame_text(*payloads);
         camas_test_raw_send(p, one->data, one->len);
     }
-    va_end(ap);
 }
 
 /* A raw server at @address that @w owns, and a channel to it.  @rs receives the server.
@@ -282,7 +281,8 @@ Test(channel, client_frames_match_captured_json_bytes)
     cr_assert_arr_eq(rs->rx->data + 18, "\x00\x00\x00\x1c", 4);
 
     /* the raw server answers out of order, the client matches by id */
-    raw_send_frames(rs, "[2, 1, \"ValueError: boom\\n\"]", "[1, 0, [\"reply\", \"ohai\"]]", NULL);
+    raw_send_frames(rs, (const char *const[]){"[2, 1, \"ValueError: boom\\n\"]",
+                                              "[1, 0, [\"reply\", \"ohai\"]]", NULL});
     g_autoptr(CamasValue) v = camas_test_await_ok(w, f1);
     camas_test_assert_value(v, "[s s]", "reply", "ohai");
     g_autoptr(GError) e = camas_test_await_error(w, f2);
@@ -299,7 +299,8 @@ Test(channel, server_replies_match_captured_json_bytes)
     g_autoptr(CamasCodec) c = camas_test_codec("json");
     g_autoptr(EchoServer) es = echo_server_new(w->loop, "local://c1s", c, NULL);
     g_autoptr(CamasTestRawPeer) p = camas_test_raw_connect(w, "local://c1s", NULL);
-    raw_send_frames(p, "[0, 0, \"ohai\"]", "[0, 1, [\"__fail__\", \"boom\"]]", NULL);
+    raw_send_frames(
+        p, (const char *const[]){"[0, 0, \"ohai\"]", "[0, 1, [\"__fail__\", \"boom\"]]", NULL});
     camas_loop_run(w->loop);
     assert_rx_text(p->rx,
               "\x00\x00\x00\x19[1, 0, [\"reply\", \"ohai\"]]"
@@ -380,8 +381,7 @@ note_done(CamasFuture *f, gpointer data)
 Test(channel, request_and_reply_complete_inside_one_external_clock_step)
 {
     g_autoptr(CamasTestWorld) w = camas_test_world_new(CAMAS_TEST_EXTERNAL);
-    g_autoptr(CamasCodec) c = camas_test_codec("msgpack");
-    g_autoptr(CamasChannel) ch = echo_pair(w, "local://ext", c, NULL, NULL);
+    g_autoptr(CamasChannel) ch = echo_pair(w, "local://ext", "msgpack", NULL, NULL);
     cr_assert_eq(camas_loop_now(w->loop), 0);
     g_autoptr(CamasValue) ohai = camas_value_new_str("ohai");
     g_autoptr(CamasFuture) f = camas_channel_send(ch, ohai);
@@ -401,8 +401,7 @@ Test(channel, request_and_reply_complete_inside_one_external_clock_step)
 Test(channel, replies_arrive_out_of_order_and_match_their_requests)
 {
     g_autoptr(CamasTestWorld) w = camas_test_world_new(CAMAS_TEST_NO_CLOCK);
-    g_autoptr(CamasCodec) c = camas_test_codec("json");
-    g_autoptr(CamasChannel) ch = echo_pair(w, "local://ooo", c, NULL, NULL);
+    g_autoptr(CamasChannel) ch = echo_pair(w, "local://ooo", "json", NULL, NULL);
     CamasFuture *f[3];
     Seen seen[3] = {{0}};
     double sleeps[3] = {0.3, 0.1, 0.2};
@@ -439,9 +438,8 @@ tracer_func(const CamasTraceRecord *r, gpointer data)
 Test(channel, both_ends_send_requests_with_independent_ids)
 {
     g_autoptr(CamasTestWorld) w = camas_test_world_new(CAMAS_TEST_NO_CLOCK);
-    g_autoptr(CamasCodec) c = camas_test_codec("json");
     EchoServer *es;
-    g_autoptr(CamasChannel) ch = echo_pair(w, "local://both", c, NULL, &es);
+    g_autoptr(CamasChannel) ch = echo_pair(w, "local://both", "json", NULL, &es);
     Tracer t = {.texts = g_ptr_array_new_with_free_func(g_free)};
     camas_loop_set_tracer(w->loop, tracer_func, &t, NULL);
 
@@ -486,9 +484,8 @@ on_reset(CamasChannel *channel, const GError *error, gpointer data)
 Test(channel, closing_the_server_fails_pending_requests_with_connection_closed)
 {
     g_autoptr(CamasTestWorld) w = camas_test_world_new(CAMAS_TEST_NO_CLOCK);
-    g_autoptr(CamasCodec) c = camas_test_codec("json");
     EchoServer *es;
-    g_autoptr(CamasChannel) ch = echo_pair(w, "local://loss", c, NULL, &es);
+    g_autoptr(CamasChannel) ch = echo_pair(w, "local://loss", "json", NULL, &es);
     g_autoptr(CamasFuture) f1 = send_held(ch, 1);
     g_autoptr(CamasFuture) f2 = send_held(ch, 1);
     camas_loop_run(w->loop);
@@ -516,9 +513,8 @@ Test(channel, closing_the_server_fails_pending_requests_with_connection_closed)
 Test(channel, closing_the_client_fails_its_pending_requests_before_returning)
 {
     g_autoptr(CamasTestWorld) w = camas_test_world_new(CAMAS_TEST_NO_CLOCK);
-    g_autoptr(CamasCodec) c = camas_test_codec("msgpack");
     EchoServer *es;
-    g_autoptr(CamasChannel) ch = echo_pair(w, "local://cl", c, NULL, &es);
+    g_autoptr(CamasChannel) ch = echo_pair(w, "local://cl", "msgpack", NULL, &es);
     g_autoptr(CamasFuture) f = send_held(ch, 1);
     camas_loop_run(w->loop);
     Resets r = {0};
@@ -537,9 +533,8 @@ Test(channel, closing_the_client_fails_its_pending_requests_before_returning)
 Test(channel, dropped_request_is_answered_with_a_failure)
 {
     g_autoptr(CamasTestWorld) w = camas_test_world_new(CAMAS_TEST_NO_CLOCK);
-    g_autoptr(CamasCodec) c = camas_test_codec("json");
     EchoServer *es;
-    g_autoptr(CamasChannel) ch = echo_pair(w, "local://drop", c, NULL, &es);
+    g_autoptr(CamasChannel) ch = echo_pair(w, "local://drop", "json", NULL, &es);
     g_autoptr(CamasFuture) f = send_held(ch, 1);
     camas_loop_run(w->loop);
     camas_request_free(g_ptr_array_steal_index(es->held, 0));
@@ -551,9 +546,8 @@ Test(channel, dropped_request_is_answered_with_a_failure)
 Test(channel, unencodable_reply_becomes_a_serialization_failure)
 {
     g_autoptr(CamasTestWorld) w = camas_test_world_new(CAMAS_TEST_NO_CLOCK);
-    g_autoptr(CamasCodec) c = camas_test_codec("json");
     EchoServer *es;
-    g_autoptr(CamasChannel) ch = echo_pair(w, "local://ser", c, NULL, &es);
+    g_autoptr(CamasChannel) ch = echo_pair(w, "local://ser", "json", NULL, &es);
     g_autoptr(CamasFuture) f = send_held(ch, 1);
     camas_loop_run(w->loop);
     g_autoptr(CamasValue) bytes = camas_value_new_bytes("ab", 2);
@@ -587,9 +581,8 @@ Test(channel, unencodable_request_fails_its_future_and_uses_up_its_id)
 Test(channel, too_large_messages_fail_the_send_and_the_connection_goes_on)
 {
     g_autoptr(CamasTestWorld) w = camas_test_world_new(CAMAS_TEST_NO_CLOCK);
-    g_autoptr(CamasCodec) c = camas_test_codec("msgpack");
     CamasChannelOptions opts = {.max_frame_size = 100};
-    g_autoptr(CamasChannel) ch = echo_pair(w, "local://big", c, &opts, NULL);
+    g_autoptr(CamasChannel) ch = echo_pair(w, "local://big", "msgpack", &opts, NULL);
     g_autoptr(GError) e = send_big_error(w, ch, 200, 'x');
     cr_assert(g_error_matches(e, CAMAS_ERROR, CAMAS_ERROR_TOO_LARGE), "%s", e->message);
     cr_assert(strstr(e->message, "maximum frame size of 100 bytes"), "%s", e->message);
@@ -603,7 +596,7 @@ Test(channel, requests_wait_in_a_queue_until_a_request_function_is_set)
     CamasTestRawPeer *rs;
     g_autoptr(CamasChannel) ch = raw_pair(w, "local://q", c, &rs);
     camas_loop_run(w->loop);
-    raw_send_frames(rs, "[0, 0, \"a\"]", "[0, 1, \"b\"]", NULL);
+    raw_send_frames(rs, (const char *const[]){"[0, 0, \"a\"]", "[0, 1, \"b\"]", NULL});
     camas_loop_run(w->loop);
     cr_assert_eq(rs->rx->len, 0);
     EchoServer es = {.loop = w->loop};
@@ -834,8 +827,7 @@ tally(CamasFuture *f, gpointer data)
 Test(channel, hundred_thousand_outstanding_requests_on_one_connection)
 {
     g_autoptr(CamasTestWorld) w = camas_test_world_new(CAMAS_TEST_NO_CLOCK);
-    g_autoptr(CamasCodec) c = camas_test_codec("msgpack");
-    g_autoptr(CamasChannel) ch = echo_pair(w, "local://many", c, NULL, NULL);
+    g_autoptr(CamasChannel) ch = echo_pair(w, "local://many", "msgpack", NULL, NULL);
     enum { N = 100000 };
     CamasFuture **f = g_new(CamasFuture *, N);
     Tally t = {0};
@@ -861,9 +853,8 @@ Test(channel, a_cancelled_request_drops_its_late_reply_quietly)
 {
     capture_warnings();
     g_autoptr(CamasTestWorld) w = camas_test_world_new(CAMAS_TEST_NO_CLOCK);
-    g_autoptr(CamasCodec) c = camas_test_codec("json");
     EchoServer *es;
-    g_autoptr(CamasChannel) ch = echo_pair(w, "local://cancel", c, NULL, &es);
+    g_autoptr(CamasChannel) ch = echo_pair(w, "local://cancel", "json", NULL, &es);
     CamasFuture *f[3];
     for (int i = 0; i < 3; i++)
         f[i] = send_held(ch, i);
@@ -887,9 +878,8 @@ Test(channel, a_cancelled_request_drops_its_late_reply_quietly)
 Test(channel, replies_in_shuffled_order_all_find_their_requests)
 {
     g_autoptr(CamasTestWorld) w = camas_test_world_new(CAMAS_TEST_NO_CLOCK);
-    g_autoptr(CamasCodec) c = camas_test_codec("msgpack");
     EchoServer *es;
-    g_autoptr(CamasChannel) ch = echo_pair(w, "local://shuffle", c, NULL, &es);
+    g_autoptr(CamasChannel) ch = echo_pair(w, "local://shuffle", "msgpack", NULL, &es);
     enum { N = 5000 };
     CamasFuture **f = g_new(CamasFuture *, N);
     for (int round = 0; round < 3; round++) {
@@ -930,8 +920,8 @@ Test(channel, replies_echo_any_request_id_value_as_python_does)
     g_autoptr(CamasCodec) c = camas_test_codec("json");
     g_autoptr(EchoServer) es = echo_server_new(w->loop, "local://ids", c, NULL);
     g_autoptr(CamasTestRawPeer) p = camas_test_raw_connect(w, "local://ids", NULL);
-    raw_send_frames(p, "[0, 1.5, \"x\"]", "[0, \"abc\", \"y\"]", "[0, 18446744073709551615, \"z\"]",
-                    NULL);
+    raw_send_frames(p, (const char *const[]){"[0, 1.5, \"x\"]", "[0, \"abc\", \"y\"]",
+                                             "[0, 18446744073709551615, \"z\"]", NULL});
     camas_loop_run(w->loop);
     g_autoptr(GByteArray) expect =
         frames_text("[1, 1.5, [\"reply\", \"x\"]]", "[1, \"abc\", [\"reply\", \"y\"]]",
@@ -949,9 +939,8 @@ record_order(CamasFuture *future, gpointer data)
 Test(channel, a_request_held_while_thousands_of_others_complete_still_gets_its_reply)
 {
     g_autoptr(CamasTestWorld) w = camas_test_world_new(CAMAS_TEST_NO_CLOCK);
-    g_autoptr(CamasCodec) c = camas_test_codec("msgpack");
     EchoServer *es;
-    g_autoptr(CamasChannel) ch = echo_pair(w, "local://straggler", c, NULL, &es);
+    g_autoptr(CamasChannel) ch = echo_pair(w, "local://straggler", "msgpack", NULL, &es);
     CamasFuture *held[3];
     for (int i = 0; i < 3; i++)
         held[i] = send_held(ch, i);
@@ -991,8 +980,7 @@ Test(channel, a_request_held_while_thousands_of_others_complete_still_gets_its_r
 Test(channel, closing_fails_old_and_recent_requests_in_id_order)
 {
     g_autoptr(CamasTestWorld) w = camas_test_world_new(CAMAS_TEST_NO_CLOCK);
-    g_autoptr(CamasCodec) c = camas_test_codec("json");
-    g_autoptr(CamasChannel) ch = echo_pair(w, "local://order", c, NULL, NULL);
+    g_autoptr(CamasChannel) ch = echo_pair(w, "local://order", "json", NULL, NULL);
     CamasFuture *held[4];
     g_autoptr(GArray) order = g_array_new(FALSE, FALSE, sizeof(CamasFuture *));
     for (int i = 0; i < 4; i++) {
