@@ -9,15 +9,17 @@
  * Each input builds a world of its own on the LocalQueue transport: a loop with an
  * as-fast-as-possible clock, a codec, an RPC server at local://fuzz serving the router below,
  * and a raw client pipe (no channel on the client side, so any bytes go out).  The first input
- * byte is options: bit 0 picks the codec (0 JSON, 1 msgpack); bit 1 closes the server before
- * the client hangs up; bit 2 sends all frames at once; bit 3 keeps simulated time at 0 until
- * the teardown (sleeps are still pending when the connection closes).  The rest of the input is split at the
- * byte 0xc1 — never in valid msgpack nor in UTF-8 JSON text — into frame payloads; each goes
- * out with its length header and (unless bit 2) the loop runs until idle before the next, so a
- * reply the input sends can answer a request the server sent for an earlier frame.  Everything
- * the server sends back must be well-formed frames the codec decodes.  Then both ends close,
- * everything is torn down, and no counted camas object may be alive (tests/leakcheck.c's
- * counters).
+ * byte is options: bit 0 picks the codec (0 JSON, 1 msgpack); bit 1 closes the camas end
+ * before the raw end hangs up; bit 2 sends all frames at once; bit 3 keeps simulated time at 0
+ * until the teardown (sleeps are still pending when the connection closes); bit 6 turns the
+ * roles round: the raw pipe is the server side, accepted by a bare listener, and the bytes go
+ * to a camas client connection (serving the same router) that has two calls in flight.  The
+ * rest of the input is split at the byte 0xc1 — never in valid msgpack nor in UTF-8 JSON
+ * text — into frame payloads; each goes out with its length header and (unless bit 2) the loop
+ * runs until idle before the next, so a reply the input sends can answer a request the camas
+ * end sent for an earlier frame.  Everything the camas end sends must be well-formed frames
+ * the codec decodes.  Then both ends close, everything is torn down, every call has failed or
+ * succeeded, and no counted camas object may be alive (tests/leakcheck.c's counters).
  * Seeds: tests/fuzz/corpus/rpc.
  */
 #include <stdio.h>
@@ -244,20 +246,20 @@ client_received(CamasPipe *pipe, const guint8 *data, gsize len, gpointer user_da
         CamasMsgType type;
         CamasValue *id = NULL, *content = NULL;
         if (!camas_frame_decode(c->check, d, n, &type, &id, &content, &error)) {
-            fprintf(stderr, "fuzz_rpc: the server sent a frame its codec cannot decode: %s\n",
+            fprintf(stderr, "fuzz_rpc: the camas end sent a frame its codec cannot decode: %s\n",
                     error->message);
             abort();
         }
         if (c->verbose) {
             g_autofree char *i = camas_value_repr(id), *r = camas_value_repr(content);
-            fprintf(stderr, "server: [%d, %s, %s]\n", (int)type, i, r);
+            fprintf(stderr, "camas end: [%d, %s, %s]\n", (int)type, i, r);
         }
         camas_value_unref(id);
         camas_value_unref(content);
         g_bytes_unref(payload);
     }
     if (error) {
-        fprintf(stderr, "fuzz_rpc: the server sent a bad frame: %s\n", error->message);
+        fprintf(stderr, "fuzz_rpc: the camas end sent a bad frame: %s\n", error->message);
         abort();
     }
 }
@@ -280,6 +282,19 @@ client_dialed(CamasPipe *pipe, const GError *error, gpointer user_data)
         fprintf(stderr, "fuzz_rpc: cannot dial %s: %s\n", ADDRESS, error->message);
         abort();
     }
+    c->pipe = pipe;
+    camas__pipe_start(pipe, &client_callbacks, c);
+}
+
+static void
+raw_accepted(CamasListener *listener, CamasPipe *pipe, gpointer user_data)
+{
+    Client *c = user_data;
+    if (c->pipe) {
+        camas__pipe_close(pipe); /* one peer only */
+        return;
+    }
+    c->dialed = TRUE;
     c->pipe = pipe;
     camas__pipe_start(pipe, &client_callbacks, c);
 }
@@ -350,7 +365,7 @@ LLVMFuzzerTestOneInput(const guint8 *data, size_t size)
         return 0;
     const char *codec_name = data[0] & 1 ? "msgpack" : "json";
     gboolean server_first = (data[0] & 2) != 0, at_once = (data[0] & 4) != 0;
-    gboolean still = (data[0] & 8) != 0;
+    gboolean still = (data[0] & 8) != 0, client_mode = (data[0] & 64) != 0;
     data++;
     size--;
 
@@ -359,24 +374,57 @@ LLVMFuzzerTestOneInput(const guint8 *data, size_t size)
     CamasCodec *codec = camas_codec_new(codec_name, NULL);
     CamasService *root = router_new(clock);
     GError *error = NULL;
-    CamasRpcServer *server =
-        camas_rpc_server_new(loop, ADDRESS, codec, root, NULL, NULL, NULL, NULL, &error);
-    if (!server) {
-        fprintf(stderr, "fuzz_rpc: no server: %s\n", error->message);
-        abort();
-    }
     Client client = {.verbose = g_getenv("CAMAS_FUZZ_VERBOSE") != NULL};
     client.parser = camas_frame_parser_new(1 << 24);
     client.check = camas_codec_new(codec_name, NULL);
     camas_codec_set_raw_ext(client.check, TRUE);
     CamasAddress *address = camas_address_parse(ADDRESS, NULL);
-    camas__transport_dial(loop, address, NULL, client_dialed, &client);
+
+    /* server mode: a camas server, the raw pipe dials it.  client mode: the raw pipe is
+     * accepted by a bare listener, and a camas client connection (serving the same router)
+     * has two calls in flight (ids 0 and 1) that the input's replies may answer. */
+    CamasRpcServer *server = NULL;
+    CamasListener *listener = NULL;
+    CamasRpcConnection *conn = NULL;
+    CamasFuture *calls[2] = {NULL, NULL};
+    if (!client_mode) {
+        server = camas_rpc_server_new(loop, ADDRESS, codec, root, NULL, NULL, NULL, NULL, &error);
+        if (!server) {
+            fprintf(stderr, "fuzz_rpc: no server: %s\n", error->message);
+            abort();
+        }
+        camas__transport_dial(loop, address, NULL, client_dialed, &client);
+    } else {
+        listener = camas__transport_listen(loop, address, NULL, raw_accepted, &client, &error);
+        if (!listener) {
+            fprintf(stderr, "fuzz_rpc: no listener: %s\n", error->message);
+            abort();
+        }
+        CamasFuture *f = camas_rpc_open(loop, ADDRESS, codec, root, NULL, &error);
+        if (!f) {
+            fprintf(stderr, "fuzz_rpc: no client: %s\n", error->message);
+            abort();
+        }
+        run_until_idle(loop, FALSE, "while connecting");
+        conn = camas_rpc_open_finish(f, &error);
+        camas_future_unref(f);
+        if (!conn) {
+            fprintf(stderr, "fuzz_rpc: the client did not connect: %s\n", error->message);
+            abort();
+        }
+        CamasProxy *remote = camas_rpc_connection_get_remote(conn);
+        CamasProxy *calc = camas_proxy_get_sub(remote, "calc");
+        calls[0] = camas_proxy_call_build(remote, "add", "[i i]", 1, 2);
+        calls[1] = camas_proxy_call_build(calc, "mul", "{s:i s:f}", "a", 2, "b", 0.5);
+        camas_proxy_unref(calc);
+        camas_proxy_unref(remote);
+    }
     camas_address_free(address);
     run_until_idle(loop, FALSE, "while dialing");
     if (!client.dialed)
         abort();
 
-    /* every piece between separators is one frame (copied into it: the server reads the frame
+    /* every piece between separators is one frame (copied into it: the peer reads the frame
      * buffer, whose end ASan guards) */
     gsize start = 0;
     for (gsize i = 0; i <= size && !client.closed; i++) {
@@ -389,19 +437,34 @@ LLVMFuzzerTestOneInput(const guint8 *data, size_t size)
     }
 
     if (client.verbose)
-        fprintf(stderr, "client: hangs up%s\n", client.closed ? " (the server did first)" : "");
+        fprintf(stderr, "raw end: hangs up%s\n", client.closed ? " (the other did first)" : "");
     run_until_idle(loop, still, "after the frames");
     if (server_first) {
         camas_rpc_server_free(server);
-        run_until_idle(loop, FALSE, "after the server closed");
+        if (conn)
+            camas_rpc_connection_close(conn);
+        run_until_idle(loop, FALSE, "after the camas end closed");
         camas__pipe_close(client.pipe);
-        run_until_idle(loop, FALSE, "after the client hung up");
+        run_until_idle(loop, FALSE, "after the raw end hung up");
     } else {
         camas__pipe_close(client.pipe);
-        run_until_idle(loop, FALSE, "after the client hung up");
+        run_until_idle(loop, FALSE, "after the raw end hung up");
         camas_rpc_server_free(server);
-        run_until_idle(loop, FALSE, "after the server closed");
+        if (conn)
+            camas_rpc_connection_close(conn);
+        run_until_idle(loop, FALSE, "after the camas end closed");
     }
+    for (int k = 0; k < 2; k++) {
+        if (calls[k] && !camas_future_is_done(calls[k]))
+            abort(); /* a closed connection fails every call */
+        if (calls[k])
+            camas_future_unref(calls[k]);
+    }
+    if (conn)
+        camas_rpc_connection_unref(conn);
+    if (listener)
+        camas__listener_close(listener);
+    run_until_idle(loop, FALSE, "after the teardown");
     camas_service_unref(root);
     camas_codec_unref(codec);
     camas_codec_unref(client.check);
