@@ -164,6 +164,14 @@ camas_service_unref(CamasService *service)
     camas__live_dec(CAMAS__LIVE_SERVICE);
 }
 
+/* Whether @s is exactly the @len bytes at @name.  A peer's path may hold NUL bytes, so a
+ * component can equal a shorter @s up to its NUL: never read @s past its end. */
+static gboolean
+name_equals(const char *s, const char *name, gsize len)
+{
+    return strnlen(s, len + 1) == len && memcmp(s, name, len) == 0;
+}
+
 /* The index of the sub-service slot named @name (@len bytes) in @klass, or -1.  A slot's sub
  * is found by this scan of the (few) declared names, not by hashing: every call to an agent
  * passes the container root's "agents" slot. */
@@ -172,7 +180,7 @@ slot_index(const CamasServiceClass *klass, const char *name, gsize len)
 {
     gssize i = 0;
     for (const char *const *s = klass->sub_services; s && *s; s++, i++)
-        if (strncmp(*s, name, len) == 0 && (*s)[len] == '\0')
+        if (name_equals(*s, name, len))
             return i;
     return -1;
 }
@@ -394,7 +402,7 @@ static const CamasRpcMethod *
 find_method(const CamasServiceClass *klass, const char *name, gsize len)
 {
     for (const CamasRpcMethod *m = klass->methods; m && m->name; m++)
-        if (strncmp(m->name, name, len) == 0 && m->name[len] == '\0')
+        if (name_equals(m->name, name, len))
             return m;
     return NULL;
 }
@@ -403,7 +411,7 @@ static gboolean
 find_hidden(const CamasServiceClass *klass, const char *name, gsize len)
 {
     for (const char *const *h = klass->hidden; h && *h; h++)
-        if (strncmp(*h, name, len) == 0 && (*h)[len] == '\0')
+        if (name_equals(*h, name, len))
             return TRUE;
     return FALSE;
 }

@@ -871,6 +871,34 @@ Test(rpc, task_style_callers_await_proxy_calls)
 
 /* --- malformed requests: answered, never hung ------------------------------------------------- */
 
+/* Found by fuzz_rpc (tests/fuzz/regressions/rpc/nul-in-path): a path component holding a NUL
+ * byte equalled a shorter slot, method or hidden name up to the NUL, and the comparison then
+ * read past the end of that name.  Such components name nothing. */
+Test(rpc, path_components_with_nul_bytes_name_nothing)
+{
+    Env *env = env_new(CAMAS_TEST_LOCAL, "msgpack", "nul", ENV_CONNECT);
+    CamasChannel *ch = camas_rpc_connection_get_channel(env->conn);
+    static const struct {
+        const char *path;
+        gssize len;
+    } cases[] = {
+        {"calc\0deep/mul", 13}, /* a sub-service slot */
+        {"add\0x", 5},          /* a method */
+        {"hidden\0", 7},        /* a hidden name */
+    };
+    for (gsize i = 0; i < G_N_ELEMENTS(cases); i++) {
+        g_autoptr(CamasValue) content =
+            camas_value_build("[s# [i i] {}]", cases[i].path, cases[i].len, 2, 3);
+        g_autoptr(CamasFuture) f = camas_channel_send(ch, content);
+        g_autoptr(GError) e = camas_test_await_error(env->w, f);
+        cr_assert(g_error_matches(e, CAMAS_ERROR, CAMAS_ERROR_REMOTE), "%s", e->message);
+        const char *text = camas_error_get_remote_text(e);
+        cr_assert(strstr(text, "LookupError: Name \""), "case %zu: %s", i, text);
+        cr_assert_null(strstr(text, "is not exposed"), "case %zu: %s", i, text);
+    }
+    env_free(env);
+}
+
 Test(rpc, malformed_requests_are_answered_with_type_errors)
 {
     Env *env = env_new(CAMAS_TEST_LOCAL, "msgpack", "mal", ENV_CONNECT);
