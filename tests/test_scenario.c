@@ -1079,3 +1079,23 @@ Test(scenario, malformed_type_descriptions_are_refused)
     cr_assert_str_eq(pp->params[0].name, "peer");
     cr_assert_str_eq(camas_param_kind_name(pp->params[0].kind), "agent");
 }
+
+/* Successors that are not one ring — a tail feeding the largest id into a cycle — once sent
+ * that id round the cycle forever at time 0, so even a stop time could not end the run (found
+ * by fuzz_scenario).  Each node passes an id on once and logs a repeat. */
+Test(scenario, ring_election_ends_when_the_successors_are_not_a_ring)
+{
+    const char *text = "{\"until\": 1, \"agents\": [{\"name\": \"ring\", \"type\": "
+                       "\"RingElection\", \"count\": 3, \"params\": {\"next\": \"@ring+1\", "
+                       "\"initiator\": false}}, {\"name\": \"tail\", \"type\": \"RingElection\", "
+                       "\"params\": {\"next\": \"@ring[2]\", \"uid\": 2147483647}}]}";
+    g_autoptr(CamasScenario) s = load_text_ok(text);
+    g_autoptr(GString) trace = g_string_new(NULL);
+    g_autoptr(CamasScenarioResult) r = run_collect(s, trace, NULL);
+    const CamasScenarioStats *st = camas_scenario_result_get_stats(r);
+    cr_assert_eq(st->sim_time, CAMAS_TICKS_PER_SECOND);
+    cr_assert_eq(st->counts[CAMAS_TRACE_LOG], 1, "%s", trace->str);
+    cr_assert(strstr(trace->str, "\"text\":\"election(2147483647) came by again: the successors "
+                                 "do not form a ring; dropped\""),
+              "%s", trace->str);
+}

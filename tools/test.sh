@@ -117,7 +117,9 @@ if [ "$fuzz_seconds" != 0 ]; then
             work=$(mktemp -d)
             [ -d "$seeds" ] && cp -r "$seeds"/. "$work"/
             echo "== fuzz $name (${fuzz_seconds}s)" >&2
-            if "$exe" -max_total_time="$fuzz_seconds" -seed=1 -max_len=4096 -timeout=10 \
+            # UBSan only prints by default: halting makes undefined behaviour a finding
+            if UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+                    "$exe" -max_total_time="$fuzz_seconds" -seed=1 -max_len=4096 -timeout=10 \
                     -rss_limit_mb=2048 -print_final_stats=0 -artifact_prefix="$work/" \
                     "$work" >"$work.log" 2>&1; then
                 passed=$((passed + 1))
@@ -130,7 +132,8 @@ if [ "$fuzz_seconds" != 0 ]; then
             fi
             regress="$CAMAS_TOP/tests/fuzz/regressions/$name"
             if [ -d "$regress" ] && [ -n "$(ls -A "$regress")" ]; then
-                if "$exe" "$regress"/* >"$work.regress.log" 2>&1; then
+                if UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+                        "$exe" "$regress"/* >"$work.regress.log" 2>&1; then
                     passed=$((passed + 1))
                 else
                     failed=$((failed + 1))

@@ -10,6 +10,10 @@
  *   u == uid: its own id came all the way round: it is the leader, and sends elected(uid).
  * elected(l) travels once round the ring, each node noting its leader; it stops at the leader.
  * At most O(n log n) messages on average, O(n^2) in the worst order.
+ * On a ring every id passes each node at most once.  Successors that do not form one ring (a
+ * tail leading into a cycle that does not hold the largest id) would pass an id round the
+ * cycle forever, all at one simulated time, so no stop time could end the run: a node passes
+ * each id on once and logs and drops a repeat.
  *
  * Every call is answered at once ("ok"); forwarding is a new call to the successor, so the
  * messages flow round the ring as the algorithm's do.  A node connects to its successor when
@@ -32,6 +36,7 @@ typedef struct {
     gint64 sent;         /* calls made */
     CamasProxy *proxy;   /* to the successor, once connected */
     GQueue backlog;      /* CamasValue* [method, uid] waiting for the connection */
+    GHashTable *passed;  /* ids passed on (gint64*), for membership only */
     CamasFuture *done;   /* the start future (a reference) until the leader is known */
 } RingNode;
 
@@ -68,6 +73,7 @@ finalize(CamasAgent *agent)
     g_free(self->next);
     g_clear_pointer(&self->proxy, camas_proxy_unref);
     g_queue_clear_full(&self->backlog, (GDestroyNotify)camas_value_unref);
+    g_clear_pointer(&self->passed, g_hash_table_unref);
     g_clear_pointer(&self->done, camas_future_unref);
 }
 
@@ -132,6 +138,14 @@ election(gpointer instance, CamasRequest *req, const CamasValue *args, const Cam
     camas_request_reply_take(req, camas_value_new_str("ok"));
     if (u > self->uid) {
         self->participant = TRUE;
+        if (!self->passed)
+            self->passed = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL);
+        if (g_hash_table_contains(self->passed, &u)) {
+            camas_agent_log(&self->base, "election(%" G_GINT64_FORMAT ") came by again: the "
+                            "successors do not form a ring; dropped", u);
+            return;
+        }
+        g_hash_table_add(self->passed, g_memdup2(&u, sizeof u));
         send_next(self, "election", u);
     } else if (u < self->uid) {
         if (!self->participant) {

@@ -10,10 +10,7 @@
  * costs of a big scenario, not bugs): files whose "count"s add up to more than LOAD_AGENTS are
  * not loaded; files with more than RUN_AGENTS agents, more than RUN_CONTAINERS containers or an
  * integer parameter above RUN_INT (rounds, fanout: the work per agent) are not run; runs stop
- * at RUN_SECONDS of simulated time at the latest.  RingElection groups are only run when their
- * successors form a ring within the group ("@own" or "@own+N"): on any other graph an election
- * id larger than every id on a cycle it enters goes round that cycle for ever at one instant,
- * which no stop time ends (the algorithm's precondition, not a bug).  Plug-ins are only loaded when every path is
+ * at RUN_SECONDS of simulated time at the latest.  Plug-ins are only loaded when every path is
  * a bare file name: they resolve into a directory that does not exist, so the loader's failure
  * path is fuzzed without dlopen()ing whatever file a mutation names.  Seeds:
  * tests/fuzz/corpus/scenario.
@@ -50,7 +47,7 @@ __ubsan_default_options(void)
 typedef struct {
     json_int_t counts; /* the sum of every "count" integer (saturating) */
     gboolean big_param; /* not to be run: an integer above RUN_INT somewhere under a "params",
-                         * too many containers, a RingElection that is not a ring */
+                         * too many containers */
 } Survey;
 
 static void
@@ -74,30 +71,6 @@ survey(json_t *j, gboolean in_params, Survey *s)
     } else if (in_params && json_is_integer(j) && json_integer_value(j) > RUN_INT) {
         s->big_param = TRUE;
     }
-}
-
-/* Every RingElection group's "next" is "@<its own name>", optionally with "+N" / "-N". */
-static gboolean
-rings_are_rings(json_t *root)
-{
-    json_t *agents = json_object_get(root, "agents");
-    for (gsize i = 0; json_is_array(agents) && i < json_array_size(agents); i++) {
-        json_t *g = json_array_get(agents, i);
-        json_t *type = json_object_get(g, "type");
-        if (!json_is_string(type) || strcmp(json_string_value(type), "RingElection") != 0)
-            continue;
-        json_t *name = json_object_get(g, "name");
-        const char *own = json_is_string(name) ? json_string_value(name) : "RingElection";
-        json_t *next = json_object_get(json_object_get(g, "params"), "next");
-        if (!json_is_string(next))
-            continue; /* a load error */
-        const char *ref = json_string_value(next);
-        gsize n = strlen(own);
-        if (ref[0] != '@' || strncmp(ref + 1, own, n) != 0 ||
-            (ref[1 + n] != '\0' && ref[1 + n] != '+' && ref[1 + n] != '-'))
-            return FALSE;
-    }
-    return TRUE;
 }
 
 /* Plug-in paths that stay inside ORIGIN's (missing) directory. */
@@ -156,8 +129,7 @@ LLVMFuzzerTestOneInput(const guint8 *data, size_t size)
         survey(root, FALSE, &sv);
         gboolean harmless = plugins_are_harmless(root);
         json_t *containers = json_object_get(root, "containers");
-        if ((json_is_array(containers) && json_array_size(containers) > RUN_CONTAINERS) ||
-            !rings_are_rings(root))
+        if (json_is_array(containers) && json_array_size(containers) > RUN_CONTAINERS)
             sv.big_param = TRUE;
         json_decref(root);
         if (!harmless || sv.counts > LOAD_AGENTS)
