@@ -285,7 +285,8 @@ find_sub(const CamasService *s, const char *name, gsize len)
         if (k >= 0 && (gsize)k < s->n_numbered && s->numbered[k])
             return s->numbered[k];
     }
-    if (!s->subs)
+    /* a NUL would end the key early: "foo\0bar" must not find "foo" */
+    if (!s->subs || memchr(name, '\0', len))
         return NULL;
     char buf[128];
     if (len < sizeof buf) {

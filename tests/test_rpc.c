@@ -899,6 +899,35 @@ Test(rpc, path_components_with_nul_bytes_name_nothing)
     env_free(env);
 }
 
+/* A dict name with a NUL in it names nothing: "foo\0bar" must not find the entry "foo". */
+Test(rpc, dict_names_with_nul_bytes_name_nothing)
+{
+    g_autoptr(CamasTestWorld) w = camas_test_world_new(CAMAS_TEST_NO_CLOCK);
+    g_autoptr(CamasCodec) c = camas_test_codec("msgpack");
+    Agent a = {0, "foo"};
+    g_autoptr(CamasService) root = camas_service_new(&container_class, NULL, NULL);
+    g_autoptr(CamasService) agents = camas_service_new_dict();
+    g_autoptr(CamasService) foo = camas_service_new(&agent_class, &a, NULL);
+    cr_assert(camas_service_set_sub(root, "agents", agents, NULL));
+    cr_assert(camas_service_set_sub(agents, "foo", foo, NULL));
+    CamasRpcServer *server = NULL;
+    g_autoptr(CamasRpcConnection) conn = NULL;
+    g_autoptr(CamasProxy) remote = serve_root(w, "local://nuldict", c, root, &server, &conn);
+    CamasChannel *ch = camas_rpc_connection_get_channel(conn);
+    static const char good[] = "agents/foo/whoami", bad[] = "agents/foo\0bar/whoami";
+    g_autoptr(CamasValue) ok_req = camas_value_build("[s# [] {}]", good, sizeof good - 1);
+    g_autoptr(CamasFuture) ok = camas_channel_send(ch, ok_req);
+    g_autoptr(CamasValue) name = camas_test_await_ok(w, ok);
+    camas_test_assert_value(name, "s", "foo");
+    g_autoptr(CamasValue) bad_req = camas_value_build("[s# [] {}]", bad, sizeof bad - 1);
+    g_autoptr(CamasFuture) f = camas_channel_send(ch, bad_req);
+    g_autoptr(GError) e = camas_test_await_error(w, f);
+    cr_assert(g_error_matches(e, CAMAS_ERROR, CAMAS_ERROR_REMOTE), "%s", e->message);
+    cr_assert(strstr(camas_error_get_remote_text(e), "LookupError: Name \""), "%s",
+              camas_error_get_remote_text(e));
+    camas_rpc_server_free(server);
+}
+
 Test(rpc, malformed_requests_are_answered_with_type_errors)
 {
     Env *env = env_new(CAMAS_TEST_LOCAL, "msgpack", "mal", ENV_CONNECT);
