@@ -624,6 +624,15 @@ fail_waiters(ConnEntry *e, const GError *error)
 static void
 op_finish(ConnectOp *op)
 {
+    /* the answer can come after the connection closed (a container shutting down runs what
+     * was due): there is nothing left to make a proxy of */
+    if (!op->entry->root) {
+        camas_future_set_error(op->result,
+                               g_error_new(CAMAS_ERROR, CAMAS_ERROR_CLOSED,
+                                           "the connection to Container(%s) closed",
+                                           op->entry->key));
+        return;
+    }
     g_autofree char *path = g_strconcat("agents/", op->aid, NULL);
     g_autoptr(CamasProxy) proxy = camas_proxy_get_sub(op->entry->root, path);
     camas_future_set_result(op->result, camas_proxy_to_value(proxy));
