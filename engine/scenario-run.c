@@ -350,15 +350,31 @@ camas_scenario_run(CamasScenario *scenario, const CamasScenarioRunOptions *optio
     gint64 run_start = g_get_monotonic_time();
     guint64 events = 0;
     if (ok) {
-        if (o->progress) {
-            gsize n;
-            while ((n = camas_loop_run_events(loop, until, PROGRESS_EVERY)) == PROGRESS_EVERY) {
-                events += n;
-                o->progress(camas_loop_now(loop), until, events, o->progress_data);
-            }
+        /* slices: for progress reports, and to stop at the event limit */
+        guint64 limit = o->max_events ? o->max_events : G_MAXUINT64;
+        for (;;) {
+            guint64 slice = MIN(o->progress ? PROGRESS_EVERY : G_MAXUINT64, limit - events);
+            if (slice == 0)
+                break;
+            gsize n = camas_loop_run_events(loop, until, (gsize)slice);
             events += n;
-        } else {
-            events = camas_loop_run_until(loop, until);
+            if (n < slice)
+                break;
+            if (o->progress)
+                o->progress(camas_loop_now(loop), until, events, o->progress_data);
+        }
+        gint64 next;
+        if (events == limit && !(camas_loop_next_time(loop, &next) && next <= until)) {
+            camas_loop_run_until(loop, until); /* nothing due: moves now to the stop time */
+        } else if (events == limit) {
+            gint64 now = camas_loop_now(loop); /* >= 0: printed without the locale */
+            g_set_error(error, CAMAS_ERROR, CAMAS_ERROR_TOO_LARGE,
+                        "%s: the run reached the event limit (%" G_GUINT64_FORMAT
+                        " events) at %" G_GINT64_FORMAT ".%09" G_GINT64_FORMAT
+                        " s simulated with more due before the stop time",
+                        s->origin, limit, now / CAMAS_TICKS_PER_SECOND,
+                        now % CAMAS_TICKS_PER_SECOND);
+            ok = FALSE;
         }
     }
     gint64 run_end = g_get_monotonic_time();

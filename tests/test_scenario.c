@@ -1099,3 +1099,44 @@ Test(scenario, ring_election_ends_when_the_successors_are_not_a_ring)
                                  "do not form a ring; dropped\""),
               "%s", trace->str);
 }
+
+/* The event limit: a run that needs no more than the limit is the same run (and still reaches
+ * its stop time); one that needs more fails naming the limit and the simulated time. */
+Test(scenario, max_events_bounds_a_run_without_changing_one_that_fits)
+{
+    g_autoptr(CamasScenario) s = load_file("gossip.json");
+    g_autoptr(CamasScenarioResult) free_run = run_collect(s, NULL, NULL);
+    const CamasScenarioStats *a = camas_scenario_result_get_stats(free_run);
+    CamasScenarioRunOptions exact = {.max_events = a->events};
+    g_autoptr(CamasScenarioResult) bounded = run_collect(s, NULL, &exact);
+    const CamasScenarioStats *b = camas_scenario_result_get_stats(bounded);
+    cr_assert_str_eq(b->fingerprint, a->fingerprint);
+    cr_assert_eq(b->events, a->events);
+    cr_assert_eq(b->sim_time, a->sim_time, "the stop time is still reached");
+
+    CamasScenarioRunOptions less = {.max_events = a->events - 1};
+    g_autoptr(GError) e = NULL;
+    g_autoptr(CamasScenarioResult) none = camas_scenario_run(s, &less, &e);
+    cr_assert_null(none);
+    cr_assert(g_error_matches(e, CAMAS_ERROR, CAMAS_ERROR_TOO_LARGE), "%s", e->message);
+    g_autofree char *want = g_strdup_printf("the run reached the event limit (%" G_GUINT64_FORMAT
+                                            " events) at ", a->events - 1);
+    cr_assert(strstr(e->message, want), "%s", e->message);
+}
+
+Test(scenario, camas_run_max_events_fails_with_one_line_and_no_trace_file)
+{
+    g_autofree char *file = scenario_path("gossip.json");
+    g_autofree char *dir = g_dir_make_tmp("camas-max-XXXXXX", NULL);
+    g_autofree char *trace = g_build_filename(dir, "t.jsonl", NULL);
+    g_auto(CamasTestRun) r =
+        camas_test_run_camas("run", "--max-events", "100", "--trace", trace, file, NULL);
+    cr_assert_eq(r.status, 2);
+    assert_one_line_error(&r, "camas run: ");
+    cr_assert(strstr(r.err, "event limit (100 events)"), "%s", r.err);
+    cr_assert_not(g_file_test(trace, G_FILE_TEST_EXISTS));
+    g_auto(CamasTestRun) zero = camas_test_run_camas("run", "--max-events", "0", file, NULL);
+    cr_assert_eq(zero.status, 2);
+    assert_one_line_error(&zero, "camas run: --max-events: expected a positive integer");
+    cr_assert_eq(g_rmdir(dir), 0);
+}

@@ -26,8 +26,8 @@ static void
 usage(FILE *out)
 {
     fprintf(out,
-            "usage: camas run [--seed N] [--until SECONDS] [--trace FILE] [--json] [--states]\n"
-            "                 [--quiet] SCENARIO.json\n"
+            "usage: camas run [--seed N] [--until SECONDS] [--max-events N] [--trace FILE]\n"
+            "                 [--json] [--states] [--quiet] SCENARIO.json\n"
             "       camas run --list-types\n"
             "\n"
             "Runs a scenario in simulated time and prints a summary with the trace's SHA-256\n"
@@ -35,6 +35,8 @@ usage(FILE *out)
             "\n"
             "  --seed N          the run seed instead of the file's\n"
             "  --until SECONDS   the stop time instead of the file's\n"
+            "  --max-events N    fail (exit 2) rather than run more than N events: bounds a\n"
+            "                    world whose agents call each other forever at one instant\n"
             "  --trace FILE      write the canonical trace (JSON Lines, one record per line)\n"
             "  --json            print the summary as one JSON object\n"
             "  --states          print every agent's final state after the summary, one\n"
@@ -42,8 +44,8 @@ usage(FILE *out)
             "  --quiet           no progress bar\n"
             "  --list-types      the agent types scenario files can name (as camas types)\n"
             "\n"
-            "Exit status: 0 the run finished, 2 bad input (file, arguments) with a one-line\n"
-            "error.  docs/scenarios.md describes the file format.\n");
+            "Exit status: 0 the run finished, 2 bad input (file, arguments) or the event limit\n"
+            "reached, with a one-line error.  docs/scenarios.md describes the file format.\n");
 }
 
 /* --- argument parsing ---------------------------------------------------------------------- */
@@ -257,6 +259,10 @@ run_main(int argc, char **argv)
             if (!parse_seconds(v, &options.until))
                 return camas_cmd_fail(CMD, "--until: expected a positive number of seconds, got "
                                            "\"%s\"", v);
+        } else if ((v = option_value(argc, argv, &i, "--max-events", &missing))) {
+            if (!parse_seed(v, &options.max_events) || options.max_events == 0)
+                return camas_cmd_fail(CMD, "--max-events: expected a positive integer below "
+                                           "2^64, got \"%s\"", v);
         } else if ((v = option_value(argc, argv, &i, "--trace", &missing))) {
             trace_path = v;
         } else if (missing) {

@@ -227,6 +227,10 @@ typedef struct {
     const char *reference_trace;
     CamasScenarioProgressFunc progress;
     gpointer progress_data;
+    /* > 0: at most this many loop events; a run that reaches it with events still due before
+     * the stop time fails with CAMAS_ERROR_TOO_LARGE (agents that call each other forever at
+     * one simulated time never reach any stop time) */
+    guint64 max_events;
 } CamasScenarioRunOptions;
 
 /**
