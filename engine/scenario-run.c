@@ -364,9 +364,7 @@ camas_scenario_run(CamasScenario *scenario, const CamasScenarioRunOptions *optio
                 o->progress(camas_loop_now(loop), until, events, o->progress_data);
         }
         gint64 next;
-        if (events == limit && !(camas_loop_next_time(loop, &next) && next <= until)) {
-            camas_loop_run_until(loop, until); /* nothing due: moves now to the stop time */
-        } else if (events == limit) {
+        if (events == limit && camas_loop_next_time(loop, &next) && next <= until) {
             gint64 now = camas_loop_now(loop); /* >= 0: printed without the locale */
             g_set_error(error, CAMAS_ERROR, CAMAS_ERROR_TOO_LARGE,
                         "%s: the run reached the event limit (%" G_GUINT64_FORMAT
@@ -375,6 +373,8 @@ camas_scenario_run(CamasScenario *scenario, const CamasScenarioRunOptions *optio
                         s->origin, limit, now / CAMAS_TICKS_PER_SECOND,
                         now % CAMAS_TICKS_PER_SECOND);
             ok = FALSE;
+        } else if (events == limit) {
+            camas_loop_run_until(loop, until); /* nothing due: moves now to the stop time */
         }
     }
     gint64 run_end = g_get_monotonic_time();
