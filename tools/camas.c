@@ -18,6 +18,24 @@ camas_cmd_fail(const char *cmd, const char *format, ...)
     return CAMAS_EXIT_USAGE;
 }
 
+const char *
+camas_cmd_option_value(int argc, char **argv, int *i, const char *name, gboolean *missing)
+{
+    const char *arg = argv[*i];
+    gsize n = strlen(name);
+    if (strncmp(arg, name, n) != 0)
+        return NULL;
+    if (arg[n] == '=')
+        return arg + n + 1;
+    if (arg[n] != '\0')
+        return NULL;
+    if (*i + 1 >= argc) {
+        *missing = TRUE;
+        return NULL;
+    }
+    return argv[++*i];
+}
+
 static void
 usage(FILE *out)
 {

@@ -26,3 +26,8 @@ typedef struct {
 
 /* Prints "camas <cmd>: <message>" on stderr and returns CAMAS_EXIT_USAGE. */
 int camas_cmd_fail(const char *cmd, const char *format, ...) G_GNUC_PRINTF(2, 3);
+
+/* "--name VALUE" or "--name=VALUE" at argv[*i]: the value (advancing *i past it), or NULL —
+ * when argv[*i] is another argument, or (setting *missing) when VALUE is missing. */
+const char *camas_cmd_option_value(int argc, char **argv, int *i, const char *name,
+                                   gboolean *missing);

@@ -38,18 +38,15 @@ check_main(int argc, char **argv)
     const char *reference = NULL;
     g_autoptr(GPtrArray) files = g_ptr_array_new();
     for (int i = 1; i < argc; i++) {
-        const char *arg = argv[i];
+        const char *arg = argv[i], *v;
+        gboolean missing = FALSE;
         if (!strcmp(arg, "--help") || !strcmp(arg, "-h")) {
             usage(stdout);
             return CAMAS_EXIT_OK;
-        } else if (!strcmp(arg, "--reference") || g_str_has_prefix(arg, "--reference=")) {
-            if (arg[11] == '=') {
-                reference = arg + 12;
-            } else if (i + 1 < argc) {
-                reference = argv[++i];
-            } else {
-                return camas_cmd_fail(CMD, "--reference needs a trace file");
-            }
+        } else if ((v = camas_cmd_option_value(argc, argv, &i, "--reference", &missing))) {
+            reference = v;
+        } else if (missing) {
+            return camas_cmd_fail(CMD, "--reference needs a trace file");
         } else if (arg[0] == '-' && arg[1] != '\0') {
             return camas_cmd_fail(CMD, "unknown option %s (see camas check --help)", arg);
         } else {

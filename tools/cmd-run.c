@@ -50,33 +50,14 @@ usage(FILE *out)
 
 /* --- argument parsing ---------------------------------------------------------------------- */
 
-/* "--name VALUE" or "--name=VALUE": the value, advancing *i, or NULL when @arg is not @name. */
-static const char *
-option_value(int argc, char **argv, int *i, const char *name, gboolean *missing)
-{
-    const char *arg = argv[*i];
-    gsize n = strlen(name);
-    if (strncmp(arg, name, n) != 0)
-        return NULL;
-    if (arg[n] == '=')
-        return arg + n + 1;
-    if (arg[n] != '\0')
-        return NULL;
-    if (*i + 1 >= argc) {
-        *missing = TRUE;
-        return NULL;
-    }
-    return argv[++*i];
-}
-
 static gboolean
-parse_seed(const char *text, guint64 *seed)
+parse_u64(const char *text, guint64 *value)
 {
     char *end = NULL;
     if (!g_ascii_isdigit(text[0]))
         return FALSE;
     errno = 0;
-    *seed = g_ascii_strtoull(text, &end, 10);
+    *value = g_ascii_strtoull(text, &end, 10);
     return errno == 0 && end && *end == '\0';
 }
 
@@ -250,20 +231,20 @@ run_main(int argc, char **argv)
             states = TRUE;
         } else if (!strcmp(arg, "--quiet") || !strcmp(arg, "-q")) {
             quiet = TRUE;
-        } else if ((v = option_value(argc, argv, &i, "--seed", &missing))) {
-            if (!parse_seed(v, &options.seed))
+        } else if ((v = camas_cmd_option_value(argc, argv, &i, "--seed", &missing))) {
+            if (!parse_u64(v, &options.seed))
                 return camas_cmd_fail(CMD, "--seed: expected a non-negative integer below 2^64, "
                                            "got \"%s\"", v);
             options.override_seed = TRUE;
-        } else if ((v = option_value(argc, argv, &i, "--until", &missing))) {
+        } else if ((v = camas_cmd_option_value(argc, argv, &i, "--until", &missing))) {
             if (!parse_seconds(v, &options.until))
                 return camas_cmd_fail(CMD, "--until: expected a positive number of seconds, got "
                                            "\"%s\"", v);
-        } else if ((v = option_value(argc, argv, &i, "--max-events", &missing))) {
-            if (!parse_seed(v, &options.max_events) || options.max_events == 0)
+        } else if ((v = camas_cmd_option_value(argc, argv, &i, "--max-events", &missing))) {
+            if (!parse_u64(v, &options.max_events) || options.max_events == 0)
                 return camas_cmd_fail(CMD, "--max-events: expected a positive integer below "
                                            "2^64, got \"%s\"", v);
-        } else if ((v = option_value(argc, argv, &i, "--trace", &missing))) {
+        } else if ((v = camas_cmd_option_value(argc, argv, &i, "--trace", &missing))) {
             trace_path = v;
         } else if (missing) {
             return camas_cmd_fail(CMD, "%s needs a value", arg);

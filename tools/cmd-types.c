@@ -34,18 +34,18 @@ types_main(int argc, char **argv)
 {
     g_autoptr(GPtrArray) names = g_ptr_array_new();
     for (int i = 1; i < argc; i++) {
-        const char *arg = argv[i];
+        const char *arg = argv[i], *lib;
+        gboolean missing = FALSE;
         if (!strcmp(arg, "--help") || !strcmp(arg, "-h")) {
             usage(stdout);
             return CAMAS_EXIT_OK;
         }
-        if (!strcmp(arg, "--plugin") || g_str_has_prefix(arg, "--plugin=")) {
-            const char *lib = arg[8] == '=' ? arg + 9 : i + 1 < argc ? argv[++i] : NULL;
-            if (!lib)
-                return camas_cmd_fail(CMD, "--plugin needs a shared library");
+        if ((lib = camas_cmd_option_value(argc, argv, &i, "--plugin", &missing))) {
             g_autoptr(GError) error = NULL;
             if (!camas_plugin_load(lib, &error))
                 return camas_cmd_fail(CMD, "--plugin: %s", error->message);
+        } else if (missing) {
+            return camas_cmd_fail(CMD, "--plugin needs a shared library");
         } else if (arg[0] == '-' && arg[1] != '\0') {
             return camas_cmd_fail(CMD, "unknown option %s (see camas types --help)", arg);
         } else {
