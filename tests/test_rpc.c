@@ -12,6 +12,7 @@
 
 #include <camas/camas.h>
 
+#include "rpc-methods.h"
 #include "testutil.h"
 
 TestSuite(rpc, .fini = camas_test_check_leaks);
@@ -34,12 +35,6 @@ typedef struct {
     CamasService *calc; /* borrowed: the root owns it */
 } Math;
 
-static void
-fail_error(CamasRequest *req, GError *error)
-{
-    camas_request_fail(req, error);
-    g_error_free(error);
-}
 
 static void
 m_add(gpointer inst, CamasRequest *req, const CamasValue *args, const CamasValue *kwargs)
@@ -48,7 +43,7 @@ m_add(gpointer inst, CamasRequest *req, const CamasValue *args, const CamasValue
     CamasValue *v[2];
     GError *error = NULL;
     if (!camas_rpc_parse_args("add", args, kwargs, names, 2, v, &error))
-        return fail_error(req, error);
+        return camas_test_fail_error(req, error);
     CamasValueType ta = camas_value_get_type(v[0]), tb = camas_value_get_type(v[1]);
     if (ta == CAMAS_VALUE_STR && tb == CAMAS_VALUE_STR) {
         g_autofree char *s = g_strconcat(camas_value_get_str(v[0], NULL),
@@ -68,22 +63,7 @@ m_add(gpointer inst, CamasRequest *req, const CamasValue *args, const CamasValue
     camas_request_fail_text(req, "TypeError", msg);
 }
 
-static void
-m_echo(gpointer inst, CamasRequest *req, const CamasValue *args, const CamasValue *kwargs)
-{
-    static const char *const names[] = {"x", NULL};
-    CamasValue *v[1];
-    GError *error = NULL;
-    if (!camas_rpc_parse_args("echo", args, kwargs, names, 1, v, &error))
-        return fail_error(req, error);
-    camas_request_reply(req, v[0]);
-}
 
-static void
-m_echo_args(gpointer inst, CamasRequest *req, const CamasValue *args, const CamasValue *kwargs)
-{
-    camas_request_reply_take(req, camas_value_build("[v v]", args, kwargs));
-}
 
 static void
 m_fail(gpointer inst, CamasRequest *req, const CamasValue *args, const CamasValue *kwargs)
@@ -92,7 +72,7 @@ m_fail(gpointer inst, CamasRequest *req, const CamasValue *args, const CamasValu
     CamasValue *v[1];
     GError *error = NULL;
     if (!camas_rpc_parse_args("fail", args, kwargs, names, 1, v, &error))
-        return fail_error(req, error);
+        return camas_test_fail_error(req, error);
     g_autofree char *m = camas_value_get_type(v[0]) == CAMAS_VALUE_STR
                              ? g_strdup(camas_value_get_str(v[0], NULL))
                              : camas_value_repr(v[0]);
@@ -113,7 +93,7 @@ m_length(gpointer inst, CamasRequest *req, const CamasValue *args, const CamasVa
     CamasValue *v[1];
     GError *error = NULL;
     if (!camas_rpc_parse_args("length", args, kwargs, names, 1, v, &error))
-        return fail_error(req, error);
+        return camas_test_fail_error(req, error);
     gsize n = camas_value_get_length(v[0]);
     if (camas_value_get_type(v[0]) == CAMAS_VALUE_STR)
         n = (gsize)g_utf8_strlen(camas_value_get_str(v[0], NULL), (gssize)n);
@@ -168,8 +148,8 @@ m_callback(gpointer inst, CamasRequest *req, const CamasValue *args, const Camas
 
 static const CamasRpcMethod math_methods[] = {
     {"add", m_add},
-    {"echo", m_echo},
-    {"echo_args", m_echo_args},
+    {"echo", camas_test_method_echo},
+    {"echo_args", camas_test_method_echo_args},
     {"fail", m_fail},
     {"get_calc", m_get_calc},
     {"length", m_length},
@@ -201,7 +181,7 @@ c_mul(gpointer inst, CamasRequest *req, const CamasValue *args, const CamasValue
     CamasValue *v[2];
     GError *error = NULL;
     if (!two_numbers("mul", args, kwargs, v, &error))
-        return fail_error(req, error);
+        return camas_test_fail_error(req, error);
     camas_request_reply_take(
         req, camas_value_new_int(camas_value_get_int(v[0]) * camas_value_get_int(v[1])));
 }
@@ -212,13 +192,13 @@ c_div(gpointer inst, CamasRequest *req, const CamasValue *args, const CamasValue
     CamasValue *v[2];
     GError *error = NULL;
     if (!two_numbers("div", args, kwargs, v, &error))
-        return fail_error(req, error);
+        return camas_test_fail_error(req, error);
     double a = 0, b = 0;
     camas_value_to_double(v[0], &a, NULL);
     camas_value_to_double(v[1], &b, NULL);
     if (b == 0) {
         GError *e = g_error_new_literal(CAMAS_ERROR, CAMAS_ERROR_ZERO_DIVISION, "division by zero");
-        return fail_error(req, e);
+        return camas_test_fail_error(req, e);
     }
     camas_request_reply_take(req, camas_value_new_float(a / b));
 }
@@ -241,7 +221,7 @@ d_pow(gpointer inst, CamasRequest *req, const CamasValue *args, const CamasValue
     CamasValue *v[2];
     GError *error = NULL;
     if (!two_numbers("pow", args, kwargs, v, &error))
-        return fail_error(req, error);
+        return camas_test_fail_error(req, error);
     gint64 r = 1;
     for (gint64 i = 0; i < camas_value_get_int(v[1]); i++)
         r *= camas_value_get_int(v[0]);
@@ -598,7 +578,7 @@ a_incr(gpointer inst, CamasRequest *req, const CamasValue *args, const CamasValu
     CamasValue *v[1] = {NULL};
     GError *error = NULL;
     if (!camas_rpc_parse_args("incr", args, kwargs, names, 0, v, &error))
-        return fail_error(req, error);
+        return camas_test_fail_error(req, error);
     a->count += v[0] ? (int)camas_value_get_int(v[0]) : 1;
     camas_request_reply_take(req, camas_value_new_int(a->count));
 }

@@ -29,6 +29,7 @@
 #include <camas/camas.h>
 
 #include "live-private.h"
+#include "rpc-methods.h"
 #include "transport-private.h"
 
 int LLVMFuzzerTestOneInput(const guint8 *data, size_t size);
@@ -46,12 +47,6 @@ __ubsan_default_options(void)
 #define SEPARATOR 0xc1
 #define MAX_STEPS 100000 /* loop events per phase; more means something never settles */
 
-static void
-fail_error(CamasRequest *req, GError *error)
-{
-    camas_request_fail(req, error);
-    g_error_free(error);
-}
 
 /* --- the router: root, root/calc, root/calc/deep, root/agents/<n> ------------------------- */
 
@@ -62,7 +57,7 @@ m_add(gpointer inst, CamasRequest *req, const CamasValue *args, const CamasValue
     CamasValue *v[2];
     GError *error = NULL;
     if (!camas_rpc_parse_args("add", args, kwargs, names, 2, v, &error))
-        return fail_error(req, error);
+        return camas_test_fail_error(req, error);
     if (camas_value_get_type(v[0]) == CAMAS_VALUE_INT &&
         camas_value_get_type(v[1]) == CAMAS_VALUE_INT)
         return camas_request_reply_take(req, camas_value_new_int((gint64)(
@@ -74,22 +69,7 @@ m_add(gpointer inst, CamasRequest *req, const CamasValue *args, const CamasValue
     camas_request_fail_text(req, "TypeError", "unsupported operand type(s) for +");
 }
 
-static void
-m_echo(gpointer inst, CamasRequest *req, const CamasValue *args, const CamasValue *kwargs)
-{
-    static const char *const names[] = {"x", NULL};
-    CamasValue *v[1];
-    GError *error = NULL;
-    if (!camas_rpc_parse_args("echo", args, kwargs, names, 1, v, &error))
-        return fail_error(req, error);
-    camas_request_reply(req, v[0]);
-}
 
-static void
-m_echo_args(gpointer inst, CamasRequest *req, const CamasValue *args, const CamasValue *kwargs)
-{
-    camas_request_reply_take(req, camas_value_build("[v v]", args, kwargs));
-}
 
 static void
 m_fail(gpointer inst, CamasRequest *req, const CamasValue *args, const CamasValue *kwargs)
@@ -150,8 +130,8 @@ m_ask(gpointer inst, CamasRequest *req, const CamasValue *args, const CamasValue
 
 static const CamasRpcMethod root_methods[] = {
     {"add", m_add},
-    {"echo", m_echo},
-    {"echo_args", m_echo_args},
+    {"echo", camas_test_method_echo},
+    {"echo_args", camas_test_method_echo_args},
     {"fail", m_fail},
     {"get_calc", m_get_calc},
     {"sleep", NULL, m_sleep},
@@ -175,10 +155,10 @@ c_mul(gpointer inst, CamasRequest *req, const CamasValue *args, const CamasValue
     CamasValue *v[2];
     GError *error = NULL;
     if (!camas_rpc_parse_args("mul", args, kwargs, names, 2, v, &error))
-        return fail_error(req, error);
+        return camas_test_fail_error(req, error);
     double a, b;
     if (!camas_value_to_double(v[0], &a, &error) || !camas_value_to_double(v[1], &b, &error))
-        return fail_error(req, error);
+        return camas_test_fail_error(req, error);
     camas_request_reply_take(req, camas_value_new_float(a * b));
 }
 
