@@ -465,7 +465,7 @@ camas_container_spawn(CamasContainer *container, const CamasAgentClass *klass,
         static CamasValue empty_args = CAMAS__VALUE_STATIC_SEQ(NULL, 0);
         static CamasValue empty_kwargs = {
             .type = CAMAS_VALUE_MAP, .flags = CAMAS__VALUE_STATIC, .u.map = {0, NULL}};
-        g_autoptr(CamasAgent) hold = camas_agent_ref(agent);
+        g_autoptr(CamasAgent) hold G_GNUC_UNUSED = camas_agent_ref(agent); /* through init */
         if (!klass->init(agent, args ? args : &empty_args, kwargs ? kwargs : &empty_kwargs,
                          error)) {
             g_ptr_array_index(c->agent_list, aid) = NULL;

@@ -577,6 +577,7 @@ char_class(guchar c)
     return c >= 0x80 ? 2 : (c < 0x20 || c == '"' || c == '\\');
 }
 
+#ifndef __SSE2__
 /* TRUE when none of the eight bytes of @x needs a look (char_class 0 for all): bytes below
  * 0x20, '"', '\\' and bytes >= 0x80 are found with the bit tricks of "Bit Twiddling Hacks"
  * (hasless / haszero), which never miss one; the order of the bytes does not matter. */
@@ -589,6 +590,7 @@ word_is_plain(guint64 x)
                       ((backslash - ones) & ~backslash) | x;
     return (special & (ones * 0x80)) == 0;
 }
+#endif
 
 /* A JSON string.  Control characters, '"' and '\\' are escaped; valid UTF-8 is copied as is;
  * in a string that is not valid UTF-8 each byte >= 0x80 is written as \u00XX, so every line is
@@ -685,8 +687,9 @@ static const struct {
 } field_keys[4] = {KEY(",\"src\":"), KEY(",\"dst\":"), KEY(",\"method\":"), KEY(",\"text\":")};
 #undef KEY
 
-/* The SHA-256 of @n bytes into @md; only its first 16 bytes are right.  A payload of up to 55 bytes (a typical message) is one SHA-256 block: padded here
- * and compressed with SHA256_Transform, without Update's buffering and Final's padding and
+/* The SHA-256 of @n bytes into @md; only its first 16 bytes are right.  A payload of up to
+ * 55 bytes (a typical message) is one SHA-256 block: padded here and compressed with
+ * SHA256_Transform, without Update's buffering and Final's padding and
  * wiping of the context, which cost as much as the compression itself.  Longer ones go
  * through SHA256_Init/Update/Final (not SHA256(): in OpenSSL 3 the one-shot fetches the
  * algorithm by name, with locks and allocation, on every call). */
